@@ -1,0 +1,305 @@
+// Package abi is the wire codec of the Stateroom WebAssembly ABI (version 1,
+// protocol 0): the bincode 1.x encoding of the messages a host hands a guest
+// (MessageToProcess, here [Event]) and a guest hands its host
+// (MessageFromProcess, here [Command]), byte-exact with upstream Stateroom.
+//
+// Encoding: enum tags are u32 little-endian in declaration order, client ids
+// and timer delays u32 LE, text and bytes a u64 LE length then the bytes.
+//
+// Decoding is strict: truncated input, trailing bytes, unknown tags, lengths
+// past the end of the input and invalid UTF-8 in text are errors. Decoders
+// never allocate from a length they read: decoded payloads alias the input.
+//
+// The host (package wasmhost) and the guest SDK (package guest) share this
+// package so that both sides speak one encoding.
+package abi
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/stateroom-go/stateroom"
+)
+
+// Version and Protocol are the values a module's STATEROOM_API_VERSION and
+// STATEROOM_API_PROTOCOL globals point at.
+const (
+	Version  = 1
+	Protocol = 0
+)
+
+// EventKind is the tag of a MessageToProcess.
+type EventKind uint32
+
+// The events a host delivers, in the ABI's declaration order.
+const (
+	EventInit EventKind = iota
+	EventConnect
+	EventDisconnect
+	EventMessage
+	EventTimer
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventInit:
+		return "Init"
+	case EventConnect:
+		return "Connect"
+	case EventDisconnect:
+		return "Disconnect"
+	case EventMessage:
+		return "Message"
+	case EventTimer:
+		return "Timer"
+	}
+	return fmt.Sprintf("EventKind(%d)", uint32(k))
+}
+
+// Event is one MessageToProcess. Client is set for Connect, Disconnect and
+// Message; Payload for Message.
+type Event struct {
+	Kind    EventKind
+	Client  stateroom.ClientID
+	Payload stateroom.Payload
+}
+
+// CommandKind is the tag of a MessageFromProcess.
+type CommandKind uint32
+
+// The commands a guest sends, in the ABI's declaration order.
+const (
+	CommandMessage CommandKind = iota
+	CommandSetTimer
+)
+
+// Command is one MessageFromProcess: a message for To, or a timer of
+// DelayMS milliseconds.
+type Command struct {
+	Kind    CommandKind
+	To      stateroom.Recipient
+	Payload stateroom.Payload
+	DelayMS uint32
+}
+
+// Tags of MessageRecipient and MessagePayload.
+const (
+	recipientBroadcast      = 0
+	recipientClient         = 1
+	recipientEveryoneExcept = 2
+
+	payloadBytes = 0
+	payloadText  = 1
+)
+
+// Errors of the decoders, wrapped with the position and the value found.
+var (
+	ErrTruncated = errors.New("abi: truncated message")
+	ErrTrailing  = errors.New("abi: trailing bytes after message")
+	ErrTag       = errors.New("abi: unknown enum tag")
+	ErrUTF8      = errors.New("abi: text is not valid UTF-8")
+)
+
+// AppendEvent appends the encoding of ev to dst.
+func AppendEvent(dst []byte, ev Event) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(ev.Kind))
+	switch ev.Kind {
+	case EventConnect, EventDisconnect:
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(ev.Client))
+	case EventMessage:
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(ev.Client))
+		dst = appendPayload(dst, ev.Payload)
+	}
+	return dst
+}
+
+// EventSize returns len(AppendEvent(nil, ev)) without encoding.
+func EventSize(ev Event) int {
+	switch ev.Kind {
+	case EventConnect, EventDisconnect:
+		return 8
+	case EventMessage:
+		return 8 + 4 + 8 + len(ev.Payload.Data)
+	}
+	return 4
+}
+
+// AppendCommand appends the encoding of c to dst.
+func AppendCommand(dst []byte, c Command) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(c.Kind))
+	switch c.Kind {
+	case CommandMessage:
+		switch c.To.Kind() {
+		case stateroom.ToClient:
+			dst = binary.LittleEndian.AppendUint32(dst, recipientClient)
+			dst = binary.LittleEndian.AppendUint32(dst, uint32(c.To.Client()))
+		case stateroom.ToEveryoneExcept:
+			dst = binary.LittleEndian.AppendUint32(dst, recipientEveryoneExcept)
+			dst = binary.LittleEndian.AppendUint32(dst, uint32(c.To.Client()))
+		default:
+			dst = binary.LittleEndian.AppendUint32(dst, recipientBroadcast)
+		}
+		dst = appendPayload(dst, c.Payload)
+	case CommandSetTimer:
+		dst = binary.LittleEndian.AppendUint32(dst, c.DelayMS)
+	}
+	return dst
+}
+
+func appendPayload(dst []byte, p stateroom.Payload) []byte {
+	tag := uint32(payloadText)
+	if p.Binary {
+		tag = payloadBytes
+	}
+	dst = binary.LittleEndian.AppendUint32(dst, tag)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(len(p.Data)))
+	return append(dst, p.Data...)
+}
+
+// DecodeEvent decodes one MessageToProcess that fills b exactly. The decoded
+// payload aliases b.
+func DecodeEvent(b []byte) (Event, error) {
+	d := decoder{b: b}
+	var ev Event
+	ev.Kind = EventKind(d.u32("event tag"))
+	switch ev.Kind {
+	case EventInit, EventTimer:
+	case EventConnect, EventDisconnect:
+		ev.Client = stateroom.ClientID(d.u32("client id"))
+	case EventMessage:
+		ev.Client = stateroom.ClientID(d.u32("sender"))
+		ev.Payload = d.payload()
+	default:
+		d.badTag("MessageToProcess", uint32(ev.Kind))
+	}
+	return ev, d.finish("MessageToProcess")
+}
+
+// DecodeCommand decodes one MessageFromProcess that fills b exactly. The
+// decoded payload aliases b.
+func DecodeCommand(b []byte) (Command, error) {
+	d := decoder{b: b}
+	var c Command
+	c.Kind = CommandKind(d.u32("command tag"))
+	switch c.Kind {
+	case CommandMessage:
+		switch tag := d.u32("recipient tag"); tag {
+		case recipientBroadcast:
+			c.To = stateroom.Everyone
+		case recipientClient:
+			c.To = stateroom.To(stateroom.ClientID(d.u32("recipient client")))
+		case recipientEveryoneExcept:
+			c.To = stateroom.EveryoneExcept(stateroom.ClientID(d.u32("recipient client")))
+		default:
+			d.badTag("MessageRecipient", tag)
+		}
+		c.Payload = d.payload()
+	case CommandSetTimer:
+		c.DelayMS = d.u32("ms_delay")
+	default:
+		d.badTag("MessageFromProcess", uint32(c.Kind))
+	}
+	return c, d.finish("MessageFromProcess")
+}
+
+// decoder reads bincode fields from b; the first error sticks and later reads
+// return zero values, so decode functions read straight through.
+type decoder struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *decoder) u32(field string) uint32 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b)-d.off < 4 {
+		d.err = fmt.Errorf("%w: %s needs 4 bytes at offset %d, %d left", ErrTruncated, field, d.off, len(d.b)-d.off)
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.b[d.off:])
+	d.off += 4
+	return v
+}
+
+func (d *decoder) payload() stateroom.Payload {
+	tag := d.u32("payload tag")
+	if d.err != nil {
+		return stateroom.Payload{}
+	}
+	if tag != payloadBytes && tag != payloadText {
+		d.badTag("MessagePayload", tag)
+		return stateroom.Payload{}
+	}
+	if len(d.b)-d.off < 8 {
+		d.err = fmt.Errorf("%w: payload length needs 8 bytes at offset %d, %d left", ErrTruncated, d.off, len(d.b)-d.off)
+		return stateroom.Payload{}
+	}
+	n := binary.LittleEndian.Uint64(d.b[d.off:])
+	d.off += 8
+	if left := uint64(len(d.b) - d.off); n > left {
+		d.err = fmt.Errorf("%w: payload of %d bytes at offset %d, %d left", ErrTruncated, n, d.off, left)
+		return stateroom.Payload{}
+	}
+	data := d.b[d.off : d.off+int(n) : d.off+int(n)]
+	d.off += int(n)
+	if tag == payloadText {
+		if !utf8.Valid(data) {
+			d.err = fmt.Errorf("%w (%d bytes at offset %d)", ErrUTF8, n, d.off-int(n))
+			return stateroom.Payload{}
+		}
+		return stateroom.Payload{Data: data}
+	}
+	return stateroom.Payload{Data: data, Binary: true}
+}
+
+func (d *decoder) badTag(enum string, tag uint32) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s tag %d at offset %d", ErrTag, enum, tag, d.off-4)
+	}
+}
+
+func (d *decoder) finish(what string) error {
+	if d.err != nil {
+		return d.err
+	}
+	if d.off != len(d.b) {
+		return fmt.Errorf("%w: %s ends at offset %d, input has %d bytes", ErrTrailing, what, d.off, len(d.b))
+	}
+	return nil
+}
+
+// RecipientToI32 is upstream's encode_i32: 0 is everyone, +id one client,
+// -id everyone except id. It reports false for an id above 2^31-1, which the
+// i32 form cannot carry.
+func RecipientToI32(r stateroom.Recipient) (int32, bool) {
+	if r.Kind() == stateroom.ToEveryone {
+		return 0, true
+	}
+	id := r.Client()
+	if id == 0 || id > 1<<31-1 {
+		return 0, false
+	}
+	if r.Kind() == stateroom.ToClient {
+		return int32(id), true
+	}
+	return -int32(id), true
+}
+
+// RecipientFromI32 is the inverse of [RecipientToI32]. It reports false for
+// math.MinInt32, which has no positive counterpart.
+func RecipientFromI32(v int32) (stateroom.Recipient, bool) {
+	switch {
+	case v == 0:
+		return stateroom.Everyone, true
+	case v > 0:
+		return stateroom.To(stateroom.ClientID(v)), true
+	case v == -1<<31:
+		return stateroom.Recipient{}, false
+	default:
+		return stateroom.EveryoneExcept(stateroom.ClientID(-v)), true
+	}
+}

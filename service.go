@@ -1,0 +1,68 @@
+package stateroom
+
+// Service handles the events of one room. The runtime calls its methods one
+// at a time, never concurrently, in the order the events happened; a room
+// runs the Init event before any other.
+//
+// Embed [BaseService] to implement only the callbacks a service needs.
+//
+// A service that panics ends its room only: every client of the room is
+// closed with [CloseServiceFault] and the next connection to that room id
+// gets a fresh instance. If the service also implements io.Closer, Close is
+// called once when the room ends.
+type Service interface {
+	// Init runs once when the room is created, before any client connects.
+	Init(room Room)
+	// Connect runs when a client joins the room.
+	Connect(room Room, ev ConnectEvent)
+	// Disconnect runs when a client has left the room. Messages sent to
+	// that client from now on are dropped.
+	Disconnect(room Room, ev DisconnectEvent)
+	// Message runs for each message a client sends, in the order that
+	// client sent them.
+	Message(room Room, ev MessageEvent)
+	// Timer runs when the timer set with [Room.SetTimer] fires.
+	Timer(room Room)
+}
+
+// BaseService implements every [Service] callback as a no-op. Embed it in a
+// service type and define only the callbacks the service needs.
+type BaseService struct{}
+
+// Init does nothing.
+func (BaseService) Init(Room) {}
+
+// Connect does nothing.
+func (BaseService) Connect(Room, ConnectEvent) {}
+
+// Disconnect does nothing.
+func (BaseService) Disconnect(Room, DisconnectEvent) {}
+
+// Message does nothing.
+func (BaseService) Message(Room, MessageEvent) {}
+
+// Timer does nothing.
+func (BaseService) Timer(Room) {}
+
+// ConnectEvent describes a client that joined a room.
+type ConnectEvent struct {
+	// Client is the id the room gave the client. It is unique within the
+	// room's lifetime, except that a client reconnecting with the same
+	// token gets its old id back.
+	Client ClientID
+}
+
+// DisconnectEvent describes a client that left a room.
+type DisconnectEvent struct {
+	// Client is the id of the client that left.
+	Client ClientID
+}
+
+// MessageEvent carries one message a client sent.
+type MessageEvent struct {
+	// Client is the sender.
+	Client ClientID
+	// Payload is the message, text or binary as the client sent it. Its
+	// bytes are valid only during the callback: copy them to keep them.
+	Payload Payload
+}

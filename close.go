@@ -35,4 +35,7 @@ const (
 	CloseHeartbeatTimeout = 4001
 	// CloseRoomClosed: the room was closed by an operator.
 	CloseRoomClosed = 4002
+	// CloseReplaced: another connection joined with the same reconnection
+	// token and took over this client id.
+	CloseReplaced = 4003
 )

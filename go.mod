@@ -1,3 +1,3 @@
 module github.com/stateroom-go/stateroom
 
-go 1.26.8
+go 1.26.0

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# run.sh: compare the Stateroom server (bench/relayserver) with the gorilla
+# baseline (bench/hubserver) under `stateroom bench`, and print a table.
+#
+# Each scenario gets a fresh server pinned to one core (SERVER_CORE, default 0)
+# while the tool runs on another (TOOL_CORE, default 1). Every tool run is
+# bounded by --duration and the whole script by `timeout`.
+#
+#   bench/run.sh                 # everything, a few minutes
+#   SCENARIOS="fanout1 churn" bench/run.sh
+#   RAW=/tmp/bench.jsonl bench/run.sh   # keep every JSON report
+#
+# Scenarios: fanout1 (1 room x 50 clients), fanout100 (100 rooms x 10
+# clients), conns10k, conns20k (idle connections; 20k is capped by the
+# open-file limit, see below), churn (fresh rooms: connect, round trip, close).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SERVER_CORE=${SERVER_CORE:-0}
+TOOL_CORE=${TOOL_CORE:-1}
+SCENARIOS=${SCENARIOS:-"fanout1 fanout100 conns10k conns20k churn"}
+RELAY_ADDR=127.0.0.1:18080
+HUB_ADDR=127.0.0.1:18081
+BIN=$(mktemp -d)
+RAW=${RAW:-$BIN/reports.jsonl}
+: >"$RAW"
+
+SERVER_PID=
+cleanup() {
+	if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+echo "building into $BIN" >&2
+go build -o "$BIN/relayserver" ./bench/relayserver
+go build -o "$BIN/hubserver" ./bench/hubserver
+go build -o "$BIN/stateroom" ./cmd/stateroom
+
+# Both processes need a descriptor per connection: take the hard limit.
+ulimit -n "$(ulimit -Hn)"
+FDS=$(ulimit -n)
+
+# start_server NAME: starts the server pinned to SERVER_CORE, waits until it
+# accepts connections, and sets SERVER_PID and URL.
+start_server() {
+	case $1 in
+	stateroom)
+		taskset -c "$SERVER_CORE" "$BIN/relayserver" --addr "$RELAY_ADDR" --end-empty-rooms 2>"$BIN/server.log" &
+		URL=ws://$RELAY_ADDR/ws ;;
+	gorilla)
+		taskset -c "$SERVER_CORE" "$BIN/hubserver" --addr "$HUB_ADDR" 2>"$BIN/server.log" &
+		URL=ws://$HUB_ADDR/ws ;;
+	esac
+	SERVER_PID=$!
+	local hostport=${URL#ws://}; hostport=${hostport%/ws}
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "server $1 did not start; its log:" >&2; cat "$BIN/server.log" >&2; exit 1
+}
+
+stop_server() {
+	kill "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+}
+
+# bench SERVER SCENARIO ARGS...: one tool run against a fresh server; the
+# JSON report goes to RAW tagged with the server and scenario.
+bench() {
+	local server=$1 scenario=$2; shift 2
+	start_server "$server"
+	echo "== $scenario on $server: stateroom bench $*" >&2
+	local out
+	if ! out=$(timeout 300 taskset -c "$TOOL_CORE" "$BIN/stateroom" bench "$@" --url "$URL" --server-pid "$SERVER_PID" --json); then
+		echo "   (run failed; see the summary above)" >&2
+	fi
+	stop_server
+	[[ -n $out ]] && jq -c --arg s "$server" --arg sc "$scenario" '. + {server: $s, scenario: $sc}' <<<"$out" >>"$RAW"
+}
+
+CONNS20K=$(( FDS - 100 < 20000 ? FDS - 100 : 20000 ))
+for sc in $SCENARIOS; do
+	for server in stateroom gorilla; do
+		case $sc in
+		fanout1) bench $server "$sc" fanout --rooms 1 --clients 50 --senders 5 --window 32 --messages 4000 --duration 60s ;;
+		fanout100) bench $server "$sc" fanout --rooms 100 --clients 10 --senders 1 --window 16 --messages 1000 --duration 60s ;;
+		conns10k) bench $server "$sc" conns --conns 10000 --rooms 100 --concurrency 64 --hold 3s --duration 120s ;;
+		conns20k) bench $server "$sc" conns --conns "$CONNS20K" --rooms 100 --concurrency 64 --hold 3s --duration 120s ;;
+		churn) bench $server "$sc" churn --rooms 5000 --concurrency 16 --duration 60s ;;
+		*) echo "unknown scenario $sc" >&2; exit 2 ;;
+		esac
+	done
+done
+
+echo
+echo "server on core $SERVER_CORE, tool on core $TOOL_CORE; open-file limit $FDS (conns20k runs $CONNS20K connections)"
+jq -rs '
+	def f(x; d): if x == null then "-" else (x * pow(10; d) | round / pow(10; d) | tostring) end;
+	(["scenario", "server", "frames/s", "cpu ns/frame", "rtt p50 us", "rtt p99 us", "conns/s", "RSS B/conn", "rooms/s", "cpu us/room", "reply p99 us", "tool cpu s", "check"] | @tsv),
+	(.[] | [
+		.scenario, .server,
+		f(.frames_per_s; 0), f(.server_cpu_per_frame_ns; 0), f(.rtt.p50_us; 0), f(.rtt.p99_us; 0),
+		f(.conns_per_s; 0), f(.rss_per_conn; 0),
+		f(.rooms_per_s; 0), f(.server_cpu_per_room_us; 1), f(.first_reply.p99_us; 0),
+		f(.tool_cpu_s; 2),
+		(if .mode == "fanout" then (if (.lost + .duplicates + .reordered) == 0 then "ok" else "FAILED" end) else "-" end)
+	] | @tsv)' "$RAW" | column -t -s $'\t'
+echo
+echo "raw reports: $RAW"

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+var (
+	swappedLine  = regexp.MustCompile(`swapped in the new build`)
+	keptLine     = regexp.MustCompile(`still serving the previous build`)
+	notBuiltLine = regexp.MustCompile(`no build to serve yet`)
+)
+
+// TestDev edits the service under `stateroom dev`: a good edit swaps the
+// module (an old connection gets 1012, a new one sees the new behaviour),
+// a broken edit prints the compiler's error and keeps the old module.
+func TestDev(t *testing.T) {
+	dir := copyOfScaffold(t)
+	p := start(t, dir, "dev", "-p", "0", "--debounce", "50ms")
+	httpURL, wsURL := p.ready(t)
+	if code, body := get(t, httpURL+"/status"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Fatalf("/status: %d %q", code, body)
+	}
+
+	// Static files are served live from the source directory.
+	page := filepath.Join(dir, "static", "index.html")
+	if err := os.WriteFile(page, []byte("<p>edited</p>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, httpURL+"/"); code != 200 || body != "<p>edited</p>" {
+		t.Fatalf("GET / after an edit: %d %q", code, body)
+	}
+	p.waitFor(t, regexp.MustCompile(`index.html changed \(static files are served live`), 0, time.Minute)
+
+	a := dial(t, wsURL, "r")
+	a.expect("new value: 0")
+	a.send("increment")
+	a.expect("new value: 1")
+	aClosed := a.closed()
+
+	editFile(t, filepath.Join(dir, "counter.go"), "c.value++", "c.value += 10")
+	p.waitFor(t, swappedLine, 0, 2*time.Minute)
+	aClosed(websocket.StatusServiceRestart)
+
+	b := dial(t, wsURL, "r")
+	b.expect("new value: 0") // a fresh room on the new build
+	b.send("increment")
+	b.expect("new value: 10")
+
+	editFile(t, filepath.Join(dir, "counter.go"), "c.value += 10", `c.value += "ten"`)
+	p.waitFor(t, keptLine, 0, 2*time.Minute)
+	if out := p.out.String(); !strings.Contains(out, "counter.go:") || !strings.Contains(out, `mismatched types int and untyped string`) {
+		t.Errorf("the compiler's error is not in the output:\n%s", out)
+	}
+	// The previous build still serves, and its rooms were left running.
+	b.send("increment")
+	b.expect("new value: 20")
+	c := dial(t, wsURL, "other")
+	c.expect("new value: 0")
+	c.send("increment")
+	c.expect("new value: 10")
+
+	bClosed, cClosed := b.closed(), c.closed()
+	if err := p.interrupt(t); err != nil {
+		t.Fatalf("exit after SIGINT: %v", err)
+	}
+	bClosed(websocket.StatusGoingAway)
+	cClosed(websocket.StatusGoingAway)
+	if n := len(swappedLine.FindAllString(p.out.String(), -1)); n != 1 {
+		t.Errorf("%d swaps, want 1", n)
+	}
+}
+
+// TestDevStartsBroken starts on code that does not compile: connections
+// are refused with a message until an edit fixes it.
+func TestDevStartsBroken(t *testing.T) {
+	dir := copyOfScaffold(t)
+	counter := filepath.Join(dir, "counter.go")
+	editFile(t, counter, "c.value++", "c.value++ +")
+	p := start(t, dir, "dev", "-p", "0", "--debounce", "50ms")
+	_, wsURL := p.ready(t)
+	p.waitFor(t, notBuiltLine, 0, time.Minute)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, wsURL+"/ws/r", nil)
+	if err == nil {
+		t.Fatal("connected to a service that never built")
+	}
+	if resp == nil || resp.StatusCode != 500 {
+		t.Fatalf("dial: %v, response %v; want HTTP 500", err, resp)
+	}
+
+	editFile(t, counter, "c.value++ +", "c.value++")
+	p.waitFor(t, regexp.MustCompile(`compiled in`), 0, 2*time.Minute)
+	// The swap follows the compile; poll until a connection succeeds.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		conn, _, err := websocket.Dial(ctx, wsURL+"/ws/r", nil)
+		cancel()
+		if err == nil {
+			conn.CloseNow()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after the fix: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c := dial(t, wsURL, "r")
+	c.expect("new value: 0")
+}
+
+// TestDevPortInUse fails at once, before building, with advice.
+func TestDevPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	_, stderr, err := run(t, builtScaffold(t), nil, "dev", "-p", port)
+	if err == nil || !strings.Contains(stderr, "is in use") || !strings.Contains(stderr, "choose another port with -p") {
+		t.Fatalf("err = %v, stderr:\n%s", err, stderr)
+	}
+	if strings.Contains(stderr, "building") {
+		t.Errorf("built before finding the port busy:\n%s", stderr)
+	}
+}
+
+// TestDevNotAService stops at once when the directory cannot be a service.
+func TestDevNotAService(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module x\n\ngo 1.24\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "lib.go"), []byte("package lib\n"), 0o644)
+	_, stderr, err := run(t, dir, nil, "dev", "-p", "0")
+	if err == nil || !strings.Contains(stderr, "holds package lib") || !strings.Contains(stderr, "guest.Register") {
+		t.Fatalf("err = %v, stderr:\n%s", err, stderr)
+	}
+	if n := strings.Count(stderr, "holds package lib"); n != 1 {
+		t.Errorf("the error is printed %d times:\n%s", n, stderr)
+	}
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/wasmhost"
+)
+
+// errRan stops a command after flag parsing: the tests check the options
+// runF receives without doing the work.
+var errRan = errors.New("ran")
+
+// parse runs cmd with args and returns the error (errRan when runF ran).
+func parse(t *testing.T, cmd *cobra.Command, args ...string) error {
+	t.Helper()
+	cmd.SetArgs(args)
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	return cmd.ExecuteContext(context.Background())
+}
+
+func TestServeFlagsDefaults(t *testing.T) {
+	var got *ServeOptions
+	err := parse(t, NewCmdServe(func(_ context.Context, o *ServeOptions) error { got = o; return errRan }), "mod.wasm")
+	if !errors.Is(err, errRan) {
+		t.Fatalf("err = %v", err)
+	}
+	f := got.Server
+	if got.Target != "mod.wasm" || f.Port != 8080 || f.Host != "127.0.0.1" ||
+		f.HeartbeatInterval != 30 || f.HeartbeatTimeout != 120 ||
+		f.EventBudget != wasmhost.DefaultEventBudget || f.Trusted ||
+		f.MemoryLimit != wasmhost.DefaultMemoryLimit || f.NoCache || f.CacheDir != "" ||
+		f.Log.Format != "text" || f.Log.Level != "info" {
+		t.Fatalf("defaults: %+v", got)
+	}
+	so := f.serverOptions(nil, "", "")
+	if so.RoomGracePeriod != 30*time.Second || so.HeartbeatInterval != 30*time.Second || so.HeartbeatTimeout != 120*time.Second {
+		t.Fatalf("server options: %+v", so)
+	}
+	if ho := f.hostOptions(nil); ho.EventBudget != wasmhost.DefaultEventBudget || ho.MemoryLimit != 64<<20 || ho.DisableCache {
+		t.Fatalf("host options: %+v", ho)
+	}
+}
+
+func TestServeFlagsSet(t *testing.T) {
+	var got *ServeOptions
+	err := parse(t, NewCmdServe(func(_ context.Context, o *ServeOptions) error { got = o; return errRan }),
+		"dir", "-p", "9000", "--host", "0.0.0.0", "-i", "5", "-t", "20", "--room-grace", "forever",
+		"--trusted", "--memory-limit", "32MiB", "--cache-dir", "/tmp/c", "--no-cache",
+		"--log-format", "json", "--log-level", "debug", "--static", "www")
+	if !errors.Is(err, errRan) {
+		t.Fatalf("err = %v", err)
+	}
+	f := got.Server
+	if f.Port != 9000 || f.Host != "0.0.0.0" || f.HeartbeatInterval != 5 || f.HeartbeatTimeout != 20 ||
+		f.MemoryLimit != 32<<20 || f.CacheDir != "/tmp/c" || !f.NoCache || got.Static != "www" ||
+		f.Log.Format != "json" || f.Log.Level != "debug" {
+		t.Fatalf("flags: %+v", got)
+	}
+	if so := f.serverOptions(nil, "s", "c"); so.RoomGracePeriod != server.KeepRoomsForever || so.HeartbeatInterval != 5*time.Second ||
+		so.StaticDir != "s" || so.ClientDir != "c" {
+		t.Fatalf("server options: %+v", so)
+	}
+	if ho := f.hostOptions(nil); ho.EventBudget != wasmhost.NoBudget || !ho.DisableCache || ho.CacheDir != "/tmp/c" {
+		t.Fatalf("host options: %+v", ho)
+	}
+}
+
+func TestRoomGraceValues(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want time.Duration
+	}{
+		{"0", server.EndRoomsImmediately},
+		{"0s", server.EndRoomsImmediately},
+		{"5m", 5 * time.Minute},
+		{"never", server.KeepRoomsForever},
+	} {
+		var got *ServeOptions
+		err := parse(t, NewCmdServe(func(_ context.Context, o *ServeOptions) error { got = o; return errRan }), "m.wasm", "--room-grace", tc.arg)
+		if !errors.Is(err, errRan) {
+			t.Fatalf("%s: err = %v", tc.arg, err)
+		}
+		if v := got.Server.RoomGrace.serverValue(); v != tc.want {
+			t.Errorf("--room-grace %s: server value %v, want %v", tc.arg, v, tc.want)
+		}
+	}
+}
+
+func TestServeFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "needs a module file or a directory"},
+		{[]string{"a", "b"}, "needs a module file or a directory"},
+		{[]string{"m.wasm", "-p", "70000"}, "out of range"},
+		{[]string{"m.wasm", "-i", "0"}, "--heartbeat-interval 0 must be a positive"},
+		{[]string{"m.wasm", "-i", "30", "-t", "30"}, "must be longer than --heartbeat-interval"},
+		{[]string{"m.wasm", "--room-grace", "soon"}, "not a grace period"},
+		{[]string{"m.wasm", "--room-grace", "-5s"}, "not a grace period"},
+		{[]string{"m.wasm", "--memory-limit", "lots"}, "must start with a number"},
+		{[]string{"m.wasm", "--memory-limit", "8TiB"}, "unknown unit"},
+		{[]string{"m.wasm", "--memory-limit", "8GiB"}, "--memory-limit 8GiB is out of range"},
+		{[]string{"m.wasm", "--event-budget", "0s"}, "use --trusted"},
+		{[]string{"m.wasm", "--port", "x"}, "invalid argument"},
+	} {
+		ran := false
+		err := parse(t, NewCmdServe(func(context.Context, *ServeOptions) error { ran = true; return nil }), tc.args...)
+		if err == nil || ran || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("serve %q: ran=%v err=%v; want an error containing %q", tc.args, ran, err, tc.want)
+		}
+	}
+}
+
+func TestLogFlags(t *testing.T) {
+	for _, tc := range []struct {
+		f    LogFlags
+		want string // "" for no error
+	}{
+		{LogFlags{"text", "info"}, ""},
+		{LogFlags{"JSON", "warn"}, ""},
+		{LogFlags{"xml", "info"}, "--log-format \"xml\" is not a format"},
+		{LogFlags{"text", "loud"}, "--log-level \"loud\" is not a level"},
+	} {
+		_, err := tc.f.logger(&bytes.Buffer{})
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: err = %v, want %q", tc.f, err, tc.want)
+		}
+	}
+}
+
+func TestDevFlags(t *testing.T) {
+	var got *DevOptions
+	err := parse(t, NewCmdDev(func(_ context.Context, o *DevOptions) error { got = o; return errRan }))
+	if !errors.Is(err, errRan) {
+		t.Fatalf("err = %v", err)
+	}
+	if got.Dir != "." || got.Server.Host != "127.0.0.1" || got.Server.Port != 8080 || got.Debounce != defaultDebounce {
+		t.Fatalf("dev defaults: %+v", got)
+	}
+	err = parse(t, NewCmdDev(func(_ context.Context, o *DevOptions) error { got = o; return errRan }), "svc", "-p", "9001", "--debounce", "1s")
+	if !errors.Is(err, errRan) || got.Dir != "svc" || got.Server.Port != 9001 || got.Debounce != time.Second {
+		t.Fatalf("dev svc: err=%v %+v", err, got)
+	}
+	if err := parse(t, NewCmdDev(nil), "a", "b"); err == nil || !strings.Contains(err.Error(), "takes at most one directory") {
+		t.Fatalf("two dirs: err = %v", err)
+	}
+	if err := parse(t, NewCmdDev(nil), "--debounce", "0s"); err == nil || !strings.Contains(err.Error(), "--debounce 0s must be positive") {
+		t.Fatalf("zero debounce: err = %v", err)
+	}
+}
+
+func TestBuildAndNewFlags(t *testing.T) {
+	var b *BuildOptions
+	if err := parse(t, NewCmdBuild(func(_ context.Context, o *BuildOptions) error { b = o; return errRan })); !errors.Is(err, errRan) || b.Dir != "." {
+		t.Fatalf("build: err=%v %+v", err, b)
+	}
+	if err := parse(t, NewCmdBuild(func(_ context.Context, o *BuildOptions) error { b = o; return errRan }), "x/y"); !errors.Is(err, errRan) || b.Dir != "x/y" {
+		t.Fatalf("build x/y: err=%v %+v", err, b)
+	}
+	var n *NewOptions
+	err := parse(t, NewCmdNew(func(_ context.Context, o *NewOptions) error { n = o; return errRan }), "svc", "--module", "example.com/a/svc", "--framework", "/src")
+	if !errors.Is(err, errRan) || n.Dir != "svc" || n.Module != "example.com/a/svc" || n.Framework != "/src" {
+		t.Fatalf("new: err=%v %+v", err, n)
+	}
+	if err := parse(t, NewCmdNew(nil)); err == nil || !strings.Contains(err.Error(), "needs the name of the directory") {
+		t.Fatalf("new without name: err = %v", err)
+	}
+}
+
+func TestRootHasEveryCommand(t *testing.T) {
+	root := NewCmdRoot()
+	for _, name := range []string{"serve", "build", "dev", "new", "version", "bench"} {
+		if c, _, err := root.Find([]string{name}); err != nil || c.Name() != name {
+			t.Errorf("command %s: %v", name, err)
+		}
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"0", 0}, {"65536", 65536}, {"64KiB", 64 << 10}, {"64k", 64 << 10}, {"64 MB", 64 << 20},
+		{"1GiB", 1 << 30}, {"4G", 4 << 30}, {"12b", 12},
+	} {
+		got, err := parseByteSize(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "1.5MiB", "1XB", "99999999999999999999", "9999999999999GiB"} {
+		if _, err := parseByteSize(in); err == nil {
+			t.Errorf("parseByteSize(%q) succeeded", in)
+		}
+	}
+	s := byteSize(64 << 20)
+	if s.String() != "64MiB" {
+		t.Errorf("String = %s", s.String())
+	}
+}
+
+// FuzzParseByteSize checks that no input panics and that a size that
+// parses prints back to the same value. Seeds: testdata/fuzz.
+func FuzzParseByteSize(f *testing.F) {
+	for _, s := range []string{"64MiB", "1", "4GiB", " 7 k ", "9223372036854775807", "8589934591G"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, err := parseByteSize(in)
+		if err != nil {
+			return
+		}
+		if n < 0 {
+			t.Fatalf("parseByteSize(%q) = %d", in, n)
+		}
+		s := byteSize(n)
+		back, err := parseByteSize(s.String())
+		if err != nil || back != n {
+			t.Fatalf("round trip of %q: %d -> %q -> %d, %v", in, n, s.String(), back, err)
+		}
+	})
+}

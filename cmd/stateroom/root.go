@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// NewCmdRoot returns the stateroom command with all its subcommands.
+func NewCmdRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "stateroom",
+		Short: "Build, run and develop Stateroom services",
+		Long: `stateroom builds Go services to WebAssembly modules, serves them as rooms of
+WebSocket clients, and rebuilds them as you edit (stateroom dev).
+
+Start with:  stateroom new myservice && cd myservice && stateroom dev`,
+		SilenceUsage:  true, // a failed run prints its error, not the usage
+		SilenceErrors: true, // Execute prints it once, prefixed
+		// Completion scripts are cobra's default extra command; they are
+		// noise in the help of a tool this small.
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.AddCommand(
+		NewCmdServe(nil),
+		NewCmdBuild(nil),
+		NewCmdDev(nil),
+		NewCmdNew(nil),
+		NewCmdVersion(nil),
+		newBenchCmd(),
+	)
+	return root
+}
+
+// Execute runs the command line in args and returns the process's exit
+// code: 0 on success, 1 on any error (printed to stderr). SIGINT and
+// SIGTERM cancel the command's context, which serve and dev answer with a
+// graceful shutdown.
+func Execute(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewCmdRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "stateroom: error: "+err.Error())
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/wasmhost"
+)
+
+// ServeOptions are the inputs of `stateroom serve`.
+type ServeOptions struct {
+	// Target is the module file (.wasm or .wat) or a directory holding
+	// server.wasm (or dist/server.wasm, as `stateroom build` writes it).
+	Target string
+	// Static overrides the static directory served at "/" (--static).
+	Static string
+	// Server holds the server, sandbox and log flags.
+	Server ServerFlags
+	// Stderr receives logs and messages.
+	Stderr io.Writer
+}
+
+// NewCmdServe returns `stateroom serve`. runF does the work; nil means
+// runServe. Tests pass their own runF to check flag parsing alone.
+func NewCmdServe(runF func(context.Context, *ServeOptions) error) *cobra.Command {
+	opts := &ServeOptions{}
+	if runF == nil {
+		runF = runServe
+	}
+	cmd := &cobra.Command{
+		Use:   "serve MODULE|DIR",
+		Short: "Serve a WebAssembly service module",
+		Long: `Serve a Stateroom service compiled to WebAssembly.
+
+MODULE is a .wasm file (or a .wat text file, converted with wat2wasm). DIR is a
+directory holding server.wasm and an optional static/ directory served at "/",
+or a project directory after "stateroom build" (dist/server.wasm and
+dist/static/).
+
+Clients connect to ws://HOST:PORT/ws/{room}; a room is created on first
+connection. GET /status answers "ok". SIGINT or SIGTERM stops the server
+gracefully: every client gets close code 1001.
+
+The server listens on 127.0.0.1 unless --host says otherwise: pass
+--host 0.0.0.0 to accept connections from other machines (in a container, say).`,
+		Example: `  stateroom serve ./examples/counter/dist
+  stateroom serve service.wasm -p 9000 --host 0.0.0.0
+  stateroom serve service.wasm --event-budget 500ms --memory-limit 32MiB`,
+		Args: exactArgs(1, "a module file or a directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Target = args[0]
+			opts.Stderr = cmd.ErrOrStderr()
+			if err := opts.Server.validate(); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), opts)
+		},
+	}
+	opts.Server.register(cmd.Flags())
+	cmd.Flags().StringVar(&opts.Static, "static", "", "directory of static files served at / (default: static/ beside server.wasm)")
+	return cmd
+}
+
+// runServe loads the module, serves it until the context is done and shuts
+// down gracefully.
+func runServe(ctx context.Context, opts *ServeOptions) error {
+	logger, err := opts.Server.Log.logger(opts.Stderr)
+	if err != nil {
+		return err
+	}
+	con := newConsole(opts.Stderr, logger, opts.Server.Log.Format == "json")
+
+	module, static, client, err := resolveServeTarget(opts.Target)
+	if err != nil {
+		return err
+	}
+	if opts.Static != "" {
+		if st, err := os.Stat(opts.Static); err != nil || !st.IsDir() {
+			return fmt.Errorf("--static %s: no such directory", opts.Static)
+		}
+		static = opts.Static
+	}
+
+	mod, err := wasmhost.Load(ctx, module, opts.Server.hostOptions(logger))
+	if err != nil {
+		return moduleError(module, err)
+	}
+	defer mod.Close(context.Background())
+	if ctx.Err() != nil {
+		return nil // interrupted while compiling: nothing was served
+	}
+
+	srv, err := server.New(mod, opts.Server.serverOptions(logger, static, client))
+	if err != nil {
+		return err
+	}
+	ln, err := listen(opts.Server.Host, opts.Server.Port)
+	if err != nil {
+		return err
+	}
+	httpURL, wsURL := urls(ln)
+	what := opts.Target
+	if static != "" {
+		what += " (static files from " + static + ")"
+	}
+	con.Printf("serving %s on %s (%s)", what, httpURL, wsURL)
+	err = serveUntilDone(ctx, ln, srv, logger)
+	con.Printf("stopped")
+	return err
+}
+
+// resolveServeTarget finds the module file of a serve target and, for a
+// directory, the static and client directories beside the module: the
+// layout `stateroom build` writes to dist/.
+func resolveServeTarget(target string) (module, static, client string, err error) {
+	st, err := os.Stat(target)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", "", "", fmt.Errorf("%s does not exist; pass a .wasm file or a directory holding server.wasm", target)
+		}
+		return "", "", "", err
+	}
+	if !st.IsDir() {
+		ext := strings.ToLower(filepath.Ext(target))
+		if ext != ".wasm" && ext != ".wat" {
+			return "", "", "", fmt.Errorf("%s is not a .wasm or .wat file; pass a WebAssembly module or a directory holding server.wasm", target)
+		}
+		return target, "", "", nil
+	}
+	for _, sub := range []string{".", "dist"} {
+		m := filepath.Join(target, sub, "server.wasm")
+		if _, err := os.Stat(m); err == nil {
+			return m, dirIfExists(filepath.Join(target, sub, "static")), dirIfExists(filepath.Join(target, sub, "client")), nil
+		}
+	}
+	return "", "", "", fmt.Errorf("%s holds no server.wasm (nor dist/server.wasm); build the service first with `stateroom build %s`, or run `stateroom dev %s`", target, target, target)
+}
+
+// dirIfExists returns path if it is a directory, else "".
+func dirIfExists(path string) string {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return path
+	}
+	return ""
+}
+
+// moduleError adds what to do to an error of wasmhost.Load. The host's
+// errors already name the problem; a module that is WebAssembly but not a
+// Stateroom service most often comes from a plain `go build`.
+func moduleError(path string, err error) error {
+	if errors.Is(err, wasmhost.ErrExport) || errors.Is(err, wasmhost.ErrVersion) {
+		return fmt.Errorf("%s is not a Stateroom service module: %w\n(build Go services with `stateroom build`)", path, err)
+	}
+	return fmt.Errorf("cannot load %s: %w", path, err)
+}
+
+// exactArgs is cobra.ExactArgs with a message that says what to pass.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%s needs %s; got %d arguments (see %s --help)", cmd.CommandPath(), what, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+// maxArgs is cobra.MaximumNArgs with a message that says what to pass.
+func maxArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > n {
+			return fmt.Errorf("%s takes at most %s; got %d arguments (see %s --help)", cmd.CommandPath(), what, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+)
+
+// TestServe serves a built service directory and drives it with WebSocket
+// clients; SIGINT closes them with 1001 and the command exits 0.
+func TestServe(t *testing.T) {
+	dir := builtScaffold(t)
+	p := start(t, dir, "serve", ".", "-p", "0", "--cache-dir", cacheDir)
+	httpURL, wsURL := p.ready(t)
+
+	if code, body := get(t, httpURL+"/status"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Fatalf("/status: %d %q", code, body)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "static", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, httpURL+"/"); code != 200 || body != string(page) {
+		t.Fatalf("GET /: %d, %d bytes; want the static page (%d bytes)", code, len(body), len(page))
+	}
+
+	a := dial(t, wsURL, "r1")
+	a.expect("new value: 0")
+	b := dial(t, wsURL, "r1")
+	b.expect("new value: 0")
+	a.send("increment")
+	a.expect("new value: 1")
+	b.expect("new value: 1")
+	b.send("decrement")
+	b.send("decrement")
+	for _, c := range []*client{a, b} {
+		c.expect("new value: 0")
+		c.expect("new value: -1")
+	}
+	// Another room has its own counter.
+	other := dial(t, wsURL, "r2")
+	other.expect("new value: 0")
+
+	var checks []func(websocket.StatusCode)
+	for _, c := range []*client{a, b, other} {
+		checks = append(checks, c.closed())
+	}
+	if err := p.interrupt(t); err != nil {
+		t.Fatalf("exit after SIGINT: %v\n%s", err, p.out.String())
+	}
+	for _, check := range checks {
+		check(websocket.StatusGoingAway)
+	}
+}
+
+// TestServeModuleFile serves the module file itself, with a static
+// directory given by flag.
+func TestServeModuleFile(t *testing.T) {
+	dir := builtScaffold(t)
+	p := start(t, t.TempDir(), "serve", filepath.Join(dir, "dist", "server.wasm"), "-p", "0", "--cache-dir", cacheDir,
+		"--static", filepath.Join(dir, "static"), "--log-format", "json")
+	httpURL, wsURL := p.ready(t)
+	if code, body := get(t, httpURL+"/index.html"); code != 200 || !strings.Contains(body, "<title>Stateroom counter</title>") {
+		t.Fatalf("GET /index.html: %d %q", code, body)
+	}
+	c := dial(t, wsURL, "x")
+	c.expect("new value: 0")
+	// --log-format json turns the ready line into a record too.
+	if !strings.Contains(p.out.String(), `{"time":`) {
+		t.Errorf("no JSON log records in:\n%s", p.out.String())
+	}
+}
+
+// TestServeErrors checks the advice for inputs users get wrong.
+func TestServeErrors(t *testing.T) {
+	tmp := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(tmp, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	empty := filepath.Join(tmp, "empty")
+	os.Mkdir(empty, 0o755)
+	// A valid WebAssembly module with no exports at all.
+	bare := write("bare.wasm", []byte("\x00asm\x01\x00\x00\x00"))
+	junk := write("junk.wasm", []byte("hello, world"))
+	txt := write("notes.txt", []byte("hi"))
+
+	// A port in use, held by this test.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"missing", []string{"serve", filepath.Join(tmp, "nope")}, []string{"does not exist"}},
+		{"dir without module", []string{"serve", empty}, []string{"holds no server.wasm", "stateroom build"}},
+		{"not wasm extension", []string{"serve", txt}, []string{"is not a .wasm or .wat file"}},
+		{"not wasm content", []string{"serve", junk, "--no-cache"}, []string{"cannot load", junk}},
+		{"not a service", []string{"serve", bare, "--no-cache"}, []string{"is not a Stateroom service module", "stateroom build"}},
+		{"port in use", []string{"serve", filepath.Join(builtScaffold(t), "dist"), "-p", busy, "--cache-dir", cacheDir},
+			[]string{"port " + busy + " on 127.0.0.1 is in use", "-p"}},
+		{"bad flag", []string{"serve", bare, "--heartbeat-timeout", "1"}, []string{"must be longer than --heartbeat-interval"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := run(t, tmp, nil, tc.args...)
+			if err == nil {
+				t.Fatalf("exit 0; stderr:\n%s", stderr)
+			}
+			if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 1 {
+				t.Errorf("exit: %v, want status 1", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not contain %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,55 @@
+//go:build !wasip1
+
+package main
+
+import (
+	"testing"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/server/servertest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// binaryEchoTranscripts are the conversations the binary echo service must
+// hold; a WebAssembly build of it must hold them too.
+var binaryEchoTranscripts = []struct {
+	name   string
+	script []string
+}{
+	{
+		name: "binary stays binary, text stays text",
+		script: []string{
+			"a+",
+			"a>> 00ff10",
+			"a<< 00ff10",
+			"a> plain text",
+			"a< plain text",
+			"a>> ",
+			"a<< ",
+		},
+	},
+	{
+		name: "only to the sender",
+		script: []string{
+			"a+",
+			"b+",
+			"a>> 01",
+			"b>> 02",
+			"b<< 02",
+			"a<< 01",
+		},
+	},
+}
+
+func testBinaryEcho(t *testing.T, f stateroom.Factory) {
+	for _, tc := range binaryEchoTranscripts {
+		t.Run(tc.name, func(t *testing.T) {
+			servertest.Run(t, f, server.Options{}, tc.script)
+		})
+	}
+}
+
+func TestBinaryEcho(t *testing.T) { testBinaryEcho(t, stateroom.New(NewBinaryEcho)) }

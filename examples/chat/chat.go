@@ -1,0 +1,75 @@
+// Command chat is a chat room: clients pick a nickname with "/nick NAME",
+// every other message goes to everyone as "NAME: text", and the others
+// hear when someone joins or leaves.
+package main
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/stateroom-go/stateroom"
+)
+
+// MaxNickLength is the longest nickname accepted, in characters.
+const MaxNickLength = 32
+
+// Chat is the chat service of one room.
+type Chat struct {
+	stateroom.BaseService
+	nicks map[stateroom.ClientID]string
+}
+
+// NewChat returns the service of one room.
+func NewChat(roomID string) *Chat {
+	return &Chat{nicks: make(map[stateroom.ClientID]string)}
+}
+
+// Connect names the client "userN" until it picks a nickname, and tells the
+// others.
+func (c *Chat) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
+	c.nicks[ev.Client] = fmt.Sprintf("user%d", ev.Client)
+	room.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("welcome, %s; set your name with /nick NAME", c.nicks[ev.Client])))
+	room.Send(stateroom.EveryoneExcept(ev.Client), stateroom.Text(c.nicks[ev.Client]+" joined"))
+}
+
+// Disconnect tells the others who left.
+func (c *Chat) Disconnect(room stateroom.Room, ev stateroom.DisconnectEvent) {
+	name := c.nicks[ev.Client]
+	delete(c.nicks, ev.Client)
+	room.Send(stateroom.EveryoneExcept(ev.Client), stateroom.Text(name+" left"))
+}
+
+// Message handles "/nick NAME" or broadcasts the text as "NAME: text".
+func (c *Chat) Message(room stateroom.Room, ev stateroom.MessageEvent) {
+	if ev.Payload.Binary {
+		room.Send(stateroom.To(ev.Client), stateroom.Text("chat messages are text; binary message ignored"))
+		return
+	}
+	text := string(ev.Payload.Data)
+	if rest, ok := strings.CutPrefix(text, "/nick"); ok && (rest == "" || rest[0] == ' ') {
+		c.setNick(room, ev.Client, strings.TrimSpace(rest))
+		return
+	}
+	room.Send(stateroom.Everyone, stateroom.Text(c.nicks[ev.Client]+": "+text))
+}
+
+func (c *Chat) setNick(room stateroom.Room, id stateroom.ClientID, nick string) {
+	switch {
+	case nick == "" || strings.ContainsAny(nick, " \t\r\n"):
+		room.Send(stateroom.To(id), stateroom.Text("usage: /nick NAME (one word)"))
+		return
+	case utf8.RuneCountInString(nick) > MaxNickLength:
+		room.Send(stateroom.To(id), stateroom.Text(fmt.Sprintf("nickname too long: at most %d characters", MaxNickLength)))
+		return
+	}
+	for other, n := range c.nicks {
+		if n == nick && other != id {
+			room.Send(stateroom.To(id), stateroom.Text(fmt.Sprintf("nickname %q is taken; pick another", nick)))
+			return
+		}
+	}
+	old := c.nicks[id]
+	c.nicks[id] = nick
+	room.Send(stateroom.Everyone, stateroom.Text(old+" is now "+nick))
+}

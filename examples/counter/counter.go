@@ -1,0 +1,41 @@
+// Command counter is a shared counter: every client of a room sees the
+// same value and can change it.
+package main
+
+import (
+	"strconv"
+
+	"github.com/stateroom-go/stateroom"
+)
+
+// Counter is the counter service: "increment" and "decrement" change the
+// value, and after every message everyone gets "new value: N" (as
+// upstream's counter-service does). A new client gets the current value at
+// once, so a fresh page shows the state.
+type Counter struct {
+	stateroom.BaseService
+	value int
+}
+
+// NewCounter returns the service of one room, starting at 0.
+func NewCounter(roomID string) *Counter { return &Counter{} }
+
+// Connect sends the current value to the new client.
+func (c *Counter) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
+	room.Send(stateroom.To(ev.Client), c.current())
+}
+
+// Message applies "increment" or "decrement" and broadcasts the value.
+func (c *Counter) Message(room stateroom.Room, ev stateroom.MessageEvent) {
+	switch string(ev.Payload.Data) {
+	case "increment":
+		c.value++
+	case "decrement":
+		c.value--
+	}
+	room.Send(stateroom.Everyone, c.current())
+}
+
+func (c *Counter) current() stateroom.Payload {
+	return stateroom.Text("new value: " + strconv.Itoa(c.value))
+}

@@ -1,0 +1,112 @@
+//go:build !wasip1
+
+package main
+
+import (
+	"context"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// serve runs the real server for f on a loopback listener and returns its
+// ws:// address; it shuts down when the test ends.
+func serve(t *testing.T, f stateroom.Factory) string {
+	t.Helper()
+	srv, err := server.New(f, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		ts.Close()
+	})
+	return "ws" + strings.TrimPrefix(ts.URL, "http")
+}
+
+// client is one WebSocket client of a test.
+type client struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func dial(t *testing.T, url string) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return &client{t, c}
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+		c.t.Fatalf("send %q: %v", s, err)
+	}
+}
+
+// number reads one "random number: N" message and returns N.
+func (c *client) number() uint64 {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	typ, b, err := c.c.Read(ctx)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	s, ok := strings.CutPrefix(string(b), "random number: ")
+	n, err := strconv.ParseUint(s, 10, 64)
+	if typ != websocket.MessageText || !ok || err != nil {
+		c.t.Fatalf("got %v %q, want text \"random number: N\"", typ, b)
+	}
+	return n
+}
+
+// testRandomness is the transcript every build of the service must pass:
+// a number on connect, a new one on "roll", nothing for other messages, and
+// numbers that differ between clients, rolls and rooms (a host with
+// deterministic randomness would give two fresh rooms the same numbers).
+func testRandomness(t *testing.T, f stateroom.Factory) {
+	url := serve(t, f)
+	seen := map[uint64]string{}
+	record := func(what string, n uint64) {
+		if prev, dup := seen[n]; dup {
+			t.Errorf("%s got %d, the same number as %s", what, n, prev)
+		}
+		seen[n] = what
+	}
+	a := dial(t, url+"/ws/room-a")
+	record("connect a", a.number())
+	a.send("hello") // ignored: the next message answers the roll
+	a.send("roll")
+	record("roll a", a.number())
+	b := dial(t, url+"/ws/room-a")
+	record("connect b", b.number())
+	c := dial(t, url+"/ws/room-b")
+	record("connect c (another room)", c.number())
+}
+
+func TestRandomness(t *testing.T) {
+	testRandomness(t, stateroom.New(NewRandomness))
+}

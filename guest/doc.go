@@ -1,0 +1,71 @@
+// Package guest runs a [stateroom.Service] inside a WebAssembly module, speaking
+// the Stateroom ABI (version 1, protocol 0; see internal/abi/ABI.md) so that
+// package wasmhost, or upstream Stateroom's host, can load it.
+//
+// A service becomes a module with one line in package main, in a file built
+// only for wasip1:
+//
+//	//go:build wasip1
+//
+//	package main
+//
+//	import (
+//		"github.com/stateroom-go/stateroom"
+//		"github.com/stateroom-go/stateroom/guest"
+//	)
+//
+//	func init() { guest.Register(stateroom.New(NewCounter)) }
+//
+//	func main() {}
+//
+// and is built as a reactor with `stateroom build` (package internal/gobuild),
+// which runs
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath
+//
+// and then adds the STATEROOM_API_VERSION and STATEROOM_API_PROTOCOL globals
+// that Go cannot export (package internal/wasmpatch). A plain `go build` of the
+// same package also loads in our host, which falls back to the functions
+// stateroom_api_version and stateroom_api_protocol this package exports.
+//
+// # Why Register runs in init
+//
+// A -buildmode=c-shared wasip1 module is a reactor: its exported
+// _initialize starts the Go runtime and runs every package's init functions,
+// but never main.main. Register must therefore be called from an init
+// function (or a package-level variable's initializer); main stays empty and
+// exists only because the build mode requires package main.
+//
+// # The room id
+//
+// The ABI does not hand the guest its room id. Upstream's host, and ours,
+// write it into guest memory once when the room starts, before the first
+// event: they allocate a buffer with stateroom_malloc, write the id's bytes
+// and release it with stateroom_free. This package keeps the bytes of a
+// buffer freed before the first event as the room id, passes it to the
+// factory and returns it from [stateroom.Room.ID]. A host that does not write
+// the id gives the factory the empty string.
+//
+// # Exports and imports
+//
+// The module exports stateroom_recv, stateroom_malloc, stateroom_free,
+// stateroom_api_version and stateroom_api_protocol, and imports
+// env.stateroom_send. Buffers the host allocates stay reachable (tracked by
+// address) until the host frees them.
+//
+// # Events and faults
+//
+// The service is built by the factory at the first event (Init). Each event
+// runs the matching Service method; Room.Send and Room.SetTimer call
+// stateroom_send at once. A panic in the service, or a factory error, is not
+// recovered: the Go runtime prints it to stderr and exits, which the host
+// treats as a fault of that room only.
+//
+// After each event the guest yields to the Go scheduler (runtime.Gosched):
+// a wasm guest is single-threaded and otherwise never lets the garbage
+// collector's background workers run, so its heap grows without bound under
+// steady traffic.
+//
+// Inside a service, time.Now and crypto/rand read the host's WASI clock and
+// random source.
+package guest

@@ -1,0 +1,53 @@
+//go:build wasip1
+
+package guest
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+func init() { current.send = hostSend }
+
+// stateroomSend hands the host one encoded MessageFromProcess; the host
+// copies the bytes before returning.
+//
+//go:wasmimport env stateroom_send
+func stateroomSend(ptr unsafe.Pointer, size uint32)
+
+func hostSend(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	stateroomSend(unsafe.Pointer(&b[0]), uint32(len(b)))
+}
+
+//go:wasmexport stateroom_recv
+func stateroomRecv(ptr unsafe.Pointer, size uint32) {
+	current.recv(unsafe.Slice((*byte)(ptr), size))
+	// Let the garbage collector's background workers run: nothing else
+	// yields in a single-threaded guest (see the package documentation).
+	runtime.Gosched()
+}
+
+//go:wasmexport stateroom_malloc
+func stateroomMalloc(size uint32) unsafe.Pointer {
+	return unsafe.Pointer(current.malloc(size))
+}
+
+//go:wasmexport stateroom_free
+func stateroomFree(ptr unsafe.Pointer, size uint32) {
+	current.free(uintptr(ptr), size)
+}
+
+// stateroomAPIVersion is the fallback for hosts reading an unpatched module
+// (built with plain go build): it returns the version the
+// STATEROOM_API_VERSION global would point at.
+//
+//go:wasmexport stateroom_api_version
+func stateroomAPIVersion() int32 { return abiValues.version }
+
+// stateroomAPIProtocol is the fallback for STATEROOM_API_PROTOCOL.
+//
+//go:wasmexport stateroom_api_protocol
+func stateroomAPIProtocol() int32 { return abiValues.protocol }

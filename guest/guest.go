@@ -1,0 +1,195 @@
+package guest
+
+import (
+	"fmt"
+	"math"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/abi"
+)
+
+// abiValues holds the two i32s the STATEROOM_API_VERSION and
+// STATEROOM_API_PROTOCOL globals point at. Go cannot export globals, so
+// internal/wasmpatch finds these bytes in the linked module's data by the
+// surrounding markers and adds globals holding their addresses. Keep the
+// literal in step with internal/wasmpatch's marker (a test there builds a
+// module from this package and checks it is found). The trailing marker keeps
+// the seven zero bytes inside one data segment: the Go linker omits runs of
+// eight or more zeros from its data segments.
+var abiValues = struct {
+	head     [16]byte
+	version  int32
+	protocol int32
+	tail     [4]byte
+}{
+	head:     [16]byte{'\xff', 's', 't', 'a', 't', 'e', 'r', 'o', 'o', 'm', '-', 'a', 'b', 'i', '\xff', '\x01'},
+	version:  abi.Version,
+	protocol: abi.Protocol,
+	tail:     [4]byte{'\xfe', 'e', 'n', 'd'},
+}
+
+// guest is the state of the one room a module instance runs. A wasm
+// instance is single-threaded and the host calls it one event at a time, so
+// nothing here is locked.
+type guest struct {
+	factory stateroom.Factory
+	service stateroom.Service
+	roomID  string
+	started bool // an event has been delivered; the room id is settled
+
+	// buffers keeps every buffer the host allocated and has not freed,
+	// keyed by its address, so the garbage collector leaves it alone.
+	buffers map[uintptr][]byte
+	// spare is the last freed event buffer, reused by the next malloc it
+	// fits: most events are small and alike, so steady traffic allocates
+	// nothing.
+	spare []byte
+
+	out  []byte       // reused encoding buffer for commands
+	send func([]byte) // hands one encoded command to the host
+}
+
+// spareMax bounds the buffer kept for reuse, so one large message does not
+// pin its memory for the life of the room.
+const spareMax = 64 << 10
+
+// current is the module's one room. Register fills in the factory; the
+// wasip1 exports use it.
+var current = guest{buffers: make(map[uintptr][]byte)}
+
+// Register makes f the factory of the module's service. Call it once, from
+// an init function of package main (see the package documentation for why
+// init). It panics if f is nil or if a factory is already registered, as
+// http.Handle does for a duplicate pattern: both are mistakes in the
+// program, found the first time it runs.
+//
+// Outside a wasip1 build Register only records f; nothing calls it.
+func Register(f stateroom.Factory) {
+	current.register(f)
+}
+
+func (g *guest) register(f stateroom.Factory) {
+	if f == nil {
+		panic("guest: Register called with a nil factory; pass one, e.g. stateroom.New(NewMyService)")
+	}
+	if g.factory != nil {
+		panic("guest: Register called twice; a module runs exactly one service, register it once")
+	}
+	g.factory = f
+}
+
+// malloc returns the first byte of a new buffer of size bytes, kept alive
+// until free; nil for size 0.
+func (g *guest) malloc(size uint32) *byte {
+	if size == 0 {
+		return nil
+	}
+	var buf []byte
+	if uint32(cap(g.spare)) >= size {
+		buf, g.spare = g.spare[:size], nil
+	} else {
+		buf = make([]byte, size)
+	}
+	g.buffers[uintptr(unsafe.Pointer(&buf[0]))] = buf
+	return &buf[0]
+}
+
+// free releases a buffer from malloc. Before the first event, the buffer's
+// bytes are the room id (see the package documentation). Unknown addresses
+// and size 0 are ignored: the host owns those mistakes and nothing here
+// depends on them.
+func (g *guest) free(p uintptr, size uint32) {
+	buf, ok := g.buffers[p]
+	if !ok || size == 0 {
+		return
+	}
+	delete(g.buffers, p)
+	if !g.started && size <= uint32(len(buf)) && utf8.Valid(buf[:size]) {
+		g.roomID = string(buf[:size])
+	}
+	if cap(buf) <= spareMax && cap(buf) > cap(g.spare) {
+		g.spare = buf
+	}
+}
+
+// recv delivers one encoded event to the service.
+func (g *guest) recv(b []byte) {
+	ev, err := abi.DecodeEvent(b)
+	if err != nil {
+		panic(&stateroom.Fault{Reason: "guest: bad event from host", Err: err})
+	}
+	g.started = true
+	if g.service == nil {
+		g.service = g.newService()
+	}
+	r := room{g}
+	switch ev.Kind {
+	case abi.EventInit:
+		g.service.Init(r)
+	case abi.EventConnect:
+		g.service.Connect(r, stateroom.ConnectEvent{Client: ev.Client})
+	case abi.EventDisconnect:
+		g.service.Disconnect(r, stateroom.DisconnectEvent{Client: ev.Client})
+	case abi.EventMessage:
+		g.service.Message(r, stateroom.MessageEvent{Client: ev.Client, Payload: ev.Payload})
+	case abi.EventTimer:
+		g.service.Timer(r)
+	}
+}
+
+func (g *guest) newService() stateroom.Service {
+	if g.factory == nil {
+		panic("guest: no service registered: call guest.Register(factory) from an init function in package main")
+	}
+	svc, err := g.factory.NewService(g.roomID)
+	if err != nil {
+		panic(&stateroom.Fault{Reason: "room refused", Err: fmt.Errorf("guest: factory for room %q: %w", g.roomID, err)})
+	}
+	if svc == nil {
+		panic(fmt.Sprintf("guest: factory for room %q returned a nil service and no error", g.roomID))
+	}
+	return svc
+}
+
+// command encodes c and hands it to the host, which copies it before
+// returning, so the buffer is reused.
+func (g *guest) command(c abi.Command) {
+	g.out = abi.AppendCommand(g.out[:0], c)
+	g.send(g.out)
+	if cap(g.out) > spareMax {
+		g.out = nil // do not pin one large message's buffer
+	}
+}
+
+// room is the [stateroom.Room] a guest's service sees.
+type room struct{ g *guest }
+
+func (r room) ID() string { return r.g.roomID }
+
+func (r room) Send(to stateroom.Recipient, p stateroom.Payload) {
+	r.g.command(abi.Command{Kind: abi.CommandMessage, To: to, Payload: p})
+}
+
+func (r room) SetTimer(d time.Duration) {
+	r.g.command(abi.Command{Kind: abi.CommandSetTimer, DelayMS: delayMS(d)})
+}
+
+// delayMS converts a timer delay to the ABI's u32 milliseconds: zero or less
+// is 0 (fire at once), a partial millisecond rounds up so a timer never fires
+// early, and anything past 2^32-1 ms (49 days) is capped.
+func delayMS(d time.Duration) uint32 {
+	if d <= 0 {
+		return 0
+	}
+	ms := d / time.Millisecond
+	if d%time.Millisecond != 0 {
+		ms++
+	}
+	if ms > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(ms)
+}

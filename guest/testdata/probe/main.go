@@ -1,0 +1,71 @@
+// Command probe is the service the guest package's tests build to a module:
+// each text command exercises one part of the SDK.
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/guest"
+)
+
+type probe struct {
+	stateroom.BaseService
+	roomID string
+	kept   []byte // grows only on "keep", to show memory tracking works
+}
+
+func (p *probe) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
+	room.Send(stateroom.To(ev.Client), stateroom.Text("room:"+p.roomID+":"+room.ID()))
+}
+
+func (p *probe) Disconnect(room stateroom.Room, ev stateroom.DisconnectEvent) {
+	room.Send(stateroom.Everyone, stateroom.Text("left "+ev.Client.String()))
+}
+
+func (p *probe) Timer(room stateroom.Room) {
+	room.Send(stateroom.Everyone, stateroom.Text("timer"))
+}
+
+func (p *probe) Message(room stateroom.Room, ev stateroom.MessageEvent) {
+	if ev.Payload.Binary {
+		// Copy the payload as a service keeping state would: garbage
+		// for the collector on every event.
+		c := append([]byte(nil), ev.Payload.Data...)
+		room.Send(stateroom.To(ev.Client), stateroom.Binary(c[:min(len(c), 4)]))
+		return
+	}
+	cmd, arg, _ := strings.Cut(ev.Payload.String(), " ")
+	switch cmd {
+	case "time":
+		room.Send(stateroom.To(ev.Client), stateroom.Text(strconv.FormatInt(time.Now().UnixNano(), 10)))
+	case "rand":
+		var b [16]byte
+		rand.Read(b[:])
+		room.Send(stateroom.To(ev.Client), stateroom.Text(hex.EncodeToString(b[:])))
+	case "timer":
+		ms, _ := strconv.Atoi(arg)
+		room.SetTimer(time.Duration(ms) * time.Millisecond)
+	case "all":
+		room.Send(stateroom.Everyone, stateroom.Text(arg))
+	case "others":
+		room.Send(stateroom.EveryoneExcept(ev.Client), stateroom.Text(arg))
+	case "keep":
+		n, _ := strconv.Atoi(arg)
+		p.kept = append(p.kept, make([]byte, n)...)
+	case "panic":
+		panic("probe: asked to panic")
+	default:
+		room.Send(stateroom.To(ev.Client), ev.Payload)
+	}
+}
+
+func init() {
+	guest.Register(stateroom.New(func(roomID string) *probe { return &probe{roomID: roomID} }))
+}
+
+func main() {}

@@ -1,0 +1,173 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gorilla/websocket"
+	"github.com/stateroom-go/stateroom"
+)
+
+// benchClients is the fan-out of the broadcast benchmarks.
+const benchClients = 50
+
+// benchWindow bounds the broadcasts in flight, far below the send queue.
+const benchWindow = 64
+
+// fanout is a service that broadcasts every message it gets.
+type fanout struct{ stateroom.BaseService }
+
+func (fanout) Message(r stateroom.Room, ev stateroom.MessageEvent) {
+	r.Send(stateroom.Everyone, ev.Payload)
+}
+
+// BenchmarkBroadcast measures one room fanning a 64-byte message out to 50
+// clients over loopback sockets: a driver client sends b.N messages, the
+// service broadcasts each, and 50 raw readers count the frames. ns/frame is
+// the wall time per delivered frame, everything included (driver, server,
+// readers share the machine).
+func BenchmarkBroadcast(b *testing.B) {
+	s, err := New(stateroom.New(func(string) fanout { return fanout{} }), Options{Logger: quietLogger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	defer s.Shutdown(context.Background())
+	runBroadcast(b, wsURL(ts, "/ws/bench"))
+}
+
+// BenchmarkBroadcastGorilla is the same fan-out with gorilla/websocket in
+// the usual hub pattern (a channel and a writer goroutine per client, one
+// WriteMessage each), for the decision between the two libraries.
+func BenchmarkBroadcastGorilla(b *testing.B) {
+	var mu sync.Mutex
+	var outs []chan []byte
+	var wg sync.WaitGroup
+	up := websocket.Upgrader{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		out := make(chan []byte, 1024)
+		mu.Lock()
+		outs = append(outs, out)
+		mu.Unlock()
+		wg.Go(func() {
+			for m := range out {
+				if c.WriteMessage(websocket.TextMessage, m) != nil {
+					return
+				}
+			}
+		})
+		for {
+			_, m, err := c.ReadMessage()
+			if err != nil {
+				break
+			}
+			mu.Lock()
+			for _, o := range outs {
+				o <- m // the frame is encoded again by each writer
+			}
+			mu.Unlock()
+		}
+		c.Close()
+	}))
+	defer func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		mu.Lock()
+		for _, o := range outs {
+			close(o)
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
+	runBroadcast(b, wsURL(ts, "/"))
+}
+
+func runBroadcast(b *testing.B, url string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	counts := make([]atomic.Int64, benchClients)
+	var readers sync.WaitGroup
+	var conns []io.Closer
+	for i := range benchClients {
+		nc, br, _, err := ws.Dial(ctx, url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, nc)
+		if br == nil {
+			br = bufio.NewReaderSize(nc, 4096)
+		}
+		readers.Go(func() {
+			// Server frames here are unmasked with payloads under 126 bytes
+			// (or pings): two header bytes, parsed by hand so the readers
+			// allocate nothing and allocs/op is the server's.
+			var h [2]byte
+			for {
+				if _, err := io.ReadFull(br, h[:]); err != nil {
+					return
+				}
+				if _, err := br.Discard(int(h[1] & 0x7f)); err != nil {
+					return
+				}
+				if ws.OpCode(h[0]&0x0f) == ws.OpText {
+					counts[i].Add(1)
+				}
+			}
+		})
+	}
+	driver, _, _, err := ws.Dial(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := ws.MustCompileFrame(ws.MaskFrameWith(ws.NewTextFrame([]byte(strings.Repeat("x", 64))), [4]byte{1, 2, 3, 4}))
+	// Wait until all readers have joined (the hub or room knows them).
+	waitDelivered := func(want int64) {
+		for i := range counts {
+			for counts[i].Load() < want {
+				if ctx.Err() != nil {
+					b.Fatalf("reader %d stuck at %d of %d frames", i, counts[i].Load(), want)
+				}
+				runtime.Gosched()
+			}
+		}
+	}
+	if _, err := driver.Write(msg); err != nil {
+		b.Fatal(err)
+	}
+	waitDelivered(1)
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		if _, err := driver.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if i%benchWindow == 0 {
+			waitDelivered(int64(i + 1 - benchWindow))
+		}
+	}
+	waitDelivered(int64(b.N + 1))
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchClients), "ns/frame")
+
+	driver.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	readers.Wait()
+}

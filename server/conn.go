@@ -1,0 +1,223 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/stateroom-go/stateroom"
+)
+
+// conn is one client connection. Its reader runs on the goroutine of the
+// HTTP handler that upgraded it (no extra goroutine); its writer is one
+// goroutine that drains the outbound queue into a single writev.
+//
+// Fields under "room-owned" are guarded by the room's mutex; the queue by
+// c.mu. Lock order: room.mu, then c.mu (see doc.go).
+type conn struct {
+	srv   *Server
+	room  *room
+	nc    net.Conn
+	br    *bufio.Reader
+	token string
+	log   *slog.Logger
+
+	// Room-owned.
+	id       stateroom.ClientID
+	attached bool // a member of the room: messages reach the service
+	leaving  bool // detached, its Disconnect not yet delivered
+
+	mu         sync.Mutex
+	queue      [][]byte // frames waiting for the writer, in send order
+	queued     int      // bytes in queue
+	closing    bool     // no more frames are queued; the writer ends after closeMsg
+	closeMsg   []byte   // close frame the writer sends last; nil for none
+	queueLimit int
+	byteLimit  int
+	wake       chan struct{} // capacity 1: "the queue or closing changed"
+	writerDone chan struct{}
+
+	// Heartbeat: the reader sets active on every frame; the sweeper clears
+	// it and owns lastSeen.
+	active   atomic.Bool
+	lastSeen time.Time
+}
+
+func newConn(s *Server, r *room, nc net.Conn, br *bufio.Reader, token string) *conn {
+	return &conn{
+		srv:        s,
+		room:       r,
+		nc:         nc,
+		br:         br,
+		token:      token,
+		log:        r.log,
+		queueLimit: s.opts.SendQueueMessages,
+		byteLimit:  s.opts.SendQueueBytes,
+		wake:       make(chan struct{}, 1),
+		writerDone: make(chan struct{}),
+		lastSeen:   time.Now(),
+	}
+}
+
+// send queues frame for the client. It reports false only when the queue is
+// full: the caller must then close the client as a slow consumer. A frame
+// for a closing client is dropped and reported as sent.
+func (c *conn) send(frame []byte) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		c.log.Debug("message dropped: client is closing")
+		return true
+	}
+	if len(c.queue) > 0 && (len(c.queue) >= c.queueLimit || c.queued+len(frame) > c.byteLimit) {
+		c.mu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// isClosing reports whether the client is being closed.
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// closeWith starts closing the client with code and reason: frames queued
+// so far are still written (unless discard is set, for a client that is not
+// reading them), then the close frame; later frames are dropped. A code of 0
+// sends a close frame with no body. Only the first call counts.
+func (c *conn) closeWith(code int, reason string, discard bool) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closeMsg = closeFrame(code, reason)
+	if discard {
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.queued = 0
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+// abort closes a client whose socket is broken: nothing more is written.
+func (c *conn) abort() {
+	c.mu.Lock()
+	c.closing = true
+	c.closeMsg = nil
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	c.queued = 0
+	c.mu.Unlock()
+	c.signal()
+	c.nc.Close() // unblocks a writer stuck on the socket
+}
+
+// writeLoop is the writer goroutine: it waits for work, takes everything
+// queued and writes it with one writev, until the client is closed.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var batch [][]byte
+	for range c.wake {
+		c.mu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		c.queued = 0
+		closing, closeMsg := c.closing, c.closeMsg
+		c.closeMsg = nil
+		c.mu.Unlock()
+
+		if len(batch) > 0 {
+			c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+			bufs := net.Buffers(batch) // WriteTo consumes bufs, not batch's length
+			_, err := bufs.WriteTo(c.nc)
+			clear(batch) // drop references to sent frames
+			if err != nil {
+				c.log.Debug("write failed", "err", err)
+				c.abort()
+				return
+			}
+		}
+		if !closing {
+			continue
+		}
+		if closeMsg != nil {
+			c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+			if _, err := c.nc.Write(closeMsg); err != nil {
+				c.abort()
+				return
+			}
+			// The client gets WriteTimeout to answer with its close frame;
+			// then the reader stops waiting.
+			c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+		}
+		return
+	}
+}
+
+// serve runs the connection on the calling goroutine until it ends: it joins
+// the room, reads messages and hands them to the room, then closes the
+// client and waits for its writer.
+func (c *conn) serve() {
+	// connect sets c.id and c.log before the writer starts, so the writer
+	// reads them without the room's lock.
+	c.room.connect(c)
+	c.srv.wg.Go(c.writeLoop)
+	c.srv.track(c)
+	defer c.srv.untrack(c)
+
+	mr := newMessageReader(c.br, c.srv.opts.MaxMessageSize)
+	mr.onFrame = func() { c.active.Store(true) }
+	mr.onPing = func(p []byte) error {
+		if !c.send(serverFrame(ws.OpPong, p)) {
+			c.room.kick(c, stateroom.CloseSlowConsumer, "slow consumer")
+		}
+		return nil
+	}
+	var err error
+	for {
+		var p stateroom.Payload
+		p, err = mr.next()
+		if err != nil {
+			break
+		}
+		c.room.message(c, p)
+	}
+	c.room.leave(c)
+
+	code, reason, reachable := closeFor(err, c.srv.opts.MaxMessageSize)
+	switch {
+	case !reachable:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			c.log.Debug("connection lost", "err", err)
+		}
+		c.abort()
+	case code >= 1002 && code <= 1009:
+		c.log.Info("closing client", "code", code, "reason", reason)
+		c.closeWith(code, reason, true)
+	default: // the client closed: answer with its code after what is queued
+		c.closeWith(code, reason, false)
+	}
+	<-c.writerDone
+	c.nc.Close()
+}

@@ -1,0 +1,352 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gorilla/websocket"
+	"github.com/stateroom-go/stateroom"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// waitTimeout bounds every wait in these tests; conditions are polled.
+const waitTimeout = 10 * time.Second
+
+// eventLog records what the probe services saw, across instances.
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *eventLog) add(format string, args ...any) {
+	l.mu.Lock()
+	l.events = append(l.events, fmt.Sprintf(format, args...))
+	l.mu.Unlock()
+}
+
+func (l *eventLog) snapshot() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
+func (l *eventLog) count(ev string) int {
+	n := 0
+	for _, e := range l.snapshot() {
+		if e == ev {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor polls until the log holds ev.
+func (l *eventLog) waitFor(t *testing.T, ev string) {
+	t.Helper()
+	eventually(t, func() bool { return l.count(ev) > 0 }, "event %q; log: %q", ev, l.snapshot())
+}
+
+// eventually polls cond until it holds or waitTimeout passes.
+func eventually(t *testing.T, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for "+format, args...)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// probe is a test service: it logs every event as "<inst> <event>" and
+// obeys commands sent as text messages (see Message).
+type probe struct {
+	log    *eventLog
+	inst   int64
+	label  string
+	inCall atomic.Bool
+	msgs   int
+}
+
+var instances atomic.Int64
+
+func probeFactory(log *eventLog, label string) stateroom.Factory {
+	return stateroom.New(func(string) *probe {
+		return &probe{log: log, inst: instances.Add(1), label: label}
+	})
+}
+
+func (p *probe) enter() {
+	if !p.inCall.CompareAndSwap(false, true) {
+		p.log.add("CONCURRENT CALL")
+	}
+}
+func (p *probe) exit() { p.inCall.Store(false) }
+
+func (p *probe) Init(r stateroom.Room) {
+	p.enter()
+	defer p.exit()
+	p.log.add("%d init %s", p.inst, r.ID())
+}
+
+func (p *probe) Connect(r stateroom.Room, ev stateroom.ConnectEvent) {
+	p.enter()
+	defer p.exit()
+	p.log.add("%d connect %d", p.inst, ev.Client)
+	r.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("hello %d room=%s inst=%d %s", ev.Client, r.ID(), p.inst, p.label)))
+}
+
+func (p *probe) Disconnect(r stateroom.Room, ev stateroom.DisconnectEvent) {
+	p.enter()
+	defer p.exit()
+	p.log.add("%d disconnect %d", p.inst, ev.Client)
+	r.Send(stateroom.Everyone, stateroom.Text(fmt.Sprintf("left %d", ev.Client)))
+}
+
+func (p *probe) Timer(r stateroom.Room) {
+	p.enter()
+	defer p.exit()
+	p.log.add("%d timer", p.inst)
+	r.Send(stateroom.Everyone, stateroom.Text("timer fired"))
+}
+
+func (p *probe) Close() error {
+	p.log.add("%d close", p.inst)
+	return nil
+}
+
+// Message obeys: echo:X (X back to the sender, binary stays binary), all:X,
+// others:X, to:ID:X, timer:DURATION, timer0:X (zero timer, then send X),
+// bcast:N (N bytes binary to everyone), count (number of messages so far),
+// panic, fault:REASON, wrapfault:REASON.
+func (p *probe) Message(r stateroom.Room, ev stateroom.MessageEvent) {
+	p.enter()
+	defer p.exit()
+	p.msgs++
+	if ev.Payload.Binary {
+		r.Send(stateroom.To(ev.Client), stateroom.Binary(ev.Payload.Data))
+		return
+	}
+	cmd, arg, _ := strings.Cut(string(ev.Payload.Data), ":")
+	switch cmd {
+	case "echo":
+		r.Send(stateroom.To(ev.Client), stateroom.Text(arg))
+	case "all":
+		r.Send(stateroom.Everyone, stateroom.Text(arg))
+	case "others":
+		r.Send(stateroom.EveryoneExcept(ev.Client), stateroom.Text(arg))
+	case "to":
+		id, text, _ := strings.Cut(arg, ":")
+		n, _ := strconv.Atoi(id)
+		r.Send(stateroom.To(stateroom.ClientID(n)), stateroom.Text(text))
+	case "timer":
+		d, _ := time.ParseDuration(arg)
+		r.SetTimer(d)
+	case "timer0":
+		r.SetTimer(0)
+		r.Send(stateroom.To(ev.Client), stateroom.Text(arg))
+	case "bcast":
+		n, _ := strconv.Atoi(arg)
+		r.Send(stateroom.Everyone, stateroom.Binary(make([]byte, n)))
+	case "count":
+		r.Send(stateroom.To(ev.Client), stateroom.Text(strconv.Itoa(p.msgs)))
+	case "panic":
+		p.log.add("%d panicking", p.inst)
+		panic("boom")
+	case "fault":
+		p.log.add("%d panicking", p.inst)
+		panic(&stateroom.Fault{Reason: arg, Err: errors.New("test fault")})
+	case "wrapfault":
+		p.log.add("%d panicking", p.inst)
+		panic(fmt.Errorf("wrapped: %w", &stateroom.Fault{Reason: arg}))
+	}
+}
+
+// quietLogger discards logs, keeping test output readable.
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startServer runs a Server on an httptest server; both stop with the test.
+func startServer(t *testing.T, f stateroom.Factory, opts Options) (*Server, *httptest.Server) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger
+	}
+	s, err := New(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		ts.Close()
+	})
+	return s, ts
+}
+
+func wsURL(ts *httptest.Server, path string) string {
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + path
+}
+
+// dial connects a gorilla client to path; it is closed with the test.
+func dial(t *testing.T, ts *httptest.Server, path string) *websocket.Conn {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(wsURL(ts, path), nil)
+	if err != nil {
+		body := ""
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			body = fmt.Sprintf(" (HTTP %d: %s)", resp.StatusCode, b)
+		}
+		t.Fatalf("dial %s: %v%s", path, err, body)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// read returns the next message, failing the test on error or timeout.
+func read(t *testing.T, c *websocket.Conn) (int, string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	typ, b, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return typ, string(b)
+}
+
+// expect reads the next message and checks it is text want.
+func expect(t *testing.T, c *websocket.Conn, want string) {
+	t.Helper()
+	typ, got := read(t, c)
+	if typ != websocket.TextMessage || got != want {
+		t.Fatalf("got message %q (type %d), want text %q", got, typ, want)
+	}
+}
+
+// expectPrefix reads the next message and checks it starts with prefix.
+func expectPrefix(t *testing.T, c *websocket.Conn, prefix string) string {
+	t.Helper()
+	_, got := read(t, c)
+	if !strings.HasPrefix(got, prefix) {
+		t.Fatalf("got message %q, want one starting with %q", got, prefix)
+	}
+	return got
+}
+
+func send(t *testing.T, c *websocket.Conn, text string) {
+	t.Helper()
+	if err := c.WriteMessage(websocket.TextMessage, []byte(text)); err != nil {
+		t.Fatalf("write %q: %v", text, err)
+	}
+}
+
+// expectClose reads until the server closes the connection and checks the
+// close code and reason.
+func expectClose(t *testing.T, c *websocket.Conn, code int, reason string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	for {
+		_, msg, err := c.ReadMessage()
+		if err == nil {
+			continue // messages sent before the close
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			t.Fatalf("got error %v (after %q), want close %d %q", err, msg, code, reason)
+		}
+		if ce.Code != code || ce.Text != reason {
+			t.Fatalf("got close %d %q, want %d %q", ce.Code, ce.Text, code, reason)
+		}
+		return
+	}
+}
+
+// rawConn is a client on a bare socket, for what gorilla will not do:
+// break the protocol, or stay silent.
+type rawConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, ts *httptest.Server, path string) *rawConn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	nc, br, _, err := ws.Dial(ctx, wsURL(ts, path))
+	if err != nil {
+		t.Fatalf("raw dial %s: %v", path, err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	if br == nil {
+		br = bufio.NewReader(nc)
+	}
+	return &rawConn{Conn: nc, br: br}
+}
+
+// writeFrame writes f as is (mask it first for a valid client frame).
+func (c *rawConn) writeFrame(t *testing.T, f ws.Frame) {
+	t.Helper()
+	if err := ws.WriteFrame(c, f); err != nil {
+		t.Fatalf("write frame: %v", err)
+	}
+}
+
+// readUntilClose reads frames until a close frame and returns its code and
+// reason, and how many data frames came before it.
+func (c *rawConn) readUntilClose(t *testing.T) (code int, reason string, data int) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	for {
+		f, err := ws.ReadFrame(c.br)
+		if err != nil {
+			t.Fatalf("read frame: %v (after %d data frames)", err, data)
+		}
+		switch f.Header.OpCode {
+		case ws.OpClose:
+			sc, r := ws.ParseCloseFrameData(f.Payload)
+			return int(sc), r, data
+		case ws.OpText, ws.OpBinary:
+			data++
+		}
+	}
+}
+
+// httpGet returns the status and body of a plain GET.
+func httpGet(t *testing.T, url string, header http.Header) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

@@ -1,0 +1,438 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+	"github.com/stateroom-go/stateroom"
+)
+
+// room is one running room: its service, its clients and its timer. Every
+// call into the service happens with mu held, which is what makes a room's
+// events serial; mu is never held during socket I/O (frames only go into
+// queues). A room is also the stateroom.Room its service is handed.
+type room struct {
+	id      string
+	srv     *Server
+	log     *slog.Logger
+	created time.Time
+
+	// Readable without mu, for Server.Rooms.
+	clients      atomic.Int32
+	lastActivity atomic.Int64 // unix nanoseconds
+
+	mu        sync.Mutex
+	ended     bool
+	faulted   bool // the service panicked: it is never called again
+	endCode   int
+	endReason string
+	svc       stateroom.Service
+	members   []*conn // in join order; detached ones stay until settle
+	byID      map[stateroom.ClientID]*conn
+	tokens    map[string]stateroom.ClientID
+	lastID    stateroom.ClientID
+	pending   int     // joins between registry.join and connect or release
+	leaving   []*conn // detached clients whose Disconnect is still due
+
+	timer    *time.Timer
+	timerGen uint64 // bumped by every SetTimer and stop: a stale firing is ignored
+	timerDue bool   // a zero-delay timer fires once the current event is handled
+	inTimer  bool
+	grace    *time.Timer
+	graceGen uint64
+}
+
+type eventKind uint8
+
+const (
+	evInit eventKind = iota
+	evConnect
+	evDisconnect
+	evMessage
+	evTimer
+)
+
+func newRoom(s *Server, id string) *room {
+	now := time.Now()
+	r := &room{
+		id:      id,
+		srv:     s,
+		log:     s.log.With("room", id),
+		created: now,
+		byID:    make(map[stateroom.ClientID]*conn),
+	}
+	r.lastActivity.Store(now.UnixNano())
+	return r
+}
+
+// ID implements stateroom.Room.
+func (r *room) ID() string { return r.id }
+
+// Send implements stateroom.Room: the frame is built once and the same bytes
+// go into the queue of every recipient.
+func (r *room) Send(to stateroom.Recipient, p stateroom.Payload) {
+	if r.ended {
+		return
+	}
+	op := ws.OpText
+	if p.Binary {
+		op = ws.OpBinary
+	} else if !utf8.Valid(p.Data) {
+		r.log.Warn("message dropped: the service sent invalid UTF-8 as text; send bytes with stateroom.Binary", "to", to.String())
+		return
+	}
+	if to.Kind() == stateroom.ToClient {
+		c := r.byID[to.Client()]
+		if c == nil || !c.attached {
+			r.log.Debug("message dropped: client not connected", "client", to.Client())
+			return
+		}
+		r.push(c, serverFrame(op, p.Data))
+		return
+	}
+	var frame []byte
+	for _, c := range r.members {
+		if !c.attached || !to.Includes(c.id) {
+			continue
+		}
+		if frame == nil {
+			frame = serverFrame(op, p.Data)
+		}
+		r.push(c, frame)
+	}
+}
+
+func (r *room) push(c *conn, frame []byte) {
+	if !c.send(frame) {
+		c.log.Warn("closing slow consumer: its send queue is full")
+		r.kickLocked(c, stateroom.CloseSlowConsumer, "slow consumer")
+	}
+}
+
+// SetTimer implements stateroom.Room.
+func (r *room) SetTimer(d time.Duration) {
+	if r.ended {
+		return
+	}
+	r.stopTimer()
+	if d <= 0 && !r.inTimer {
+		r.timerDue = true
+		return
+	}
+	// A zero delay set by the Timer callback itself goes through the clock,
+	// so a service that re-arms at zero cannot starve the room's other events.
+	d = max(d, 0)
+	gen := r.timerGen
+	r.srv.wg.Add(1)
+	r.timer = time.AfterFunc(d, func() {
+		defer r.srv.wg.Done()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if gen != r.timerGen || r.ended {
+			return
+		}
+		r.timer = nil
+		r.deliver(evTimer, 0, stateroom.Payload{})
+	})
+}
+
+func (r *room) stopTimer() {
+	r.timerGen++
+	r.timerDue = false
+	if r.timer != nil {
+		if r.timer.Stop() {
+			r.srv.wg.Done() // its callback will never run
+		}
+		r.timer = nil
+	}
+}
+
+// reserve holds the room open for a client between the registry's join and
+// connect (the HTTP upgrade happens in between). Called with mu held.
+func (r *room) reserve() {
+	r.pending++
+	r.graceGen++
+	if r.grace != nil {
+		if r.grace.Stop() {
+			r.srv.wg.Done()
+		}
+		r.grace = nil
+	}
+}
+
+// release drops a reservation whose upgrade failed.
+func (r *room) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending--
+	r.settle()
+}
+
+// connect turns c's reservation into a member, delivering Connect. If the
+// room ended meanwhile, c is closed with the code the room ended with.
+func (r *room) connect(c *conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.ended && c.token != "" {
+		if id, ok := r.tokens[c.token]; ok {
+			if old := r.byID[id]; old != nil && old.attached {
+				r.kickLocked(old, stateroom.CloseReplaced, "replaced by a newer connection with the same token")
+				r.settle() // its Disconnect comes before the new Connect
+			}
+			c.id = id
+		}
+	}
+	r.pending--
+	if r.ended {
+		c.log = r.log
+		c.closeWith(r.endCode, r.endReason, false)
+		return
+	}
+	if c.id == 0 {
+		r.lastID++
+		c.id = r.lastID
+		if c.token != "" {
+			if r.tokens == nil {
+				r.tokens = make(map[string]stateroom.ClientID)
+			}
+			r.tokens[c.token] = c.id
+		}
+	}
+	c.log = r.log.With("client", c.id)
+	c.attached = true
+	r.members = append(r.members, c)
+	r.byID[c.id] = c
+	r.clients.Add(1)
+	c.log.Debug("client connected")
+	r.deliver(evConnect, c.id, stateroom.Payload{})
+}
+
+// message hands one message from c to the service, unless c has left.
+func (r *room) message(c *conn, p stateroom.Payload) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c.attached {
+		r.deliver(evMessage, c.id, p)
+	}
+}
+
+// leave delivers c's Disconnect if it is still a member; its reader has
+// stopped.
+func (r *room) leave(c *conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c.attached {
+		r.detach(c)
+		r.settle()
+	}
+}
+
+// kick closes c with code and reason and delivers its Disconnect; for callers
+// outside the room (heartbeat sweeper, reader).
+func (r *room) kick(c *conn, code int, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.kickLocked(c, code, reason)
+	r.settle()
+}
+
+// kickLocked closes c and queues its Disconnect, to run once the current
+// event is handled. A slow consumer's queue is discarded: it is not reading.
+func (r *room) kickLocked(c *conn, code int, reason string) {
+	if c.attached {
+		r.detach(c)
+	}
+	c.closeWith(code, reason, code == stateroom.CloseSlowConsumer)
+}
+
+// detach stops messages to and from c and queues its Disconnect. It leaves
+// r.members alone, so it is safe during a broadcast loop.
+func (r *room) detach(c *conn) {
+	c.attached = false
+	c.leaving = true
+	r.leaving = append(r.leaving, c)
+	r.clients.Add(-1)
+}
+
+// deliver runs one event through the service, then whatever that event
+// caused (Disconnects of kicked clients, a zero-delay timer).
+func (r *room) deliver(kind eventKind, id stateroom.ClientID, p stateroom.Payload) {
+	if r.ended {
+		return
+	}
+	r.call(kind, id, p)
+	r.settle()
+}
+
+// settle runs the events queued while the room was locked, then starts the
+// grace period if the room is empty.
+func (r *room) settle() {
+	for !r.ended {
+		if len(r.leaving) > 0 {
+			c := r.leaving[0]
+			r.leaving = r.leaving[1:]
+			r.forget(c)
+			c.log.Debug("client disconnected")
+			r.call(evDisconnect, c.id, stateroom.Payload{})
+			continue
+		}
+		if r.timerDue {
+			r.timerDue = false
+			r.call(evTimer, 0, stateroom.Payload{})
+			continue
+		}
+		break
+	}
+	if r.ended || len(r.members) > 0 || r.pending > 0 {
+		return
+	}
+	switch g := r.srv.opts.RoomGracePeriod; g {
+	case KeepRoomsForever:
+	case EndRoomsImmediately:
+		r.end(stateroom.CloseNormal, "", false)
+	default:
+		if r.grace != nil {
+			return
+		}
+		gen := r.graceGen
+		r.srv.wg.Add(1)
+		r.grace = time.AfterFunc(g, func() {
+			defer r.srv.wg.Done()
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if gen != r.graceGen || r.ended {
+				return
+			}
+			r.grace = nil
+			r.end(stateroom.CloseNormal, "", false)
+		})
+	}
+}
+
+// forget removes a detached client from the member list.
+func (r *room) forget(c *conn) {
+	c.leaving = false
+	for i, m := range r.members {
+		if m == c {
+			r.members = slices.Delete(r.members, i, i+1)
+			break
+		}
+	}
+	if r.byID[c.id] == c {
+		delete(r.byID, c.id)
+	}
+}
+
+// call runs one service callback. A panic ends the room (see fault).
+func (r *room) call(kind eventKind, id stateroom.ClientID, p stateroom.Payload) {
+	if r.faulted {
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			r.fault(v, debug.Stack())
+		}
+	}()
+	r.lastActivity.Store(time.Now().UnixNano())
+	switch kind {
+	case evInit:
+		r.svc.Init(r)
+	case evConnect:
+		r.svc.Connect(r, stateroom.ConnectEvent{Client: id})
+	case evDisconnect:
+		r.svc.Disconnect(r, stateroom.DisconnectEvent{Client: id})
+	case evMessage:
+		r.svc.Message(r, stateroom.MessageEvent{Client: id, Payload: p})
+	case evTimer:
+		r.inTimer = true
+		defer func() { r.inTimer = false }()
+		r.svc.Timer(r)
+	}
+}
+
+// fault ends the room after its service panicked with v.
+func (r *room) fault(v any, stack []byte) {
+	r.faulted = true
+	reason := "service fault"
+	var f *stateroom.Fault
+	if err, ok := v.(error); ok && errors.As(err, &f) && f.Reason != "" {
+		reason = f.Reason
+	}
+	r.log.Error("service panicked; ending the room", "panic", v, "stack", string(stack))
+	r.end(stateroom.CloseServiceFault, reason, false)
+}
+
+// close ends the room from outside (operator, factory swap, shutdown),
+// delivering every client's Disconnect. It reports false if the room had
+// already ended.
+func (r *room) close(code int, reason string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return false
+	}
+	r.end(code, reason, true)
+	return true
+}
+
+// end ends the room: every client is closed with code and reason, the timers
+// stop, (if notify and the service has not faulted) every client's
+// Disconnect is delivered, the service is closed if it is an io.Closer, and
+// the room leaves the registry. Called with mu held.
+func (r *room) end(code int, reason string, notify bool) {
+	if r.ended {
+		return
+	}
+	r.ended = true
+	r.endCode, r.endReason = code, reason
+	r.stopTimer()
+	r.graceGen++
+	if r.grace != nil {
+		if r.grace.Stop() {
+			r.srv.wg.Done()
+		}
+		r.grace = nil
+	}
+	gone := r.leaving
+	for _, c := range r.members {
+		if c.attached {
+			c.attached = false
+			gone = append(gone, c)
+		}
+		c.closeWith(code, reason, false)
+	}
+	r.clients.Store(0)
+	if notify {
+		for _, c := range gone {
+			r.call(evDisconnect, c.id, stateroom.Payload{})
+		}
+	}
+	r.members, r.leaving, r.byID, r.tokens = nil, nil, nil, nil
+	if closer, ok := r.svc.(io.Closer); ok {
+		r.closeService(closer)
+	}
+	r.svc = nil
+	r.srv.reg.remove(r)
+	r.log.Info("room ended", "code", code, "reason", reason)
+}
+
+// closeService calls the service's Close. It runs even after a panic: a
+// WebAssembly service must release its instance.
+func (r *room) closeService(closer io.Closer) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error("service Close panicked", "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	if err := closer.Close(); err != nil {
+		r.log.Warn("service Close failed", "err", err)
+	}
+}

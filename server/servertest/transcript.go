@@ -1,0 +1,160 @@
+// Package servertest plays scripted conversations ("transcripts") against a
+// Stateroom service through a real server and real WebSocket clients on
+// loopback. The factory is a parameter, so one transcript checks a native
+// service and its WebAssembly build alike.
+package servertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/server"
+)
+
+// Timeout bounds each expected message of a transcript.
+const Timeout = 10 * time.Second
+
+// Run starts a server for f with opts (a nil Logger discards logs), plays
+// script against it and stops the server. Each line of the script is one
+// step, the first word naming a client (any word without spaces) and an
+// operator:
+//
+//	a+           client a connects to room "room"
+//	a+ lobby     client a connects to room "lobby"
+//	a> text      a sends a text message
+//	a>> 00ff     a sends a binary message (hex)
+//	a< text      a's next message is this text
+//	a<< 00ff     a's next message is this binary (hex)
+//	a<close 4000 the server closes a with this code
+//	a-           a disconnects
+//
+// A step that expects a message waits for it up to Timeout; any other
+// message arriving first fails the test.
+func Run(t testing.TB, f stateroom.Factory, opts server.Options, script []string) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s, err := server.New(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	clients := map[string]*websocket.Conn{}
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		ts.Close()
+	}()
+	base := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/"
+
+	for i, line := range script {
+		name, op, arg, err := parse(line)
+		if err != nil {
+			t.Fatalf("script line %d: %v", i+1, err)
+		}
+		c := clients[name]
+		if c == nil && op != "+" {
+			t.Fatalf("script line %d %q: client %s has not connected; start with %q", i+1, line, name, name+"+")
+		}
+		step := fmt.Sprintf("line %d %q", i+1, line)
+		switch op {
+		case "+":
+			if c != nil {
+				t.Fatalf("%s: client %s is already connected", step, name)
+			}
+			room := arg
+			if room == "" {
+				room = "room"
+			}
+			conn, resp, err := websocket.DefaultDialer.Dial(base+room, nil)
+			if err != nil {
+				if resp != nil {
+					b, _ := io.ReadAll(resp.Body)
+					err = fmt.Errorf("%w (HTTP %d: %s)", err, resp.StatusCode, b)
+				}
+				t.Fatalf("%s: %v", step, err)
+			}
+			clients[name] = conn
+		case "-":
+			c.Close()
+			delete(clients, name)
+		case ">", ">>":
+			typ, data := websocket.TextMessage, []byte(arg)
+			if op == ">>" {
+				typ, data, err = websocket.BinaryMessage, nil, nil
+				if data, err = hex.DecodeString(arg); err != nil {
+					t.Fatalf("%s: bad hex: %v", step, err)
+				}
+			}
+			if err := c.WriteMessage(typ, data); err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+		case "<", "<<":
+			want, wantType := []byte(arg), websocket.TextMessage
+			if op == "<<" {
+				wantType = websocket.BinaryMessage
+				if want, err = hex.DecodeString(arg); err != nil {
+					t.Fatalf("%s: bad hex: %v", step, err)
+				}
+			}
+			c.SetReadDeadline(time.Now().Add(Timeout))
+			typ, got, err := c.ReadMessage()
+			if err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			if typ != wantType || !bytes.Equal(got, want) {
+				t.Fatalf("%s: got %s %q", step, kind(typ), got)
+			}
+		case "<close":
+			code, err := strconv.Atoi(arg)
+			if err != nil {
+				t.Fatalf("%s: bad close code: %v", step, err)
+			}
+			c.SetReadDeadline(time.Now().Add(Timeout))
+			_, got, err := c.ReadMessage()
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != code {
+				t.Fatalf("%s: got %q, %v", step, got, err)
+			}
+			c.Close()
+			delete(clients, name)
+		}
+	}
+}
+
+// parse splits a script line into client name, operator and argument.
+func parse(line string) (name, op, arg string, err error) {
+	head, arg, _ := strings.Cut(line, " ")
+	for _, o := range []string{"<close", ">>", "<<", "+", "-", ">", "<"} {
+		if n, ok := strings.CutSuffix(head, o); ok && n != "" {
+			return n, o, arg, nil
+		}
+	}
+	return "", "", "", fmt.Errorf("%q: want NAME followed by one of + - > >> < << <close, as in %q", line, "a> hello")
+}
+
+func kind(typ int) string {
+	if typ == websocket.BinaryMessage {
+		return "binary"
+	}
+	return "text"
+}

@@ -1,0 +1,149 @@
+package wasmhost
+
+import (
+	"context"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stateroom-go/stateroom"
+)
+
+// budgets are the two sandbox settings benchmarks compare.
+var budgets = []struct {
+	name   string
+	budget time.Duration
+}{
+	{"budget", 0}, // the default, 2 s
+	{"nobudget", NoBudget},
+}
+
+// BenchmarkEvent measures one event round trip: malloc, write, recv, free,
+// and one stateroom_send back (the relay's envelope of a Timer event).
+func BenchmarkEvent(b *testing.B) {
+	for _, c := range budgets {
+		b.Run(c.name, func(b *testing.B) {
+			opts := testOptions()
+			opts.EventBudget = c.budget
+			s := newService(b, loadGuest(b, "relay", opts))
+			room := &countingRoom{}
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Timer(room)
+			}
+			if room.sends != b.N {
+				b.Fatalf("%d sends for %d events", room.sends, b.N)
+			}
+		})
+	}
+}
+
+// BenchmarkCallFloor is wazero's floor for comparison: one call of an
+// exported function that returns a constant, with the same context
+// handling as an event.
+func BenchmarkCallFloor(b *testing.B) {
+	for _, c := range budgets {
+		b.Run(c.name, func(b *testing.B) {
+			opts := testOptions()
+			opts.EventBudget = c.budget
+			s := newService(b, loadGuest(b, "versionfunc", opts))
+			fn := s.mod.ExportedFunction(versionFunc)
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx := s.beginCall()
+				if err := fn.CallWithStack(ctx, s.stack[:]); err != nil {
+					b.Fatal(err)
+				}
+				s.endCall()
+			}
+		})
+	}
+}
+
+// BenchmarkSpin measures what the budget costs CPU-bound guest code: one
+// event runs a loop of a million iterations, with wazero's
+// close-on-context-done checks compiled in (budget) or not (nobudget).
+func BenchmarkSpin(b *testing.B) {
+	for _, c := range budgets {
+		b.Run(c.name, func(b *testing.B) {
+			opts := testOptions()
+			opts.EventBudget = c.budget
+			s := newService(b, loadGuest(b, "spin", opts))
+			room := &countingRoom{}
+			for b.Loop() {
+				s.Timer(room)
+			}
+		})
+	}
+}
+
+// BenchmarkInstantiate measures starting and closing one room's instance,
+// and reports the Go heap each live instance holds (its linear memory
+// included: the relay starts with two 64 KiB pages).
+func BenchmarkInstantiate(b *testing.B) {
+	for _, guest := range []string{"relay", "reactor"} {
+		b.Run(guest, func(b *testing.B) {
+			m := loadGuest(b, guest, testOptions())
+			b.ReportAllocs()
+			for b.Loop() {
+				svc, err := m.NewService("r")
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = svc.(*service).Close()
+			}
+			b.StopTimer()
+			const live = 200
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			svcs := make([]stateroom.Service, live)
+			for i := range svcs {
+				var err error
+				if svcs[i], err = m.NewService("r"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/live, "heapB/instance")
+			for _, s := range svcs {
+				_ = s.(*service).Close()
+			}
+		})
+	}
+}
+
+// BenchmarkLoad measures Load: compiling cold, and from a filled cache
+// directory.
+func BenchmarkLoad(b *testing.B) {
+	path := filepath.Join("testdata", "relay.wasm")
+	load := func(b *testing.B, opts Options) {
+		m, err := Load(context.Background(), path, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = m.Close(context.Background())
+	}
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			load(b, testOptions())
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		opts := testOptions()
+		opts.DisableCache, opts.CacheDir = false, b.TempDir()
+		load(b, opts) // fill the cache
+		for b.Loop() {
+			load(b, opts)
+		}
+	})
+}
+
+// countingRoom counts sends without keeping them.
+type countingRoom struct{ sends int }
+
+func (*countingRoom) ID() string                                    { return "bench" }
+func (r *countingRoom) Send(stateroom.Recipient, stateroom.Payload) { r.sends++ }
+func (*countingRoom) SetTimer(time.Duration)                        {}

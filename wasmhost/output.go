@@ -1,0 +1,118 @@
+package wasmhost
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+)
+
+// Bounds of guest output handling.
+const (
+	// maxLineBytes cuts longer lines into pieces: a guest that writes
+	// without newlines cannot grow the host's buffer.
+	maxLineBytes = 4096
+	// stderrTailLines is how many recent stderr lines a fault log shows.
+	stderrTailLines = 8
+)
+
+// lineSplitter turns a byte stream into lines, holding at most max bytes of
+// an unfinished line. It is the io.Writer a guest's stdout or stderr writes
+// to (fd_write). Not safe for concurrent use: one instance runs one call at a
+// time.
+type lineSplitter struct {
+	max  int
+	buf  []byte
+	emit func(line []byte, cut bool) // cut: the line goes on in the next piece
+}
+
+// Write splits p into lines. It never fails, so a guest's fd_write always
+// succeeds.
+func (w *lineSplitter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i]
+		}
+		// Fill the buffer up to max; a full buffer is emitted as a cut
+		// piece.
+		for len(w.buf)+len(chunk) > w.max {
+			take := w.max - len(w.buf)
+			w.buf = append(w.buf, chunk[:take]...)
+			chunk = chunk[take:]
+			w.emit(w.buf, true)
+			w.buf = w.buf[:0]
+		}
+		w.buf = append(w.buf, chunk...)
+		if i < 0 {
+			break
+		}
+		w.emit(w.buf, false)
+		w.buf = w.buf[:0]
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// Flush emits an unfinished line.
+func (w *lineSplitter) Flush() {
+	if len(w.buf) > 0 {
+		w.emit(w.buf, false)
+		w.buf = w.buf[:0]
+	}
+}
+
+// guestOutput routes one instance's stdout and stderr to the log, one record
+// per line tagged with the room id, and remembers the last stderr lines for
+// the fault log.
+type guestOutput struct {
+	logger *slog.Logger
+	stdout lineSplitter
+	stderr lineSplitter
+	tail   [stderrTailLines]string
+	next   int // index in tail of the oldest line
+	count  int
+}
+
+func newGuestOutput(logger *slog.Logger) *guestOutput {
+	o := &guestOutput{logger: logger}
+	o.stdout = lineSplitter{max: maxLineBytes, emit: func(line []byte, cut bool) {
+		o.log("stdout", line, cut)
+	}}
+	o.stderr = lineSplitter{max: maxLineBytes, emit: func(line []byte, cut bool) {
+		o.log("stderr", line, cut)
+		o.tail[o.next] = string(line)
+		o.next = (o.next + 1) % len(o.tail)
+		o.count = min(o.count+1, len(o.tail))
+	}}
+	return o
+}
+
+func (o *guestOutput) log(stream string, line []byte, cut bool) {
+	if !o.logger.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("stream", stream)}
+	if cut {
+		attrs = append(attrs, slog.Bool("cut", true))
+	}
+	o.logger.LogAttrs(context.Background(), slog.LevelInfo, string(line), attrs...)
+}
+
+// Flush logs unfinished lines.
+func (o *guestOutput) Flush() {
+	o.stdout.Flush()
+	o.stderr.Flush()
+}
+
+// StderrTail returns the last stderr lines, oldest first, joined by
+// newlines.
+func (o *guestOutput) StderrTail() string {
+	lines := make([]string, 0, o.count)
+	for i := range o.count {
+		lines = append(lines, o.tail[(o.next-o.count+i+len(o.tail))%len(o.tail)])
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,327 @@
+package wasmhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/abi"
+)
+
+// serviceKey is the context key under which a call into a guest carries its
+// service, for hostSend.
+type serviceKey struct{}
+
+// service is one room's instance of a Module: it turns the callbacks of
+// stateroom.Service into ABI events, and the guest's stateroom_send calls
+// into room.Send and room.SetTimer.
+//
+// Its methods are called one at a time (the stateroom.Service contract), so
+// it needs no lock.
+type service struct {
+	module *Module
+	logger *slog.Logger // tagged with the room id
+	out    *guestOutput
+
+	// ctx carries the service to hostSend: wazero hands host functions
+	// the context of the call, so every call into the guest derives from
+	// it. Why not a map from api.Module: a context value costs no lock and
+	// no bookkeeping when instances come and go.
+	ctx context.Context
+
+	mod                api.Module
+	mem                api.Memory
+	malloc, recv, free api.Function
+	stack              [2]uint64 // parameters and results of CallWithStack
+
+	budget struct { // the per-event deadline; see beginCall
+		ctx    context.Context
+		cancel context.CancelCauseFunc
+		timer  *time.Timer
+	}
+
+	room    stateroom.Room // the room of the callback in progress; nil between callbacks
+	sendErr error          // why hostSend failed the current call
+	closed  bool
+}
+
+var _ stateroom.Service = (*service)(nil)
+
+// instantiate starts one instance: instantiate, run _initialize on a
+// reactor, check the ABI version.
+func (m *Module) instantiate(roomID string) (*service, error) {
+	logger := m.set.logger.With("room", roomID)
+	s := &service{module: m, logger: logger, out: newGuestOutput(logger)}
+	s.ctx = context.WithValue(context.Background(), serviceKey{}, s)
+	ctx := s.beginCall()
+	defer s.endCall()
+
+	cfg := m.config.WithStdout(&s.out.stdout).WithStderr(&s.out.stderr)
+	mod, err := m.rt.InstantiateModule(ctx, m.compiled, cfg)
+	if err != nil {
+		s.stopBudget()
+		s.out.Flush()
+		if m.closed.Load() {
+			return nil, fmt.Errorf("%w: cannot start room %q", ErrClosed, roomID)
+		}
+		return nil, fmt.Errorf("%w: %s cannot be instantiated: %w", ErrInvalid, m.name, err)
+	}
+	s.mod = mod
+	s.mem = mod.ExportedMemory("memory")
+	s.malloc = mod.ExportedFunction("stateroom_malloc")
+	s.recv = mod.ExportedFunction("stateroom_recv")
+	s.free = mod.ExportedFunction("stateroom_free")
+
+	err = nil
+	if m.reactor {
+		if callErr := mod.ExportedFunction("_initialize").CallWithStack(ctx, nil); callErr != nil {
+			err = s.callError(ctx, "_initialize", callErr)
+		}
+	}
+	if err == nil {
+		err = s.checkABI(ctx)
+	}
+	if err != nil {
+		s.close()
+		if tail := s.out.StderrTail(); tail != "" {
+			err = fmt.Errorf("%w\nlast lines of its stderr:\n%s", err, tail)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// beginCall returns the context of one event (or of instantiation): the
+// service's, under the budget when there is one. Every beginCall is paired
+// with an endCall.
+//
+// Why a timer re-armed per event rather than a context.WithTimeout per
+// event: the timer and its context are made once per instance, which saves
+// allocations and a timer-heap insertion on every event (see
+// BenchmarkEvent). The timer's function cancels the context with ErrBudget
+// as the cause; wazero then stops the guest at its next check.
+func (s *service) beginCall() context.Context {
+	d := s.module.set.budget
+	if d <= 0 {
+		return s.ctx
+	}
+	if s.budget.timer == nil || s.budget.ctx.Err() != nil {
+		// First call, or the timer fired after the last call returned:
+		// that context is cancelled for good, so make a new one.
+		s.stopBudget()
+		ctx, cancel := context.WithCancelCause(s.ctx)
+		s.budget.ctx, s.budget.cancel = ctx, cancel
+		s.budget.timer = time.AfterFunc(d, func() { cancel(ErrBudget) })
+		return ctx
+	}
+	s.budget.timer.Reset(d)
+	return s.budget.ctx
+}
+
+// endCall disarms the budget of the call that returned.
+func (s *service) endCall() {
+	if s.budget.timer != nil {
+		s.budget.timer.Stop()
+	}
+}
+
+// stopBudget releases the budget's timer and context.
+func (s *service) stopBudget() {
+	if s.budget.timer != nil {
+		s.budget.timer.Stop()
+		s.budget.cancel(nil)
+		s.budget.timer = nil
+	}
+}
+
+// Init delivers the Init event.
+func (s *service) Init(room stateroom.Room) {
+	s.deliver(room, abi.Event{Kind: abi.EventInit})
+}
+
+// Connect delivers a Connect event.
+func (s *service) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
+	s.deliver(room, abi.Event{Kind: abi.EventConnect, Client: ev.Client})
+}
+
+// Disconnect delivers a Disconnect event.
+func (s *service) Disconnect(room stateroom.Room, ev stateroom.DisconnectEvent) {
+	s.deliver(room, abi.Event{Kind: abi.EventDisconnect, Client: ev.Client})
+}
+
+// Message delivers a Message event.
+func (s *service) Message(room stateroom.Room, ev stateroom.MessageEvent) {
+	s.deliver(room, abi.Event{Kind: abi.EventMessage, Client: ev.Client, Payload: ev.Payload})
+}
+
+// Timer delivers a Timer event.
+func (s *service) Timer(room stateroom.Room) {
+	s.deliver(room, abi.Event{Kind: abi.EventTimer})
+}
+
+// Close closes the instance. It is idempotent; callbacks after it do
+// nothing.
+func (s *service) Close() error {
+	s.close()
+	return nil
+}
+
+func (s *service) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.stopBudget()
+	_ = s.mod.Close(context.Background()) // an instance's Close only releases it
+	s.out.Flush()
+}
+
+// deliver hands one event to the guest, or faults the instance.
+func (s *service) deliver(room stateroom.Room, ev abi.Event) {
+	if s.closed {
+		return // never call into an instance after a fault
+	}
+	s.room = room
+	err := s.handle(ev)
+	s.room = nil
+	if err != nil {
+		s.fault(err)
+	}
+}
+
+// handle runs the ABI's delivery: malloc, write, recv, free, all under one
+// event budget.
+func (s *service) handle(ev abi.Event) error {
+	ctx := s.beginCall()
+	defer s.endCall()
+
+	size := abi.EventSize(ev)
+	if size > math.MaxUint32 {
+		return fmt.Errorf("%w: a %s event of %d bytes does not fit a 32-bit guest", ErrMalloc, ev.Kind, size)
+	}
+	n := uint32(size)
+	s.stack[0] = uint64(n)
+	if err := s.malloc.CallWithStack(ctx, s.stack[:]); err != nil {
+		return s.callError(ctx, "stateroom_malloc", err)
+	}
+	ptr := uint32(s.stack[0])
+	buf, ok := s.mem.Read(ptr, n)
+	if !ok || ptr == 0 {
+		return fmt.Errorf("%w: stateroom_malloc(%d) returned %#x in a %d-byte memory", ErrMalloc, n, ptr, s.mem.Size())
+	}
+	// Encode straight into guest memory: EventSize is exact, so the
+	// capped slice never reallocates.
+	abi.AppendEvent(buf[:0:n], ev)
+
+	s.stack[0], s.stack[1] = uint64(ptr), uint64(n)
+	if err := s.recv.CallWithStack(ctx, s.stack[:]); err != nil {
+		return s.callError(ctx, "stateroom_recv", err)
+	}
+	s.stack[0], s.stack[1] = uint64(ptr), uint64(n)
+	if err := s.free.CallWithStack(ctx, s.stack[:]); err != nil {
+		return s.callError(ctx, "stateroom_free", err)
+	}
+	return nil
+}
+
+// hostSend is env.stateroom_send. A malformed send panics: wazero turns a
+// host function's panic into an error of the guest call, which unwinds the
+// guest and lets handle fault the instance.
+func hostSend(ctx context.Context, _ api.Module, stack []uint64) {
+	s, _ := ctx.Value(serviceKey{}).(*service)
+	if s == nil {
+		panic(fmt.Errorf("%w: no room is bound to this call", ErrSend))
+	}
+	if err := s.send(api.DecodeU32(stack[0]), api.DecodeU32(stack[1])); err != nil {
+		s.sendErr = err
+		panic(err)
+	}
+}
+
+// send decodes one MessageFromProcess strictly and routes it.
+func (s *service) send(ptr, n uint32) error {
+	if s.room == nil {
+		return fmt.Errorf("%w: called outside an event (while instantiating or in _initialize); send only while handling stateroom_recv", ErrSend)
+	}
+	b, ok := s.mem.Read(ptr, n)
+	if !ok {
+		return fmt.Errorf("%w: %d bytes at %#x run past the guest's %d-byte memory", ErrSend, n, ptr, s.mem.Size())
+	}
+	cmd, err := abi.DecodeCommand(b)
+	if err != nil {
+		return fmt.Errorf("%w: %w (bytes: %x)", ErrSend, err, b[:min(len(b), 64)])
+	}
+	switch cmd.Kind {
+	case abi.CommandMessage:
+		s.room.Send(cmd.To, cmd.Payload) // Send copies what it keeps
+	case abi.CommandSetTimer:
+		s.room.SetTimer(time.Duration(cmd.DelayMS) * time.Millisecond)
+	}
+	return nil
+}
+
+// callError classifies the error of a call into the guest.
+func (s *service) callError(ctx context.Context, fn string, err error) error {
+	if sendErr := s.sendErr; sendErr != nil {
+		s.sendErr = nil
+		return sendErr
+	}
+	if exit, ok := errors.AsType[*sys.ExitError](err); ok {
+		switch {
+		case errors.Is(context.Cause(ctx), ErrBudget):
+			return fmt.Errorf("%w: %s ran past the %v budget (Options.EventBudget)", ErrBudget, fn, s.module.set.budget)
+		case s.module.closed.Load():
+			return fmt.Errorf("%w: %s was stopped", ErrClosed, fn)
+		}
+		return fmt.Errorf("%w with code %d in %s", ErrExit, exit.ExitCode(), fn)
+	}
+	if s.module.closed.Load() {
+		return fmt.Errorf("%w: %s was stopped: %w", ErrClosed, fn, err)
+	}
+	return fmt.Errorf("%w in %s, linear memory at %d of %d pages: %w", ErrTrap, fn, s.mem.Size()/pageSize, s.maxPages(), err)
+}
+
+// maxPages is the most pages the instance's memory may grow to.
+func (s *service) maxPages() uint32 {
+	if max, ok := s.mem.Definition().Max(); ok {
+		return min(max, s.module.set.memoryPages)
+	}
+	return s.module.set.memoryPages
+}
+
+// fault closes the instance, logs why with the guest's last stderr lines,
+// and panics with a *stateroom.Fault for the server.
+func (s *service) fault(err error) {
+	reason := s.faultReason(err) // reads the memory size: before close
+	s.close()
+	s.logger.Error("wasm instance faulted; ending the room", "err", err, "stderr", s.out.StderrTail())
+	panic(&stateroom.Fault{Reason: reason, Err: err})
+}
+
+// faultReason is the short close reason the room's clients see.
+func (s *service) faultReason(err error) string {
+	switch {
+	case errors.Is(err, ErrBudget):
+		return "wasm event budget exceeded"
+	case errors.Is(err, ErrTrap) && s.mem.Size()/pageSize >= s.maxPages():
+		return "wasm memory limit reached"
+	case errors.Is(err, ErrTrap):
+		return "wasm trap"
+	case errors.Is(err, ErrExit):
+		return "wasm guest exited"
+	case errors.Is(err, ErrSend):
+		return "wasm malformed send"
+	case errors.Is(err, ErrMalloc):
+		return "wasm malloc failed"
+	case errors.Is(err, ErrClosed):
+		return "wasm module closed"
+	}
+	return "wasm fault"
+}

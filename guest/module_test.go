@@ -207,3 +207,8 @@ func BenchmarkModuleEvent(b *testing.B) {
 		}
 	}
 }
+
+var (
+	abiInit = abi.Event{Kind: abi.EventInit}
+	abiEcho = abi.Event{Kind: abi.EventMessage, Client: 1, Payload: stateroom.Text("echo hello")}
+)

@@ -103,6 +103,12 @@ func runBroadcast(b *testing.B, url string) {
 	counts := make([]atomic.Int64, benchClients)
 	var readers sync.WaitGroup
 	var conns []io.Closer
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		readers.Wait()
+	}()
 	for i := range benchClients {
 		nc, br, _, err := ws.Dial(ctx, url)
 		if err != nil {
@@ -134,11 +140,12 @@ func runBroadcast(b *testing.B, url string) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	conns = append(conns, driver)
 	msg := ws.MustCompileFrame(ws.MaskFrameWith(ws.NewTextFrame([]byte(strings.Repeat("x", 64))), [4]byte{1, 2, 3, 4}))
-	// Wait until all readers have joined (the hub or room knows them).
+	base := make([]int64, benchClients) // frames each reader got before the timer started
 	waitDelivered := func(want int64) {
 		for i := range counts {
-			for counts[i].Load() < want {
+			for counts[i].Load()-base[i] < want {
 				if ctx.Err() != nil {
 					b.Fatalf("reader %d stuck at %d of %d frames", i, counts[i].Load(), want)
 				}
@@ -146,10 +153,23 @@ func runBroadcast(b *testing.B, url string) {
 			}
 		}
 	}
-	if _, err := driver.Write(msg); err != nil {
-		b.Fatal(err)
+	// A client counts as joined once a broadcast reached it: the upgrade
+	// answer can reach the client before the server has added it. Send
+	// until every reader got one, then count from there.
+	for joined := false; !joined; {
+		if _, err := driver.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+		joined = true
+		for i := range counts {
+			joined = joined && counts[i].Load() > 0
+		}
 	}
-	waitDelivered(1)
+	time.Sleep(10 * time.Millisecond) // let the warm-up broadcasts land
+	for i := range counts {
+		base[i] = counts[i].Load()
+	}
 
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -158,16 +178,10 @@ func runBroadcast(b *testing.B, url string) {
 			b.Fatal(err)
 		}
 		if i%benchWindow == 0 {
-			waitDelivered(int64(i + 1 - benchWindow))
+			waitDelivered(int64(i - benchWindow))
 		}
 	}
-	waitDelivered(int64(b.N + 1))
+	waitDelivered(int64(b.N))
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchClients), "ns/frame")
-
-	driver.Close()
-	for _, c := range conns {
-		c.Close()
-	}
-	readers.Wait()
 }

@@ -147,7 +147,7 @@ func TestClientLimitsAndProtocolErrors(t *testing.T) {
 		c.SetReadDeadline(time.Now().Add(waitTimeout))
 		var got []string
 		for len(got) < 3 {
-			f, err := ws.ReadFrame(c.br)
+			f, err := readFrame(c.br)
 			if err != nil {
 				t.Fatal(err)
 			}

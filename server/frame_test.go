@@ -20,7 +20,7 @@ func FuzzServerFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, op byte, payload []byte) {
 		code := ws.OpCode(op & 0x0f)
 		frame := serverFrame(code, payload)
-		got, err := ws.ReadFrame(bytes.NewReader(frame))
+		got, err := readFrame(bytes.NewReader(frame))
 		if err != nil {
 			t.Fatalf("ReadFrame: %v", err)
 		}
@@ -56,7 +56,7 @@ func TestCloseFrame(t *testing.T) {
 			want:   long[:122], // 61 runes of 2 bytes: 123 would split one
 		},
 	} {
-		f, err := ws.ReadFrame(bytes.NewReader(closeFrame(tc.code, tc.reason)))
+		f, err := readFrame(bytes.NewReader(closeFrame(tc.code, tc.reason)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +65,7 @@ func TestCloseFrame(t *testing.T) {
 			t.Errorf("closeFrame(%d, %d bytes): got %d %q", tc.code, len(tc.reason), code, reason)
 		}
 	}
-	if f, _ := ws.ReadFrame(bytes.NewReader(closeFrame(0, "ignored"))); len(f.Payload) != 0 {
+	if f, _ := readFrame(bytes.NewReader(closeFrame(0, "ignored"))); len(f.Payload) != 0 {
 		t.Errorf("code 0 must give a bodiless close frame, got %q", f.Payload)
 	}
 	for code, want := range map[int]bool{999: false, 1000: true, 1005: false, 1011: true, 1015: false, 2999: false, 3000: true, 4999: true, 5000: false} {
@@ -126,4 +126,3 @@ func FuzzMessageReader(f *testing.F) {
 		t.Fatal("reader made no progress")
 	})
 }
-

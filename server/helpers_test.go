@@ -318,7 +318,7 @@ func (c *rawConn) readUntilClose(t *testing.T) (code int, reason string, data in
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(waitTimeout))
 	for {
-		f, err := ws.ReadFrame(c.br)
+		f, err := readFrame(c.br)
 		if err != nil {
 			t.Fatalf("read frame: %v (after %d data frames)", err, data)
 		}
@@ -349,4 +349,22 @@ func httpGet(t *testing.T, url string, header http.Header) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// readFrame reads one server frame: ws.ReadFrame without trusting a length
+// over maxTestFrame.
+func readFrame(r io.Reader) (ws.Frame, error) {
+	const maxTestFrame = 1 << 20
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Length > maxTestFrame {
+		return ws.Frame{}, fmt.Errorf("frame of %d bytes is over the test limit", h.Length)
+	}
+	p := make([]byte, h.Length)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return ws.Frame{}, err
+	}
+	return ws.Frame{Header: h, Payload: p}, nil
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -402,4 +401,4 @@ func TestInitPanic(t *testing.T) {
 
 type initPanicker struct{ stateroom.BaseService }
 
-func (initPanicker) Init(stateroom.Room) { panic(fmt.Sprint("init failed")) }
+func (initPanicker) Init(stateroom.Room) { panic("init failed") }

@@ -21,7 +21,7 @@ import (
 // with 1011 and the budget as reason, and the next connection to that room
 // gets a fresh instance (stopped in turn) instead of a stuck room.
 func TestCPUHogWasm(t *testing.T) {
-	url := serve(t, gobuildtest.Factory(t, ".", wasmhost.Options{EventBudget: 200 * time.Millisecond}))
+	url := serve(t, gobuildtest.Factory(t, gobuildtest.Module(t, ".", ""), wasmhost.Options{EventBudget: 200 * time.Millisecond}))
 	for i := range 2 {
 		c := dial(t, url+"/ws/hog")
 		// Well under the 10 s spin: only the budget can end the call in time.

@@ -13,5 +13,5 @@ import (
 // WebAssembly and served through wasmhost: random numbers there come from
 // the host's WASI random_get.
 func TestRandomnessWasm(t *testing.T) {
-	testRandomness(t, gobuildtest.Factory(t, ".", wasmhost.Options{}))
+	testRandomness(t, gobuildtest.Factory(t, gobuildtest.Module(t, ".", ""), wasmhost.Options{}))
 }

@@ -47,6 +47,9 @@ type Options struct {
 	// smaller module, but guest panics print no function names.
 	// Default: false (keep them).
 	StripDebug bool
+	// LDFlags are more linker flags, e.g. "-X main.period=200ms" to set a
+	// string variable of the service at build time. Default: none.
+	LDFlags string
 	// Go is the go command to run. Default: "go" from PATH.
 	Go string
 	// Env is added to the environment of the go command (after os.Environ,
@@ -101,8 +104,13 @@ func Build(ctx context.Context, opts Options) error {
 	defer os.Remove(tmpName) // gone after the rename; cleans up on failure
 
 	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-o", tmpName}
+	ldflags := opts.LDFlags
 	if opts.StripDebug {
-		args = append(args, "-ldflags=-s -w")
+		ldflags = strings.TrimSpace("-s -w " + ldflags)
+	}
+	if ldflags != "" {
+		// One -ldflags only: go build keeps the last one given.
+		args = append(args, "-ldflags="+ldflags)
 	}
 	args = append(args, ".")
 	cmd := exec.CommandContext(ctx, goPath, args...)

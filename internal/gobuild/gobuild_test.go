@@ -44,6 +44,23 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// TestBuildLDFlags sets a string variable at build time, alone and with
+// StripDebug (go build keeps only the last -ldflags, so they must be one).
+func TestBuildLDFlags(t *testing.T) {
+	for _, strip := range []bool{false, true} {
+		out := filepath.Join(t.TempDir(), "probe.wasm")
+		const value = "set-by-ldflags-1234"
+		err := gobuild.Build(context.Background(), gobuild.Options{Dir: probeDir, Output: out, StripDebug: strip, LDFlags: "-X main.buildNote=" + value})
+		if err != nil {
+			t.Fatal(err)
+		}
+		module, _ := os.ReadFile(out)
+		if !strings.Contains(string(module), value) {
+			t.Errorf("strip=%v: the module does not contain the value set with -X", strip)
+		}
+	}
+}
+
 func TestBuildDefaultOutput(t *testing.T) {
 	dir := t.TempDir()
 	src, err := os.ReadFile(filepath.Join(probeDir, "main.go"))

@@ -45,13 +45,13 @@ func Churn(ctx context.Context, opts Options) (*Report, error) {
 		}
 		msg := appendMessage(nil, 0, uint64(i), int64(t0), o.Size)
 		if err := c.write(ws.OpText, msg); err != nil {
-			return fmt.Errorf("loadgen: churn: sending to room %d: %w", i, err)
+			return fmt.Errorf("room %d: sending: %w", i, err)
 		}
 		var skipped int64
 		for {
 			_, p, err := c.next()
 			if err != nil {
-				return fmt.Errorf("loadgen: churn: waiting for the reply in room %d: %w", i, err)
+				return fmt.Errorf("room %d: waiting for the reply: %w", i, err)
 			}
 			if bytes.Equal(p, msg) {
 				break

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -51,6 +52,9 @@ func dial(ctx context.Context, url string) (*conn, error) {
 	d := ws.Dialer{Timeout: 10 * time.Second}
 	nc, br, _, err := d.Dial(ctx, url)
 	if err != nil {
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			return nil, fmt.Errorf("loadgen: connecting to %s: %w: raise the open-file limit (ulimit -n; the hard limit is ulimit -Hn) or open fewer connections", url, err)
+		}
 		return nil, fmt.Errorf("loadgen: connecting to %s: %w", url, err)
 	}
 	if br == nil {
@@ -72,6 +76,12 @@ func (c *conn) next() (op ws.OpCode, payload []byte, err error) {
 	if op, payload, ok := c.nextBuffered(); ok {
 		return op, payload, nil
 	}
+	return c.nextFrame()
+}
+
+// nextFrame is next for any frame sequence, on gobwas/ws's header decoder:
+// control frames, fragments, frames not yet fully read.
+func (c *conn) nextFrame() (op ws.OpCode, payload []byte, err error) {
 	c.buf = c.buf[:0]
 	for {
 		h, err := ws.ReadHeaderBuffer(c.br, c.hdr[:0:len(c.hdr)])
@@ -100,6 +110,9 @@ func (c *conn) next() (op ws.OpCode, payload []byte, err error) {
 					return 0, nil, err
 				}
 			case ws.OpClose:
+				if len(ctl) < 2 {
+					return 0, nil, fmt.Errorf("%w (no close code)", errClosed)
+				}
 				code, reason := ws.ParseCloseFrameData(ctl)
 				return 0, nil, fmt.Errorf("%w (code %d %q)", errClosed, code, reason)
 			}

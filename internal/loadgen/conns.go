@@ -55,7 +55,7 @@ func Conns(ctx context.Context, opts Options) (*Report, error) {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		rep.TimedOut = true
 	case err != nil:
-		return nil, fmt.Errorf("loadgen: conns: %d of %d connections open: %w", opened, o.Conns, err)
+		return nil, fmt.Errorf("%w (%d of %d connections were open)", err, opened, o.Conns)
 	}
 	rep.toolBusy()
 	rep.Conns = opened

@@ -111,7 +111,7 @@ func (r *run) forEach(parent context.Context, phase string, n, concurrency int, 
 	}
 	r.wait(ctx, func() bool { return done.Load() == int64(n) })
 	wg.Wait()
-	if err := parent.Err(); err != nil && done.Load() < int64(n) {
+	if err := timeUp(parent); err != nil && done.Load() < int64(n) {
 		// The run's time is up: the calls' errors are its echoes.
 		return err
 	}
@@ -120,6 +120,19 @@ func (r *run) forEach(parent context.Context, phase string, n, concurrency int, 
 	}
 	if done.Load() < int64(n) {
 		return ctx.Err()
+	}
+	return nil
+}
+
+// timeUp returns ctx's error, or context.DeadlineExceeded once ctx's
+// deadline has passed even if its timer has not fired yet: a socket
+// deadline set from ctx may fire first.
+func timeUp(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
 	}
 	return nil
 }

@@ -45,6 +45,9 @@ func TestPatchReactor(t *testing.T) {
 	if res.VersionAddr != 1024+16 || res.ProtocolAddr != 1024+20 || res.StartFunc != 0 {
 		t.Errorf("result %+v, want version at 1040, protocol at 1044, start function 0", res)
 	}
+	if res.DataSegments != 3 || res.MergedSegments != 1 {
+		t.Errorf("merged %d data segments into %d, want 3 into 1", res.DataSegments, res.MergedSegments)
+	}
 
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
@@ -71,8 +74,30 @@ func TestPatchReactor(t *testing.T) {
 	if mod.ExportedFunction("_initialize") != nil {
 		t.Error("_initialize is still exported")
 	}
-	if s, ok := mod.Memory().Read(100, 7); !ok || string(s) != "go data" {
-		t.Errorf("data segment changed: %q", s)
+	// Merging the data segments leaves the initial memory as it was.
+	origMod, err := rt.InstantiateWithConfig(ctx, in, wazero.NewModuleConfig().WithStartFunctions().WithName("orig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := origMod.Memory().Read(0, origMod.Memory().Size())
+	got, _ := mod.Memory().Read(0, mod.Memory().Size())
+	if !bytes.Equal(got, want) || !bytes.Contains(got, []byte("go data")) {
+		t.Error("the patched module's initial memory differs from the original's")
+	}
+}
+
+// TestPatchKeepsSegmentsWhenUnsafe checks segments are not merged when
+// their order matters (overlap) or they may be referred to by index
+// (passive segments, a data count section).
+func TestPatchKeepsSegmentsWhenUnsafe(t *testing.T) {
+	for _, name := range []string{"overlap.wasm", "noglobals.wasm"} {
+		_, res, err := wasmpatch.Patch(readTestdata(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.MergedSegments != res.DataSegments {
+			t.Errorf("%s: merged %d segments into %d", name, res.DataSegments, res.MergedSegments)
+		}
 	}
 }
 

@@ -13,6 +13,10 @@ import (
 	"github.com/stateroom-go/stateroom/guest"
 )
 
+// buildNote is set by internal/gobuild's tests with -ldflags=-X; "note"
+// returns it.
+var buildNote = "unset"
+
 type probe struct {
 	stateroom.BaseService
 	roomID string
@@ -57,6 +61,8 @@ func (p *probe) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 	case "keep":
 		n, _ := strconv.Atoi(arg)
 		p.kept = append(p.kept, make([]byte, n)...)
+	case "note":
+		room.Send(stateroom.To(ev.Client), stateroom.Text(buildNote))
 	case "panic":
 		panic("probe: asked to panic")
 	default:

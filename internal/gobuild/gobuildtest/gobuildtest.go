@@ -21,31 +21,35 @@ type build struct {
 	err    error
 }
 
+type buildKey struct{ dir, ldflags string }
+
 var (
 	mu     sync.Mutex
-	builds = map[string]*build{}
+	builds = map[buildKey]*build{}
 )
 
-// Module returns the module built from the package main in dir, building it
-// on the first call for that dir in this process. The build happens in the
+// Module returns the module built from the package main in dir with the
+// given linker flags (see gobuild.Options.LDFlags; usually ""), building it
+// on the first call for that pair in this process. The build happens in the
 // first caller's temporary directory; the bytes stay in memory, so nothing
 // is left on disk.
-func Module(tb testing.TB, dir string) []byte {
+func Module(tb testing.TB, dir, ldflags string) []byte {
 	tb.Helper()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	key := buildKey{abs, ldflags}
 	mu.Lock()
-	b := builds[abs]
+	b := builds[key]
 	if b == nil {
 		b = &build{}
-		builds[abs] = b
+		builds[key] = b
 	}
 	mu.Unlock()
 	b.once.Do(func() {
 		out := filepath.Join(tb.TempDir(), filepath.Base(abs)+".wasm")
-		if b.err = gobuild.Build(context.Background(), gobuild.Options{Dir: abs, Output: out}); b.err != nil {
+		if b.err = gobuild.Build(context.Background(), gobuild.Options{Dir: abs, Output: out, LDFlags: ldflags}); b.err != nil {
 			return
 		}
 		b.module, b.err = os.ReadFile(out)
@@ -56,15 +60,14 @@ func Module(tb testing.TB, dir string) []byte {
 	return b.module
 }
 
-// Factory builds dir (once per process, see [Module]) and compiles it with
-// wasmhost under opts. The module is closed when the test ends. wasmhost's
-// compilation cache (on by default) makes every compile after the first run
-// on a machine cheap.
-func Factory(tb testing.TB, dir string, opts wasmhost.Options) *wasmhost.Module {
+// Factory compiles a module with wasmhost under opts; it is closed when the
+// test ends. wasmhost's compilation cache (on by default) makes every
+// compile of the same module after the first on a machine cheap.
+func Factory(tb testing.TB, module []byte, opts wasmhost.Options) *wasmhost.Module {
 	tb.Helper()
-	m, err := wasmhost.Compile(context.Background(), Module(tb, dir), opts)
+	m, err := wasmhost.Compile(context.Background(), module, opts)
 	if err != nil {
-		tb.Fatalf("loading %s: %v", dir, err)
+		tb.Fatalf("loading the module: %v", err)
 	}
 	tb.Cleanup(func() { m.Close(context.Background()) })
 	return m

@@ -1,0 +1,16 @@
+//go:build !wasip1
+
+package main
+
+import (
+	"testing"
+
+	"github.com/stateroom-go/stateroom/internal/gobuild/gobuildtest"
+	"github.com/stateroom-go/stateroom/wasmhost"
+)
+
+// TestCounterWasm plays the native transcripts against this package built
+// to WebAssembly and served through wasmhost.
+func TestCounterWasm(t *testing.T) {
+	testCounter(t, gobuildtest.Factory(t, gobuildtest.Module(t, ".", ""), wasmhost.Options{}))
+}

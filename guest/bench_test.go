@@ -1,0 +1,124 @@
+//go:build !wasip1
+
+package guest_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/wasmhost"
+)
+
+// nullRoom is a Room that drops what the service sends.
+type nullRoom struct{ sends int }
+
+func (*nullRoom) ID() string                                    { return "bench" }
+func (r *nullRoom) Send(stateroom.Recipient, stateroom.Payload) { r.sends++ }
+func (*nullRoom) SetTimer(time.Duration)                        {}
+
+// hostModules returns the Go probe guest and wasmhost's hand-written relay
+// guest, for benchmarks through the real host side by side.
+func hostModules(b *testing.B) map[string][]byte {
+	probeModule(b)
+	relay, err := os.ReadFile(filepath.Join("..", "wasmhost", "testdata", "relay.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return map[string][]byte{"go": probeBytes, "handwritten": relay}
+}
+
+// BenchmarkHostInstantiate measures starting one room's instance through
+// wasmhost (instantiate, initialize, version check) and closing it.
+func BenchmarkHostInstantiate(b *testing.B) {
+	for name, wasm := range hostModules(b) {
+		b.Run(name, func(b *testing.B) {
+			m, err := wasmhost.Compile(context.Background(), wasm, hostOpts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close(context.Background())
+			b.ResetTimer()
+			for range b.N {
+				svc, err := m.NewService("bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				svc.(interface{ Close() error }).Close()
+			}
+		})
+	}
+}
+
+// BenchmarkHostEvent measures one Timer event through wasmhost; both guests
+// answer it with one broadcast.
+func BenchmarkHostEvent(b *testing.B) {
+	for name, wasm := range hostModules(b) {
+		b.Run(name, func(b *testing.B) {
+			m, err := wasmhost.Compile(context.Background(), wasm, hostOpts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close(context.Background())
+			svc, err := m.NewService("bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer svc.(interface{ Close() error }).Close()
+			room := &nullRoom{}
+			svc.Init(room)
+			room.sends = 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				svc.Timer(room)
+			}
+			if room.sends != b.N {
+				b.Fatalf("%d sends for %d events", room.sends, b.N)
+			}
+		})
+	}
+}
+
+// BenchmarkHostCompile measures wasmhost compiling the Go guest without its
+// cache (what a server pays once per module and process on a cold cache).
+func BenchmarkHostCompile(b *testing.B) {
+	probeModule(b)
+	for range b.N {
+		m, err := wasmhost.Compile(context.Background(), probeBytes, wasmhost.Options{DisableCache: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.Close(context.Background())
+	}
+}
+
+// BenchmarkModuleMemory reports the linear memory of one Go guest instance
+// after Init and after 10,000 small events.
+func BenchmarkModuleMemory(b *testing.B) {
+	var initial, steady float64
+	for range b.N {
+		inst := instantiate(b, ptr("r"))
+		inst.deliver(abiInit)
+		initial += float64(inst.mod.Memory().Size())
+		for range 10_000 {
+			inst.deliver(abiEcho)
+		}
+		steady += float64(inst.mod.Memory().Size())
+		inst.mod.Close(context.Background())
+	}
+	b.ReportMetric(initial/float64(b.N)/(1<<20), "MiB-after-init")
+	b.ReportMetric(steady/float64(b.N)/(1<<20), "MiB-after-10k-events")
+}
+
+// hostOpts are the wasmhost options of the benchmarks; BENCH_NO_BUDGET=1
+// measures trusted modules (no per-event budget).
+var hostOpts = func() wasmhost.Options {
+	if os.Getenv("BENCH_NO_BUDGET") != "" {
+		return wasmhost.Options{EventBudget: wasmhost.NoBudget}
+	}
+	return wasmhost.Options{}
+}()

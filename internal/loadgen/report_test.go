@@ -1,0 +1,46 @@
+package loadgen
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestReportOutputs(t *testing.T) {
+	rep := &Report{Mode: "fanout", URL: "ws://x/ws", Rooms: 1, Clients: 3, Senders: 1, Window: 1, Messages: 10, Size: 64,
+		Sent: 10, Expected: 30, Delivered: 29, Lost: 1, Elapsed: 0.5, FramesPerSec: 58, ToolCPU: 0.45, ToolBusy: 0.9,
+		RTT: &Latency{Count: 10, P50: 100, P90: 200, P99: 1500, Max: 2000}}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(js.Bytes(), []byte("}\n")) || bytes.Count(js.Bytes(), []byte("\n")) != 1 {
+		t.Errorf("WriteJSON wrote %q; want one line", js.Bytes())
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || back.Lost != 1 || back.RTT.P99 != 1500 || back.Delivered != 29 {
+		t.Errorf("JSON round trip = %+v, %v", back, err)
+	}
+	var sum bytes.Buffer
+	if err := rep.WriteSummary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"29 of 30 frames", "lost 1", "FAILED", "p99 1.50ms", "may have been the bottleneck"} {
+		if !strings.Contains(sum.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum.String())
+		}
+	}
+	for _, r := range []*Report{
+		{Mode: "conns", Conns: 10, RSSOpen: 1 << 20, RSSPerConn: 2048},
+		{Mode: "churn", RoomsDone: 5, FirstReply: &Latency{P50: 10}},
+	} {
+		sum.Reset()
+		if err := r.WriteSummary(&sum); err != nil || !strings.HasPrefix(sum.String(), r.Mode) {
+			t.Errorf("%s summary = %q, %v", r.Mode, sum.String(), err)
+		}
+	}
+	if err := (&Report{Mode: "nope"}).WriteSummary(&sum); err == nil {
+		t.Error("WriteSummary of an unknown mode succeeded")
+	}
+}

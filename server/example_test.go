@@ -1,0 +1,52 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/gorilla/websocket"
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/server"
+)
+
+// greeter greets each client with its id and room.
+type greeter struct{ stateroom.BaseService }
+
+func (greeter) Connect(r stateroom.Room, ev stateroom.ConnectEvent) {
+	r.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("hello %d, this is room %s", ev.Client, r.ID())))
+}
+
+// A Server is an http.Handler: mount it, here under /rooms/.
+func ExampleNew() {
+	s, err := server.New(stateroom.New(func(string) greeter { return greeter{} }), server.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer s.Shutdown(context.Background())
+	mux := http.NewServeMux()
+	mux.Handle("/rooms/", http.StripPrefix("/rooms", s))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/rooms/ws/lobby", nil)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	_, msg, _ := c.ReadMessage()
+	fmt.Println(string(msg))
+	// Output: hello 1, this is room lobby
+}
+
+// ListenAndServe runs until its context is done, then shuts down
+// gracefully; a busy port gives an error that says so.
+func ExampleListenAndServe() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a real program would use signal.NotifyContext
+	err := server.ListenAndServe(ctx, "127.0.0.1:0", stateroom.New(func(string) greeter { return greeter{} }), server.Options{})
+	fmt.Println(err)
+	// Output: <nil>
+}

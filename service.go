@@ -50,6 +50,11 @@ type ConnectEvent struct {
 	// room's lifetime, except that a client reconnecting with the same
 	// token gets its old id back.
 	Client ClientID
+	// Identity is what the server's authentication hook attached to the
+	// connection (server.Options.Authenticate), or nil without one. A
+	// WebAssembly service never sees it: the ABI's Connect carries only the
+	// client id.
+	Identity any
 }
 
 // DisconnectEvent describes a client that left a room.

@@ -8,7 +8,6 @@ import (
 // Counter is a service; the same type runs natively and as a module.
 type Counter struct {
 	stateroom.BaseService
-	value int
 }
 
 // NewCounter builds the service of one room.

@@ -22,19 +22,23 @@ func hostSend(b []byte) {
 	stateroomSend(unsafe.Pointer(&b[0]), uint32(len(b)))
 }
 
+//lint:ignore U1000 called by the host: exported with go:wasmexport
 //go:wasmexport stateroom_recv
 func stateroomRecv(ptr unsafe.Pointer, size uint32) {
 	current.recv(unsafe.Slice((*byte)(ptr), size))
-	// Let the garbage collector's background workers run: nothing else
-	// yields in a single-threaded guest (see the package documentation).
+	// Let other goroutines run (the service's own, the GC's background
+	// workers): nothing else yields in a single-threaded guest (see the
+	// package documentation).
 	runtime.Gosched()
 }
 
+//lint:ignore U1000 called by the host: exported with go:wasmexport
 //go:wasmexport stateroom_malloc
 func stateroomMalloc(size uint32) unsafe.Pointer {
 	return unsafe.Pointer(current.malloc(size))
 }
 
+//lint:ignore U1000 called by the host: exported with go:wasmexport
 //go:wasmexport stateroom_free
 func stateroomFree(ptr unsafe.Pointer, size uint32) {
 	current.free(uintptr(ptr), size)
@@ -44,10 +48,12 @@ func stateroomFree(ptr unsafe.Pointer, size uint32) {
 // (built with plain go build): it returns the version the
 // STATEROOM_API_VERSION global would point at.
 //
+//lint:ignore U1000 called by the host: exported with go:wasmexport
 //go:wasmexport stateroom_api_version
 func stateroomAPIVersion() int32 { return abiValues.version }
 
 // stateroomAPIProtocol is the fallback for STATEROOM_API_PROTOCOL.
 //
+//lint:ignore U1000 called by the host: exported with go:wasmexport
 //go:wasmexport stateroom_api_protocol
 func stateroomAPIProtocol() int32 { return abiValues.protocol }

@@ -1,8 +1,8 @@
 package guest
 
 import (
-	"fmt"
 	"math"
+	"strconv"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -146,13 +146,26 @@ func (g *guest) newService() stateroom.Service {
 	}
 	svc, err := g.factory.NewService(g.roomID)
 	if err != nil {
-		panic(&stateroom.Fault{Reason: "room refused", Err: fmt.Errorf("guest: factory for room %q: %w", g.roomID, err)})
+		panic(&stateroom.Fault{Reason: "room refused", Err: &factoryError{g.roomID, err}})
 	}
 	if svc == nil {
-		panic(fmt.Sprintf("guest: factory for room %q returned a nil service and no error", g.roomID))
+		panic("guest: the factory for room " + strconv.Quote(g.roomID) + " returned a nil service and no error")
 	}
 	return svc
 }
+
+// factoryError is the factory's error with the room it refused. The guest
+// avoids fmt: it is a large part of a module's size.
+type factoryError struct {
+	roomID string
+	err    error
+}
+
+func (e *factoryError) Error() string {
+	return "guest: factory for room " + strconv.Quote(e.roomID) + ": " + e.err.Error()
+}
+
+func (e *factoryError) Unwrap() error { return e.err }
 
 // command encodes c and hands it to the host, which copies it before
 // returning, so the buffer is reused.

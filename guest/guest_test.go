@@ -200,6 +200,20 @@ func TestNoGrowthOverManyEvents(t *testing.T) {
 	}
 }
 
+// TestABIValuesLayout checks the variable internal/wasmpatch looks for is 28
+// contiguous bytes holding the ABI's version and protocol.
+func TestABIValuesLayout(t *testing.T) {
+	if size := unsafe.Sizeof(abiValues); size != 28 {
+		t.Errorf("abiValues is %d bytes, want 28 (no padding)", size)
+	}
+	if abiValues.version != abi.Version || abiValues.protocol != abi.Protocol {
+		t.Errorf("abiValues holds %d/%d, want %d/%d", abiValues.version, abiValues.protocol, abi.Version, abi.Protocol)
+	}
+	if abiValues.head[0] == 0 {
+		t.Error("abiValues starts with a zero byte, which the Go linker leaves out of the data segments")
+	}
+}
+
 func TestDelayMS(t *testing.T) {
 	for _, tc := range []struct {
 		d    time.Duration

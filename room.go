@@ -1,7 +1,6 @@
 package stateroom
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -88,6 +87,6 @@ func (r Recipient) String() string {
 	case ToEveryone:
 		return "everyone"
 	default:
-		return fmt.Sprintf("Recipient(%d)", r.kind)
+		return "Recipient(" + strconv.Itoa(int(r.kind)) + ")"
 	}
 }

@@ -84,8 +84,8 @@ CONNS20K=$(( FDS - 100 < 20000 ? FDS - 100 : 20000 ))
 for sc in $SCENARIOS; do
 	for server in stateroom gorilla; do
 		case $sc in
-		fanout1) bench $server "$sc" fanout --rooms 1 --clients 50 --senders 5 --window 32 --messages 8000 --duration 120s ;;
-		fanout100) bench $server "$sc" fanout --rooms 100 --clients 10 --senders 1 --window 16 --messages 1000 --duration 60s ;;
+		fanout1) bench $server "$sc" fanout --rooms 1 --clients 50 --senders 5 --window 32 --messages 8000 --stall 30s --duration 120s ;;
+		fanout100) bench $server "$sc" fanout --rooms 100 --clients 10 --senders 1 --window 16 --messages 1000 --stall 30s --duration 60s ;;
 		conns10k) bench $server "$sc" conns --conns 10000 --rooms 100 --concurrency 64 --hold 3s --duration 120s ;;
 		conns20k) bench $server "$sc" conns --conns "$CONNS20K" --rooms 100 --concurrency 64 --hold 3s --duration 120s ;;
 		churn) bench $server "$sc" churn --rooms 5000 --concurrency 16 --duration 60s ;;

@@ -23,9 +23,12 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath
 //
-// and then adds the STATEROOM_API_VERSION and STATEROOM_API_PROTOCOL globals
-// that Go cannot export (package internal/wasmpatch). A plain `go build` of the
-// same package also loads in our host, which falls back to the functions
+// and then patches the module (package internal/wasmpatch): it adds the
+// STATEROOM_API_VERSION and STATEROOM_API_PROTOCOL globals that Go cannot
+// export, and makes _initialize the module's start function, so the module
+// initializes itself at instantiation in any host, upstream's included (which
+// never calls _initialize). A plain `go build` of the same package also loads
+// in our host, which calls _initialize and falls back to the functions
 // stateroom_api_version and stateroom_api_protocol this package exports.
 //
 // # Why Register runs in init
@@ -38,10 +41,10 @@
 //
 // # The room id
 //
-// The ABI does not hand the guest its room id. Upstream's host, and ours,
-// write it into guest memory once when the room starts, before the first
-// event: they allocate a buffer with stateroom_malloc, write the id's bytes
-// and release it with stateroom_free. This package keeps the bytes of a
+// The ABI does not hand the guest its room id. Upstream's host writes it into
+// guest memory once when the room starts, before the first event: it
+// allocates a buffer with stateroom_malloc, writes the id's bytes and
+// releases it with stateroom_free. This package keeps the bytes of a
 // buffer freed before the first event as the room id, passes it to the
 // factory and returns it from [stateroom.Room.ID]. A host that does not write
 // the id gives the factory the empty string.
@@ -58,8 +61,8 @@
 // The service is built by the factory at the first event (Init). Each event
 // runs the matching Service method; Room.Send and Room.SetTimer call
 // stateroom_send at once. A panic in the service, or a factory error, is not
-// recovered: the Go runtime prints it to stderr and exits, which the host
-// treats as a fault of that room only.
+// recovered: the Go runtime prints it and the stack to stderr and aborts with
+// a trap, which the host treats as a fault of that room only.
 //
 // After each event the guest yields to the Go scheduler (runtime.Gosched).
 // A wasm guest is single-threaded: without the yield, goroutines the service

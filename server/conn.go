@@ -27,6 +27,10 @@ type conn struct {
 	token string
 	log   *slog.Logger
 
+	// identity is what Options.Authenticate returned; set before the
+	// connection joins its room, read-only after.
+	identity any
+
 	// Room-owned.
 	id       stateroom.ClientID
 	attached bool // a member of the room: messages reach the service
@@ -37,6 +41,7 @@ type conn struct {
 	queued     int      // bytes in queue
 	closing    bool     // no more frames are queued; the writer ends after closeMsg
 	closeMsg   []byte   // close frame the writer sends last; nil for none
+	closeCode  int      // the code in closeMsg, for the metrics
 	queueLimit int
 	byteLimit  int
 	wake       chan struct{} // capacity 1: "the queue or closing changed"
@@ -64,25 +69,33 @@ func newConn(s *Server, r *room, nc net.Conn, br *bufio.Reader, token string) *c
 	}
 }
 
-// send queues frame for the client. It reports false only when the queue is
-// full: the caller must then close the client as a slow consumer. A frame
-// for a closing client is dropped and reported as sent.
-func (c *conn) send(frame []byte) bool {
+// sendResult says what became of a frame given to conn.send.
+type sendResult uint8
+
+const (
+	queued         sendResult = iota
+	droppedClosing            // the client is being closed
+	queueFull                 // the caller must close the client as a slow consumer
+)
+
+// send queues frame for the client, unless the client is closing or its
+// queue is full.
+func (c *conn) send(frame []byte) sendResult {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		c.log.Debug("message dropped: client is closing")
-		return true
+		return droppedClosing
 	}
 	if len(c.queue) > 0 && (len(c.queue) >= c.queueLimit || c.queued+len(frame) > c.byteLimit) {
 		c.mu.Unlock()
-		return false
+		return queueFull
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
 	c.mu.Unlock()
 	c.signal()
-	return true
+	return queued
 }
 
 func (c *conn) signal() {
@@ -102,15 +115,17 @@ func (c *conn) isClosing() bool {
 // closeWith starts closing the client with code and reason: frames queued
 // so far are still written (unless discard is set, for a client that is not
 // reading them), then the close frame; later frames are dropped. A code of 0
-// sends a close frame with no body. Only the first call counts.
-func (c *conn) closeWith(code int, reason string, discard bool) {
+// sends a close frame with no body. Only the first call counts: it reports
+// whether this call started the close.
+func (c *conn) closeWith(code int, reason string, discard bool) bool {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	c.closing = true
 	c.closeMsg = closeFrame(code, reason)
+	c.closeCode = code
 	if discard {
 		clear(c.queue)
 		c.queue = c.queue[:0]
@@ -118,6 +133,7 @@ func (c *conn) closeWith(code int, reason string, discard bool) {
 	}
 	c.mu.Unlock()
 	c.signal()
+	return true
 }
 
 // abort closes a client whose socket is broken: nothing more is written.
@@ -142,7 +158,7 @@ func (c *conn) writeLoop() {
 		c.mu.Lock()
 		batch, c.queue = c.queue, batch[:0]
 		c.queued = 0
-		closing, closeMsg := c.closing, c.closeMsg
+		closing, closeMsg, closeCode := c.closing, c.closeMsg, c.closeCode
 		c.closeMsg = nil
 		c.mu.Unlock()
 
@@ -166,6 +182,7 @@ func (c *conn) writeLoop() {
 				c.abort()
 				return
 			}
+			c.srv.metrics.closeSent(closeCode)
 			// The client gets WriteTimeout to answer with its close frame;
 			// then the reader stops waiting.
 			c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
@@ -188,11 +205,14 @@ func (c *conn) serve() {
 	mr := newMessageReader(c.br, c.srv.opts.MaxMessageSize)
 	mr.onFrame = func() { c.active.Store(true) }
 	mr.onPing = func(p []byte) error {
-		if !c.send(serverFrame(ws.OpPong, p)) {
+		if c.send(serverFrame(ws.OpPong, p)) == queueFull {
+			c.log.Warn("closing slow consumer: its send queue is full")
 			c.room.kick(c, stateroom.CloseSlowConsumer, "slow consumer")
 		}
 		return nil
 	}
+	m := c.srv.metrics
+	limit := newRateLimiter(c.srv.opts.MessageRate, c.srv.opts.MessageBurst)
 	var err error
 	for {
 		var p stateroom.Payload
@@ -200,6 +220,13 @@ func (c *conn) serve() {
 		if err != nil {
 			break
 		}
+		if !limit.allow() {
+			err = errRateLimited
+			m.rateLimited.Inc()
+			break
+		}
+		m.messagesIn.Inc()
+		m.bytesIn.Add(float64(len(p.Data)))
 		c.room.message(c, p)
 	}
 	c.room.leave(c)

@@ -56,7 +56,7 @@ func (s *Server) sweep() {
 					silent = append(silent, c)
 					continue
 				}
-				if !c.send(pingFrame) {
+				if c.send(pingFrame) == queueFull {
 					full = append(full, c)
 				}
 			}

@@ -368,3 +368,34 @@ func readFrame(r io.Reader) (ws.Frame, error) {
 	}
 	return ws.Frame{Header: h, Payload: p}, nil
 }
+
+// dialWith connects a gorilla client to path with header and returns the
+// handshake's response and error, for tests of refused handshakes. A client
+// that connects is closed with the test.
+func dialWith(t *testing.T, ts *httptest.Server, path string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(wsURL(ts, path), header)
+	if c != nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, resp, err
+}
+
+// expectRefused dials path with header and checks the handshake fails with
+// status and a body containing msg.
+func expectRefused(t *testing.T, ts *httptest.Server, path string, header http.Header, status int, msg string) *http.Response {
+	t.Helper()
+	_, resp, err := dialWith(t, ts, path, header)
+	if err == nil {
+		t.Fatalf("dial %s with %v: connected, want HTTP %d", path, header, status)
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v, want HTTP %d", path, err, status)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status || !strings.Contains(string(b), msg) {
+		t.Fatalf("dial %s with %v: HTTP %d %q, want %d with %q", path, header, resp.StatusCode, b, status, msg)
+	}
+	return resp
+}

@@ -4,8 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Special values of [Options.RoomGracePeriod].
@@ -28,7 +34,25 @@ const (
 	DefaultSendQueueBytes    = 4 << 20
 	DefaultMaxRoomIDLength   = 256
 	DefaultRoom              = "default"
+
+	DefaultHandshakeTimeout    = 10 * time.Second
+	DefaultMaxConnections      = 10000
+	DefaultMaxConnectionsPerIP = 256
+	DefaultMaxRooms            = 10000
+	DefaultMaxClientsPerRoom   = 1000
+	DefaultMessageRate         = 100
+	DefaultMessageBurst        = 200
+	DefaultMetricsPath         = "/metrics"
 )
+
+// NoLimit, given to one of the limits of [Options] (MaxConnections,
+// MaxConnectionsPerIP, MaxRooms, MaxClientsPerRoom, MessageRate), turns that
+// limit off.
+const NoLimit = -1
+
+// minAdminToken is the shortest Options.AdminToken accepted: a guessable
+// token would open the admin API to anyone.
+const minAdminToken = 16
 
 // ErrInvalidOptions is wrapped by the error [New] returns for an [Options]
 // value it cannot use.
@@ -92,6 +116,113 @@ type Options struct {
 	// attribute "room", lines about a client also "client". Nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// AllowedOrigins lists the browser origins that may open a WebSocket,
+	// against cross-site WebSocket hijacking: a page on another site could
+	// otherwise connect with the visitor's cookies. Nil means same origin
+	// only: the Origin header's host:port must equal the request's Host.
+	// Entries are exact origins ("https://app.example.com",
+	// "http://localhost:5173") or patterns with one leading wildcard label
+	// ("https://*.example.com", which does not match example.com itself).
+	// Requests without an Origin header (non-browser clients) are always
+	// allowed: Authenticate or ClientToken is what keeps them out.
+	//
+	// WARNING: the entry "*" allows every origin, so any web page a
+	// visitor opens can talk to your rooms as that visitor. Use it only
+	// for services with no notion of who the client is.
+	AllowedOrigins []string
+
+	// Authenticate, when set, runs for every WebSocket request before the
+	// upgrade (and before the room is created). An error refuses the
+	// request with its message: 403 Forbidden if it wraps ErrForbidden,
+	// 401 Unauthorized otherwise. The identity it returns stays with the
+	// connection; a service reads it with [ClientIdentity]. It runs on the
+	// request's goroutine: use r.Context() for anything that may block.
+	// Nil means no check.
+	Authenticate func(r *http.Request, roomID string) (identity any, err error)
+
+	// ClientToken, when set, is a shared secret every WebSocket client
+	// must present, as the query parameter ?auth=TOKEN (browsers cannot
+	// set headers on a WebSocket) or as the header "Authorization: Bearer
+	// TOKEN"; others get 401. It is checked before Authenticate. Empty
+	// means no token. Prefer Authenticate with per-user credentials in
+	// production: a token in a URL ends up in proxy logs and browser
+	// history.
+	ClientToken string
+
+	// AdminToken, when set, turns on the admin API (GET /admin/rooms,
+	// POST /admin/rooms/{room}/close) for requests carrying
+	// "Authorization: Bearer TOKEN". It must be at least 16 bytes. Empty
+	// means the admin API is off (its paths get 404).
+	AdminToken string
+
+	// Metrics is where the server registers its Prometheus metrics. Nil
+	// means a registry of the server's own, holding the server's metrics
+	// plus the Go runtime and process collectors, so two servers in one
+	// process never collide. To run two servers on one registry, wrap it
+	// with prometheus.WrapRegistererWith and a label that tells them
+	// apart. /metrics serves it if it is also a prometheus.Gatherer (a
+	// *prometheus.Registry is); otherwise serve it yourself.
+	Metrics prometheus.Registerer
+
+	// MetricsPath is where the metrics are served on the server's handler.
+	// Empty means "/metrics".
+	MetricsPath string
+
+	// DisableMetrics turns off the metrics route (they are still
+	// registered with Metrics when that is set). Default false: metrics
+	// are served.
+	DisableMetrics bool
+
+	// HandshakeTimeout bounds the WebSocket handshake: Serve and
+	// ListenAndServe set it as the http.Server's ReadHeaderTimeout (if you
+	// run your own http.Server, set ReadHeaderTimeout yourself, or a client
+	// can hold a connection open by sending its headers slowly), and it
+	// bounds writing the upgrade response. Zero means 10 s.
+	HandshakeTimeout time.Duration
+
+	// MaxConnections bounds the WebSocket connections open at once; over
+	// it a new one gets 503 Service Unavailable with Retry-After. Zero
+	// means 10000; NoLimit means none.
+	MaxConnections int
+
+	// MaxConnectionsPerIP bounds the WebSocket connections open at once
+	// from one remote address; over it a new one gets 429 Too Many
+	// Requests with Retry-After. Behind a reverse proxy every client has
+	// the proxy's address: set TrustForwardedFor. Zero means 256; NoLimit
+	// means none.
+	MaxConnectionsPerIP int
+
+	// TrustForwardedFor makes the client's address, for
+	// MaxConnectionsPerIP and logs, the last address of the
+	// X-Forwarded-For header (the one your proxy appended) instead of the
+	// TCP peer. Set it only behind a proxy that appends that header: a
+	// client talking to the server directly can write anything there.
+	// Default false.
+	TrustForwardedFor bool
+
+	// MaxRooms bounds the rooms running at once; a connection that would
+	// create one more gets 503 Service Unavailable with Retry-After. Zero
+	// means 10000; NoLimit means none.
+	MaxRooms int
+
+	// MaxClientsPerRoom bounds the clients of one room. A connection to a
+	// full room is upgraded and then closed at once with
+	// stateroom.CloseTryAgainLater (1013) and the reason "room is full",
+	// which a browser can show (it cannot read an HTTP error status). A
+	// reconnection with the token of a connected client replaces it and is
+	// never refused. Zero means 1000; NoLimit means none.
+	MaxClientsPerRoom int
+
+	// MessageRate is how many messages per second one client may send on
+	// average; a client that sends faster, beyond MessageBurst, is closed
+	// with stateroom.ClosePolicyViolation (1008) and the reason "message
+	// rate limit exceeded". Zero means 100; NoLimit means none.
+	MessageRate float64
+
+	// MessageBurst is how many messages a client may send at once above
+	// MessageRate. Zero means 200 (or MessageRate, if that is higher).
+	MessageBurst int
 }
 
 // withDefaults returns a copy of o with every zero field set to its default,
@@ -127,6 +258,32 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.MetricsPath == "" {
+		o.MetricsPath = DefaultMetricsPath
+	}
+	if o.HandshakeTimeout == 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	for _, l := range []struct {
+		v   *int
+		def int
+	}{
+		{&o.MaxConnections, DefaultMaxConnections},
+		{&o.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP},
+		{&o.MaxRooms, DefaultMaxRooms},
+		{&o.MaxClientsPerRoom, DefaultMaxClientsPerRoom},
+	} {
+		if *l.v == 0 {
+			*l.v = l.def
+		}
+	}
+	if o.MessageRate == 0 {
+		o.MessageRate = DefaultMessageRate
+	}
+	if o.MessageBurst == 0 {
+		o.MessageBurst = max(DefaultMessageBurst, int(o.MessageRate))
+	}
+	o.AllowedOrigins = slices.Clone(o.AllowedOrigins)
 
 	if o.RoomGracePeriod < 0 && o.RoomGracePeriod != EndRoomsImmediately && o.RoomGracePeriod != KeepRoomsForever {
 		return o, invalid("RoomGracePeriod is %v; use a positive duration, 0 for the default (30s), EndRoomsImmediately or KeepRoomsForever", o.RoomGracePeriod)
@@ -138,6 +295,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"HeartbeatInterval", o.HeartbeatInterval},
 		{"HeartbeatTimeout", o.HeartbeatTimeout},
 		{"WriteTimeout", o.WriteTimeout},
+		{"HandshakeTimeout", o.HandshakeTimeout},
 	} {
 		if d.v < 0 {
 			return o, invalid("%s is %v; use a positive duration, or 0 for the default", d.name, d.v)
@@ -157,6 +315,36 @@ func (o Options) withDefaults() (Options, error) {
 	} {
 		if n.v < 0 {
 			return o, invalid("%s is %d; use a positive size, or 0 for the default", n.name, n.v)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{
+		{"MaxConnections", o.MaxConnections},
+		{"MaxConnectionsPerIP", o.MaxConnectionsPerIP},
+		{"MaxRooms", o.MaxRooms},
+		{"MaxClientsPerRoom", o.MaxClientsPerRoom},
+	} {
+		if n.v < 0 && n.v != NoLimit {
+			return o, invalid("%s is %d; use a positive count, 0 for the default, or NoLimit (-1) for none", n.name, n.v)
+		}
+	}
+	if o.MessageRate < 0 && o.MessageRate != NoLimit || math.IsNaN(o.MessageRate) || math.IsInf(o.MessageRate, 0) {
+		return o, invalid("MessageRate is %v; use a positive number of messages per second, 0 for the default (%d), or NoLimit (-1) for none", o.MessageRate, DefaultMessageRate)
+	}
+	if o.MessageBurst < 0 {
+		return o, invalid("MessageBurst is %d; use a positive count, or 0 for the default", o.MessageBurst)
+	}
+	if o.MetricsPath[0] != '/' || strings.ContainsAny(o.MetricsPath, " \t{}") || o.MetricsPath == "/status" || o.MetricsPath == "/ws" || strings.HasPrefix(o.MetricsPath, "/ws/") {
+		return o, invalid("MetricsPath is %q; use a path that starts with \"/\", has no spaces or braces and is not taken by another route (/status, /ws), such as %q, or set DisableMetrics", o.MetricsPath, DefaultMetricsPath)
+	}
+	if o.AdminToken != "" && len(o.AdminToken) < minAdminToken {
+		return o, invalid("AdminToken is %d bytes long; use at least %d random bytes (for example: openssl rand -hex 32), or leave it empty to turn the admin API off", len(o.AdminToken), minAdminToken)
+	}
+	for _, origin := range o.AllowedOrigins {
+		if err := checkOriginPattern(origin); err != nil {
+			return o, invalid("AllowedOrigins entry %q: %v", origin, err)
 		}
 	}
 	if len(o.DefaultRoom) > o.MaxRoomIDLength {

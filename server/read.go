@@ -38,6 +38,10 @@ func (e *peerClosed) Error() string {
 	return fmt.Sprintf("client closed the connection (code %d %q)", e.code, e.reason)
 }
 
+// errRateLimited ends the reader of a client that sent messages faster than
+// Options.MessageRate allows.
+var errRateLimited = errors.New("message rate limit exceeded")
+
 // maxIdleBuffer is the largest read buffer a connection keeps between
 // messages; a larger one, grown by one big message, is dropped so idle
 // connections stay small.
@@ -142,6 +146,8 @@ func closeFor(err error, maxSize int64) (code int, reason string, reachable bool
 		return int(pc.code), "", true
 	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
 		return stateroom.CloseMessageTooBig, fmt.Sprintf("message too big: the limit is %d bytes", maxSize), true
+	case errors.Is(err, errRateLimited):
+		return stateroom.ClosePolicyViolation, "message rate limit exceeded", true
 	case errors.Is(err, wsutil.ErrInvalidUTF8):
 		return stateroom.CloseInvalidPayload, "text message is not valid UTF-8; send bytes as a binary message", true
 	case errors.As(err, &pe):

@@ -8,8 +8,16 @@ import (
 	"github.com/stateroom-go/stateroom"
 )
 
-// errShuttingDown refuses a join once Shutdown has begun.
-var errShuttingDown = errors.New("server: shutting down")
+// Errors of registry.join besides the factory's.
+var (
+	// errShuttingDown refuses a join once Shutdown has begun.
+	errShuttingDown = errors.New("server: shutting down")
+	// errTooManyRooms refuses a join that would create a room past
+	// Options.MaxRooms.
+	errTooManyRooms = errors.New("the server runs as many rooms as it may (Options.MaxRooms); join a running room or try again later")
+	// errRoomFull refuses a join to a room at Options.MaxClientsPerRoom.
+	errRoomFull = errors.New("room is full")
+)
 
 // registry is the seam between connections and rooms: every lookup of a
 // room by id goes through it. Today rooms live in this process
@@ -17,10 +25,12 @@ var errShuttingDown = errors.New("server: shutting down")
 // of this interface, with the rest of the server unchanged.
 type registry interface {
 	// join returns the live room for id, creating it (factory, then Init)
-	// if there is none, with a reservation held for one client: the caller
-	// must follow with room.connect or room.release. A factory error comes
-	// back as is; errShuttingDown once close was called.
-	join(id string) (*room, error)
+	// if there is none, with a reservation held for one client who holds
+	// the reconnection token token ("" for none): the caller must follow
+	// with room.connect or room.release. A factory error comes back as
+	// is; errShuttingDown once close was called, errTooManyRooms and
+	// errRoomFull at the limits.
+	join(id, token string) (*room, error)
 	// remove forgets r if it is still the room registered for its id.
 	remove(r *room)
 	// lookup returns the room registered for id, or nil.
@@ -47,7 +57,7 @@ func newLocalRegistry(s *Server) *localRegistry {
 	return &localRegistry{srv: s, byID: make(map[string]*room)}
 }
 
-func (g *localRegistry) join(id string) (*room, error) {
+func (g *localRegistry) join(id, token string) (*room, error) {
 	for {
 		g.mu.Lock()
 		if g.closed {
@@ -66,6 +76,10 @@ func (g *localRegistry) join(id string) (*room, error) {
 		}
 		r.mu.Lock()
 		if !r.ended {
+			if r.full(token) {
+				r.mu.Unlock()
+				return nil, errRoomFull
+			}
 			r.reserve()
 			r.mu.Unlock()
 			return r, nil
@@ -93,6 +107,10 @@ func (g *localRegistry) create(id string) (*room, error) {
 		g.mu.Unlock()
 		return nil, nil
 	}
+	if max := g.srv.opts.MaxRooms; max != NoLimit && len(g.byID) >= max {
+		g.mu.Unlock()
+		return nil, errTooManyRooms
+	}
 	g.byID[id] = r
 	g.mu.Unlock()
 
@@ -108,6 +126,8 @@ func (g *localRegistry) create(id string) (*room, error) {
 	}
 	r.svc = svc
 	r.reserve()
+	g.srv.metrics.roomsCreated.Inc()
+	g.srv.metrics.rooms.Inc()
 	r.log.Info("room created")
 	r.deliver(evInit, 0, stateroom.Payload{})
 	if r.ended {

@@ -41,6 +41,7 @@ type room struct {
 	lastID    stateroom.ClientID
 	pending   int     // joins between registry.join and connect or release
 	leaving   []*conn // detached clients whose Disconnect is still due
+	departing *conn   // the client whose Disconnect is running, for ClientIdentity
 
 	timer    *time.Timer
 	timerGen uint64 // bumped by every SetTimer and stop: a stale firing is ignored
@@ -82,23 +83,31 @@ func (r *room) Send(to stateroom.Recipient, p stateroom.Payload) {
 	if r.ended {
 		return
 	}
+	m := r.srv.metrics
 	op := ws.OpText
 	if p.Binary {
 		op = ws.OpBinary
 	} else if !utf8.Valid(p.Data) {
+		m.dropInvalidUTF8.Inc()
 		r.log.Warn("message dropped: the service sent invalid UTF-8 as text; send bytes with stateroom.Binary", "to", to.String())
 		return
 	}
 	if to.Kind() == stateroom.ToClient {
 		c := r.byID[to.Client()]
 		if c == nil || !c.attached {
+			m.dropNotConnected.Inc()
 			r.log.Debug("message dropped: client not connected", "client", to.Client())
 			return
 		}
-		r.push(c, serverFrame(op, p.Data))
+		frame := serverFrame(op, p.Data)
+		if r.push(c, frame) {
+			m.messagesOut.Inc()
+			m.bytesOut.Add(float64(len(frame)))
+		}
 		return
 	}
 	var frame []byte
+	n := 0
 	for _, c := range r.members {
 		if !c.attached || !to.Includes(c.id) {
 			continue
@@ -106,15 +115,32 @@ func (r *room) Send(to stateroom.Recipient, p stateroom.Payload) {
 		if frame == nil {
 			frame = serverFrame(op, p.Data)
 		}
-		r.push(c, frame)
+		if r.push(c, frame) {
+			n++
+		}
+	}
+	// Counted once per Send, not per recipient: two atomic adds whatever
+	// the fan-out.
+	if n > 0 {
+		m.messagesOut.Add(float64(n))
+		m.bytesOut.Add(float64(n * len(frame)))
 	}
 }
 
-func (r *room) push(c *conn, frame []byte) {
-	if !c.send(frame) {
+// push queues frame for c and reports whether it was queued; a client whose
+// queue is full is closed as a slow consumer.
+func (r *room) push(c *conn, frame []byte) bool {
+	switch c.send(frame) {
+	case queued:
+		return true
+	case droppedClosing:
+		r.srv.metrics.dropClosing.Inc()
+	case queueFull:
+		r.srv.metrics.dropQueueFull.Inc()
 		c.log.Warn("closing slow consumer: its send queue is full")
 		r.kickLocked(c, stateroom.CloseSlowConsumer, "slow consumer")
 	}
+	return false
 }
 
 // SetTimer implements stateroom.Room.
@@ -211,6 +237,7 @@ func (r *room) connect(c *conn) {
 	r.members = append(r.members, c)
 	r.byID[c.id] = c
 	r.clients.Add(1)
+	r.srv.metrics.clients.Inc()
 	c.log.Debug("client connected")
 	r.deliver(evConnect, c.id, stateroom.Payload{})
 }
@@ -250,7 +277,15 @@ func (r *room) kickLocked(c *conn, code int, reason string) {
 	if c.attached {
 		r.detach(c)
 	}
-	c.closeWith(code, reason, code == stateroom.CloseSlowConsumer)
+	if !c.closeWith(code, reason, code == stateroom.CloseSlowConsumer) {
+		return // already closing: counted then
+	}
+	switch code {
+	case stateroom.CloseSlowConsumer:
+		r.srv.metrics.slowConsumers.Inc()
+	case stateroom.CloseHeartbeatTimeout:
+		r.srv.metrics.heartbeatTimeouts.Inc()
+	}
 }
 
 // detach stops messages to and from c and queues its Disconnect. It leaves
@@ -260,6 +295,7 @@ func (r *room) detach(c *conn) {
 	c.leaving = true
 	r.leaving = append(r.leaving, c)
 	r.clients.Add(-1)
+	r.srv.metrics.clients.Dec()
 }
 
 // deliver runs one event through the service, then whatever that event
@@ -281,7 +317,7 @@ func (r *room) settle() {
 			r.leaving = r.leaving[1:]
 			r.forget(c)
 			c.log.Debug("client disconnected")
-			r.call(evDisconnect, c.id, stateroom.Payload{})
+			r.disconnect(c)
 			continue
 		}
 		if r.timerDue {
@@ -315,6 +351,14 @@ func (r *room) settle() {
 			r.end(stateroom.CloseNormal, "", false)
 		})
 	}
+}
+
+// disconnect delivers c's Disconnect; c has left the member list, and
+// departing keeps its identity reachable during the call.
+func (r *room) disconnect(c *conn) {
+	r.departing = c
+	r.call(evDisconnect, c.id, stateroom.Payload{})
+	r.departing = nil
 }
 
 // forget removes a detached client from the member list.
@@ -363,9 +407,14 @@ func (r *room) fault(v any, stack []byte) {
 	r.faulted = true
 	reason := "service fault"
 	var f *stateroom.Fault
-	if err, ok := v.(error); ok && errors.As(err, &f) && f.Reason != "" {
-		reason = f.Reason
+	isFault := false
+	if err, ok := v.(error); ok && errors.As(err, &f) {
+		isFault = true
+		if f.Reason != "" {
+			reason = f.Reason
+		}
 	}
+	r.srv.metrics.faults.WithLabelValues(faultKind(reason, isFault)).Inc()
 	r.log.Error("service panicked; ending the room", "panic", v, "stack", string(stack))
 	r.end(stateroom.CloseServiceFault, reason, false)
 }
@@ -402,17 +451,20 @@ func (r *room) end(code int, reason string, notify bool) {
 		r.grace = nil
 	}
 	gone := r.leaving
+	attached := 0
 	for _, c := range r.members {
 		if c.attached {
 			c.attached = false
 			gone = append(gone, c)
+			attached++
 		}
 		c.closeWith(code, reason, false)
 	}
 	r.clients.Store(0)
+	r.srv.metrics.clients.Sub(float64(attached))
 	if notify {
 		for _, c := range gone {
-			r.call(evDisconnect, c.id, stateroom.Payload{})
+			r.disconnect(c)
 		}
 	}
 	r.members, r.leaving, r.byID, r.tokens = nil, nil, nil, nil
@@ -421,7 +473,45 @@ func (r *room) end(code int, reason string, notify bool) {
 	}
 	r.svc = nil
 	r.srv.reg.remove(r)
+	r.srv.metrics.roomEnded(code)
 	r.log.Info("room ended", "code", code, "reason", reason)
+}
+
+// full reports whether a client with the reconnection token token would be
+// one too many for Options.MaxClientsPerRoom. A token that a connected
+// client holds is never refused: the newcomer replaces that client. Called
+// with mu held.
+func (r *room) full(token string) bool {
+	max := r.srv.opts.MaxClientsPerRoom
+	if max == NoLimit || int(r.clients.Load())+r.pending < max {
+		return false
+	}
+	if id, ok := r.tokens[token]; ok && token != "" {
+		if c := r.byID[id]; c != nil && c.attached {
+			return false
+		}
+	}
+	return true
+}
+
+// memoryBytes asks the service for its memory (MemoryReporter) if the room
+// is idle at this instant, and returns -1 otherwise.
+func (r *room) memoryBytes() (n int64) {
+	if !r.mu.TryLock() {
+		return -1
+	}
+	defer r.mu.Unlock()
+	mr, ok := r.svc.(MemoryReporter)
+	if r.ended || r.faulted || !ok {
+		return -1
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error("service MemoryBytes panicked", "panic", v)
+			n = -1
+		}
+	}()
+	return mr.MemoryBytes()
 }
 
 // closeService calls the service's Close. It runs even after a panic: a

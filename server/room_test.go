@@ -153,7 +153,8 @@ func TestJoinEndingRoom(t *testing.T) {
 
 func TestMessageOrder(t *testing.T) {
 	var log eventLog
-	_, ts := startServer(t, probeFactory(&log, ""), Options{})
+	// n messages at once are past the default rate limit's burst.
+	_, ts := startServer(t, probeFactory(&log, ""), Options{MessageRate: NoLimit})
 	const n = 300
 	clients := make([]*websocket.Conn, 3)
 	for i := range clients {

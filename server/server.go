@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stateroom-go/stateroom"
 )
 
@@ -28,7 +32,11 @@ type Server struct {
 	fact     atomic.Pointer[stateroom.Factory]
 	reg      registry
 	upgrader ws.HTTPUpgrader
-	files    http.Handler // /status and the static directories
+	files    http.Handler // /status, /metrics and the static directories
+	metrics  *metrics
+	admit    admission
+
+	clientToken, adminToken *[sha256.Size]byte // digests of the tokens; nil when unset
 
 	wg sync.WaitGroup // every goroutine the server started, and every live WebSocket handler
 
@@ -50,6 +58,18 @@ type RoomInfo struct {
 	Created time.Time
 	// LastActivity is when the room last handled an event.
 	LastActivity time.Time
+	// MemoryBytes is the memory the room's service reports through an
+	// optional MemoryBytes() int64 method (see [MemoryReporter]), or -1
+	// when it has none or the room was busy at that instant.
+	MemoryBytes int64
+}
+
+// MemoryReporter is implemented by a service that can tell how much memory
+// its room holds (a WebAssembly instance: its linear memory). [Server.Rooms]
+// and the admin API report it. The server calls it between events, never
+// concurrently with the service's callbacks.
+type MemoryReporter interface {
+	MemoryBytes() int64
 }
 
 // New returns a server whose rooms run services built by f. It fills the
@@ -63,22 +83,38 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := newMetrics(o.Metrics)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
-		opts:  o,
-		log:   o.Logger,
-		conns: make(map[*conn]struct{}),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
+		opts:        o,
+		log:         o.Logger,
+		metrics:     m,
+		admit:       admission{maxTotal: o.MaxConnections, maxPerIP: o.MaxConnectionsPerIP},
+		clientToken: tokenDigest(o.ClientToken),
+		adminToken:  tokenDigest(o.AdminToken),
+		conns:       make(map[*conn]struct{}),
+		quit:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	s.fact.Store(&f)
 	s.reg = newLocalRegistry(s)
-	s.upgrader = ws.HTTPUpgrader{Timeout: o.WriteTimeout}
+	s.upgrader = ws.HTTPUpgrader{Timeout: o.HandshakeTimeout}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok"))
 	})
+	if !o.DisableMetrics && m.gatherer != nil {
+		mux.Handle("GET "+o.MetricsPath, promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{
+			ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+		}))
+	}
+	if o.AdminToken != "" {
+		mux.Handle("/admin/", http.HandlerFunc(s.serveAdmin))
+	}
 	if o.ClientDir != "" {
 		mux.Handle("/client/", http.StripPrefix("/client", http.FileServer(http.Dir(o.ClientDir))))
 	}
@@ -93,7 +129,9 @@ func (s *Server) factory() stateroom.Factory { return *s.fact.Load() }
 
 // ServeHTTP routes a request: GET /ws/{room} joins the room (the id is
 // percent-decoded: /ws/a%2Fb is room "a/b"), GET /ws joins
-// Options.DefaultRoom, GET /status answers "ok", /client/ and / serve
+// Options.DefaultRoom, GET /status answers "ok", GET /metrics (or
+// Options.MetricsPath) serves the Prometheus metrics, /admin/ is the admin
+// API when Options.AdminToken is set, /client/ and / serve
 // Options.ClientDir and Options.StaticDir when set. Paths are taken
 // relative to where the server is mounted, so http.StripPrefix works.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -135,40 +173,111 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		http.Error(w, fmt.Sprintf("room id is %d bytes long; the limit is %d (Options.MaxRoomIDLength)", len(id), s.opts.MaxRoomIDLength), http.StatusBadRequest)
 		return
 	}
+	addr := clientAddr(r, s.opts.TrustForwardedFor)
+	log := s.log.With("room", id, "remote", addr)
+	if !originAllowed(r, s.opts.AllowedOrigins) {
+		s.refuse(w, log, "origin", http.StatusForbidden, fmt.Sprintf("origin %q may not open a WebSocket on this server (host %q): add it to Options.AllowedOrigins", r.Header.Get("Origin"), r.Host))
+		return
+	}
+	identity, err := s.authenticate(r, id)
+	if err != nil {
+		status := http.StatusUnauthorized
+		if errors.Is(err, ErrForbidden) {
+			status = http.StatusForbidden
+		}
+		s.refuse(w, log, "auth", status, err.Error())
+		return
+	}
 	if !s.begin() {
-		shuttingDown(w)
+		s.refuse(w, log, "shutdown", http.StatusServiceUnavailable, msgShuttingDown)
 		return
 	}
 	defer s.wg.Done()
+	switch s.admit.acquire(addr) {
+	case tooManyConnections:
+		s.refuse(w, log, "max_connections", http.StatusServiceUnavailable, fmt.Sprintf("the server has %d connections, its limit (Options.MaxConnections); try again later", s.opts.MaxConnections))
+		return
+	case tooManyFromAddr:
+		s.refuse(w, log, "max_connections_per_ip", http.StatusTooManyRequests, fmt.Sprintf("%d connections from %s already, the limit (Options.MaxConnectionsPerIP); close some or try again later", s.opts.MaxConnectionsPerIP, addr))
+		return
+	}
+	defer s.admit.release(addr)
 
-	rm, err := s.reg.join(id)
+	token := r.URL.Query().Get("token")
+	rm, err := s.reg.join(id, token)
 	switch {
 	case errors.Is(err, errShuttingDown):
-		shuttingDown(w)
+		s.refuse(w, log, "shutdown", http.StatusServiceUnavailable, msgShuttingDown)
+		return
+	case errors.Is(err, errTooManyRooms):
+		s.refuse(w, log, "max_rooms", http.StatusServiceUnavailable, err.Error())
+		return
+	case errors.Is(err, errRoomFull):
+		s.metrics.refused.WithLabelValues("room_full").Inc()
+		s.upgradeAndClose(w, r, log, stateroom.CloseTryAgainLater, "room is full")
 		return
 	case errors.Is(err, stateroom.ErrRoomRefused):
-		http.Error(w, err.Error(), http.StatusForbidden)
+		s.refuse(w, log, "room_refused", http.StatusForbidden, err.Error())
 		return
 	case err != nil:
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		s.refuse(w, log, "service_error", http.StatusInternalServerError, err.Error())
 		return
 	}
 	nc, rw, _, err := s.upgrader.Upgrade(r, w)
 	if err != nil {
 		// The upgrader has answered the client with the reason.
-		rm.log.Debug("WebSocket upgrade failed", "err", err)
+		rm.log.Debug("WebSocket upgrade failed", "remote", addr, "err", err)
 		if nc != nil {
 			nc.Close()
 		}
 		rm.release()
 		return
 	}
-	newConn(s, rm, nc, rw.Reader, r.URL.Query().Get("token")).serve()
+	c := newConn(s, rm, nc, rw.Reader, token)
+	c.identity = identity
+	c.serve()
 }
 
-func shuttingDown(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "5")
-	http.Error(w, "the server is shutting down; try again later", http.StatusServiceUnavailable)
+const msgShuttingDown = "the server is shutting down; try again later"
+
+// retryAfter is the Retry-After, in seconds, of a refusal for being at a
+// limit: long enough not to hammer a busy server, short enough for a
+// person waiting.
+const retryAfter = "5"
+
+// refuse answers a WebSocket request with an HTTP error before the upgrade
+// and counts it under reason.
+func (s *Server) refuse(w http.ResponseWriter, log *slog.Logger, reason string, status int, msg string) {
+	s.metrics.refused.WithLabelValues(reason).Inc()
+	log.Info("WebSocket request refused", "reason", reason, "status", status, "msg", msg)
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	http.Error(w, msg, status)
+}
+
+// upgradeAndClose completes the handshake only to close the WebSocket at
+// once with code and reason: a browser never sees the HTTP status of a
+// refused handshake, but it does see a close frame's code and reason.
+func (s *Server) upgradeAndClose(w http.ResponseWriter, r *http.Request, log *slog.Logger, code int, reason string) {
+	log.Info("WebSocket closed on arrival", "code", code, "reason", reason)
+	nc, _, _, err := s.upgrader.Upgrade(r, w)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(s.opts.WriteTimeout))
+	if _, err := nc.Write(closeFrame(code, reason)); err != nil {
+		return
+	}
+	s.metrics.closeSent(code)
+	// Wait (bounded by the deadline) for the client's close frame or EOF,
+	// so closing the socket does not reset the connection before the
+	// client has read ours.
+	io.Copy(io.Discard, io.LimitReader(nc, 1<<10))
 }
 
 // isUpgrade reports whether r asks for a WebSocket upgrade; the upgrader
@@ -276,7 +385,8 @@ func (s *Server) CloseRoom(id string, code int, reason string) bool {
 }
 
 // Rooms returns a snapshot of the running rooms, sorted by id. It never
-// waits for a busy room.
+// waits for a busy room: the memory of a room handling an event at that
+// instant is reported as -1.
 func (s *Server) Rooms() []RoomInfo {
 	rs := s.reg.rooms()
 	out := make([]RoomInfo, 0, len(rs))
@@ -286,6 +396,7 @@ func (s *Server) Rooms() []RoomInfo {
 			Clients:      int(r.clients.Load()),
 			Created:      r.created,
 			LastActivity: time.Unix(0, r.lastActivity.Load()),
+			MemoryBytes:  r.memoryBytes(),
 		})
 	}
 	slices.SortFunc(out, func(a, b RoomInfo) int { return strings.Compare(a.ID, b.ID) })
@@ -314,14 +425,24 @@ func ListenAndServe(ctx context.Context, addr string, f stateroom.Factory, opts 
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("server: address %s is already in use (is another server running?); stop it or choose another port, such as %s: %w", addr, nextPort(addr), err)
-	}
+	ln, err := listen(addr)
 	if err != nil {
-		return fmt.Errorf("server: cannot listen on %s: %w", addr, err)
+		return err
 	}
 	return s.serve(ctx, ln)
+}
+
+// listen listens on the TCP address addr, with an error that says what to
+// do when the port is taken.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("server: address %s is already in use (is another server running?); stop it or choose another port, such as %s: %w", addr, nextPort(addr), err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server: cannot listen on %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // nextPort suggests the address one port above addr.
@@ -335,12 +456,25 @@ func nextPort(addr string) string {
 }
 
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
+	return s.serveWith(ctx, ln, nil)
+}
+
+// serveWith serves on ln, with TLS when cfg is set, until ctx is done.
+func (s *Server) serveWith(ctx context.Context, ln net.Listener, cfg *tls.Config) error {
 	hs := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.opts.HandshakeTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	s.log.Info("serving", "addr", ln.Addr().String())
+	if cfg != nil {
+		hs.TLSConfig = cfg
+		// HTTP/1.1 only: a WebSocket is a hijacked HTTP/1.1 connection,
+		// and a browser that negotiated HTTP/2 could try WebSocket over
+		// HTTP/2 (RFC 8441), which this server does not speak.
+		hs.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		ln = tls.NewListener(ln, cfg)
+	}
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", cfg != nil)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }() // waited for below, on every path
 

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -261,11 +262,11 @@ func TestOptionsValidation(t *testing.T) {
 	if _, err := New(nil, Options{}); err == nil || !strings.Contains(err.Error(), "stateroom.New") {
 		t.Errorf("New(nil): got %v, want an error saying how to build a factory", err)
 	}
-	opts := Options{RoomGracePeriod: EndRoomsImmediately}
+	opts := Options{RoomGracePeriod: EndRoomsImmediately, AllowedOrigins: []string{"https://a.example"}}
 	if _, err := New(f, opts); err != nil {
 		t.Fatal(err)
 	}
-	if opts != (Options{RoomGracePeriod: EndRoomsImmediately}) {
+	if !reflect.DeepEqual(opts, Options{RoomGracePeriod: EndRoomsImmediately, AllowedOrigins: []string{"https://a.example"}}) {
 		t.Errorf("New changed the caller's options: %+v", opts)
 	}
 	for _, g := range []time.Duration{KeepRoomsForever, EndRoomsImmediately} {

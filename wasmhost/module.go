@@ -87,7 +87,7 @@ func compile(ctx context.Context, src []byte, name string, opts Options) (_ *Mod
 	if err := m.instantiateHostModules(ctx); err != nil {
 		return nil, err
 	}
-	if m.compiled, err = m.rt.CompileModule(ctx, bin); err != nil {
+	if m.compiled, err = compileModule(ctx, m.rt, bin); err != nil {
 		hint := "; rebuild it, or check it with wasm-validate (wabt)"
 		if strings.Contains(err.Error(), "over limit") { // wazero's words for a memory minimum past the cap
 			hint = fmt.Sprintf("; raise Options.MemoryLimit (now %d pages of 64 KiB)", set.memoryPages)
@@ -278,6 +278,19 @@ func formatSignature(params, results []api.ValueType) string {
 		b.WriteByte(')')
 	}
 	return b.String()
+}
+
+// compileModule is rt.CompileModule with its panics turned into errors:
+// wazero v1.12.0 panics on some malformed modules (an index out of range in
+// its validator, found by fuzzing internal/wasmpatch), and a bad module must
+// not take the server down.
+func compileModule(ctx context.Context, rt wazero.Runtime, bin []byte) (cm wazero.CompiledModule, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("the runtime's validator failed on it (%v)", v)
+		}
+	}()
+	return rt.CompileModule(ctx, bin)
 }
 
 // NewService instantiates the module for a room: it runs _initialize if the

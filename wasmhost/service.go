@@ -88,6 +88,9 @@ func (m *Module) instantiate(roomID string) (*service, error) {
 	if err == nil {
 		err = s.checkABI(ctx)
 	}
+	if err == nil {
+		err = s.writeRoomID(ctx, roomID)
+	}
 	if err != nil {
 		s.close()
 		if tail := s.out.StderrTail(); tail != "" {
@@ -96,6 +99,31 @@ func (m *Module) instantiate(roomID string) (*service, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// writeRoomID does what upstream's host does once at start: malloc a buffer,
+// write the room id into it, free it, without telling the guest. Upstream
+// guests ignore it; guests built with our Go SDK keep the bytes of a buffer
+// freed before their first event as their room id, so the same service code
+// learns its room id natively and as WebAssembly without an ABI extension.
+func (s *service) writeRoomID(ctx context.Context, roomID string) error {
+	n := uint32(len(roomID))
+	if n == 0 {
+		return nil
+	}
+	s.stack[0] = uint64(n)
+	if err := s.malloc.CallWithStack(ctx, s.stack[:]); err != nil {
+		return s.callError(ctx, "stateroom_malloc", err)
+	}
+	ptr := uint32(s.stack[0])
+	if ptr == 0 || !s.mem.WriteString(ptr, roomID) {
+		return fmt.Errorf("%w: stateroom_malloc(%d) returned %#x in a %d-byte memory", ErrMalloc, n, ptr, s.mem.Size())
+	}
+	s.stack[0], s.stack[1] = uint64(ptr), uint64(n)
+	if err := s.free.CallWithStack(ctx, s.stack[:]); err != nil {
+		return s.callError(ctx, "stateroom_free", err)
+	}
+	return nil
 }
 
 // beginCall returns the context of one event (or of instantiation): the

@@ -105,6 +105,28 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 	}
 	defer ln.Close() // no-op once served; closes it on an early return
 
+	// Watch before the first build, so an edit saved during it is not
+	// missed. Two goroutines, both owned here: the watcher and, later, the
+	// HTTP server. Cancelling wctx stops them; runDev returns only after
+	// both ended.
+	roots := []string{p.serviceDir}
+	if p.clientDir != "" && !within(p.clientDir, p.serviceDir) {
+		roots = append(roots, p.clientDir)
+	}
+	if p.staticDir != "" && !within(p.staticDir, p.serviceDir) {
+		roots = append(roots, p.staticDir)
+	}
+	w, err := newWatcher(roots, opts.Debounce, func(err error) { logger.Warn("watching files", "err", err) })
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", rel(p.dir), err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	changes := make(chan []string)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); w.run(wctx, changes) }()
+	defer func() { cancel(); <-watchDone }()
+
 	s := &devSession{p: p, opts: opts, con: con, logger: logger}
 	defer s.closeModule()
 
@@ -135,26 +157,6 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 		return err
 	}
 
-	roots := []string{p.serviceDir}
-	if p.clientDir != "" && !within(p.clientDir, p.serviceDir) {
-		roots = append(roots, p.clientDir)
-	}
-	if p.staticDir != "" && !within(p.staticDir, p.serviceDir) {
-		roots = append(roots, p.staticDir)
-	}
-	w, err := newWatcher(roots, opts.Debounce, func(err error) { logger.Warn("watching files", "err", err) })
-	if err != nil {
-		return fmt.Errorf("watching %s: %w", rel(p.dir), err)
-	}
-
-	// Two goroutines, both owned here: the HTTP server and the watcher.
-	// Cancelling wctx stops them; runDev returns only after both ended.
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	changes := make(chan []string)
-	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); w.run(wctx, changes) }()
-	defer func() { cancel(); <-watchDone }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- serveUntilDone(wctx, ln, s.srv, logger) }()
 

@@ -151,3 +151,36 @@ func TestDevNotAService(t *testing.T) {
 		t.Errorf("the error is printed %d times:\n%s", n, stderr)
 	}
 }
+
+// TestDevClient rebuilds the [client] package on its own change, without
+// swapping the service.
+func TestDevClient(t *testing.T) {
+	dir := copyOfScaffold(t)
+	web := filepath.Join(dir, "web", "main.go")
+	os.MkdirAll(filepath.Dir(web), 0o755)
+	if err := os.WriteFile(web, []byte("package main\n\nfunc main() { println(\"one\") }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	toml := filepath.Join(dir, "stateroom.toml")
+	b, _ := os.ReadFile(toml)
+	os.WriteFile(toml, append(b, "\n[client]\npackage = \"./web\"\n"...), 0o644)
+
+	p := start(t, dir, "dev", "-p", "0", "--debounce", "50ms")
+	httpURL, _ := p.ready(t)
+	clientBuilt := regexp.MustCompile(`built ./dist/client/client.wasm`)
+	p.waitFor(t, clientBuilt, 0, time.Minute)
+	_, first := get(t, httpURL+"/client/client.wasm")
+	if !strings.HasPrefix(first, "\x00asm") {
+		t.Fatalf("/client/client.wasm is not a module (%d bytes)", len(first))
+	}
+
+	editFile(t, web, `"one"`, `"two, a longer string"`)
+	p.waitFor(t, clientBuilt, 1, 2*time.Minute)
+	_, second := get(t, httpURL+"/client/client.wasm")
+	if second == first || !strings.Contains(second, "two, a longer string") {
+		t.Error("/client/client.wasm did not change after the rebuild")
+	}
+	if strings.Contains(p.out.String(), "swapped") {
+		t.Error("a client-only change swapped the service")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,11 @@ Start with:  stateroom new myservice && cd myservice && stateroom dev`,
 		// noise in the help of a tool this small.
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
+	// A mistyped flag gets the way to the right ones; cobra's own message
+	// names only the flag.
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
+	})
 	root.AddCommand(
 		NewCmdServe(nil),
 		NewCmdBuild(nil),
@@ -49,7 +55,12 @@ func Execute(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "stateroom: error: "+err.Error())
+		msg := err.Error()
+		if first, rest, _ := strings.Cut(msg, "\n"); strings.HasPrefix(first, "unknown command") {
+			// After the first line come cobra's "Did you mean" suggestions.
+			msg = first + "; run stateroom --help for the commands\n" + rest
+		}
+		fmt.Fprintln(stderr, "stateroom: error: "+strings.TrimRight(msg, "\n"))
 		return 1
 	}
 	return 0

@@ -17,7 +17,7 @@ package abi
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/stateroom-go/stateroom"
@@ -55,7 +55,7 @@ func (k EventKind) String() string {
 	case EventTimer:
 		return "Timer"
 	}
-	return fmt.Sprintf("EventKind(%d)", uint32(k))
+	return "EventKind(" + strconv.FormatUint(uint64(k), 10) + ")"
 }
 
 // Event is one MessageToProcess. Client is set for Connect, Disconnect and
@@ -217,7 +217,7 @@ func (d *decoder) u32(field string) uint32 {
 		return 0
 	}
 	if len(d.b)-d.off < 4 {
-		d.err = fmt.Errorf("%w: %s needs 4 bytes at offset %d, %d left", ErrTruncated, field, d.off, len(d.b)-d.off)
+		d.err = decodeError(ErrTruncated, field+" needs 4 bytes at offset "+itoa(d.off)+", "+itoa(len(d.b)-d.off)+" left")
 		return 0
 	}
 	v := binary.LittleEndian.Uint32(d.b[d.off:])
@@ -235,20 +235,20 @@ func (d *decoder) payload() stateroom.Payload {
 		return stateroom.Payload{}
 	}
 	if len(d.b)-d.off < 8 {
-		d.err = fmt.Errorf("%w: payload length needs 8 bytes at offset %d, %d left", ErrTruncated, d.off, len(d.b)-d.off)
+		d.err = decodeError(ErrTruncated, "payload length needs 8 bytes at offset "+itoa(d.off)+", "+itoa(len(d.b)-d.off)+" left")
 		return stateroom.Payload{}
 	}
 	n := binary.LittleEndian.Uint64(d.b[d.off:])
 	d.off += 8
 	if left := uint64(len(d.b) - d.off); n > left {
-		d.err = fmt.Errorf("%w: payload of %d bytes at offset %d, %d left", ErrTruncated, n, d.off, left)
+		d.err = decodeError(ErrTruncated, "payload of "+strconv.FormatUint(n, 10)+" bytes at offset "+itoa(d.off)+", "+strconv.FormatUint(left, 10)+" left")
 		return stateroom.Payload{}
 	}
 	data := d.b[d.off : d.off+int(n) : d.off+int(n)]
 	d.off += int(n)
 	if tag == payloadText {
 		if !utf8.Valid(data) {
-			d.err = fmt.Errorf("%w (%d bytes at offset %d)", ErrUTF8, n, d.off-int(n))
+			d.err = decodeError(ErrUTF8, strconv.FormatUint(n, 10)+" bytes at offset "+itoa(d.off-int(n)))
 			return stateroom.Payload{}
 		}
 		return stateroom.Payload{Data: data}
@@ -258,7 +258,7 @@ func (d *decoder) payload() stateroom.Payload {
 
 func (d *decoder) badTag(enum string, tag uint32) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s tag %d at offset %d", ErrTag, enum, tag, d.off-4)
+		d.err = decodeError(ErrTag, enum+" tag "+strconv.FormatUint(uint64(tag), 10)+" at offset "+itoa(d.off-4))
 	}
 }
 
@@ -267,10 +267,28 @@ func (d *decoder) finish(what string) error {
 		return d.err
 	}
 	if d.off != len(d.b) {
-		return fmt.Errorf("%w: %s ends at offset %d, input has %d bytes", ErrTrailing, what, d.off, len(d.b))
+		return decodeError(ErrTrailing, what+" ends at offset "+itoa(d.off)+", input has "+itoa(len(d.b))+" bytes")
 	}
 	return nil
 }
+
+// DecodeError is the error of a decoder: one of the sentinel errors above
+// and where in the input it happened. It avoids fmt, which would add a
+// fifth to the size of every Go guest module.
+type DecodeError struct {
+	Err    error  // ErrTruncated, ErrTrailing, ErrTag or ErrUTF8
+	Detail string // what was expected and found, with the offset
+}
+
+func decodeError(err error, detail string) error { return &DecodeError{Err: err, Detail: detail} }
+
+// Error returns the sentinel's text and the detail.
+func (e *DecodeError) Error() string { return e.Err.Error() + ": " + e.Detail }
+
+// Unwrap returns the sentinel, for errors.Is.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // RecipientToI32 is upstream's encode_i32: 0 is everyone, +id one client,
 // -id everyone except id. It reports false for an id above 2^31-1, which the

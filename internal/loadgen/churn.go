@@ -75,7 +75,7 @@ func Churn(ctx context.Context, opts Options) (*Report, error) {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		rep.TimedOut, err = true, nil
 	case err != nil:
-		err = fmt.Errorf("loadgen: churn: %d of %d rooms done: %w", rep.RoomsDone, o.Rooms, err)
+		err = fmt.Errorf("%w (%d of %d rooms were done)", err, rep.RoomsDone, o.Rooms)
 	}
 	if rep.Elapsed > 0 {
 		rep.RoomsPerSec = float64(rep.RoomsDone) / rep.Elapsed

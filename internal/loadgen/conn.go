@@ -55,6 +55,9 @@ func dial(ctx context.Context, url string) (*conn, error) {
 		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 			return nil, fmt.Errorf("loadgen: connecting to %s: %w: raise the open-file limit (ulimit -n; the hard limit is ulimit -Hn) or open fewer connections", url, err)
 		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("loadgen: connecting to %s: %w: is the server running there? (go run ./bench/relayserver serves the relay on 127.0.0.1:8080)", url, err)
+		}
 		return nil, fmt.Errorf("loadgen: connecting to %s: %w", url, err)
 	}
 	if br == nil {

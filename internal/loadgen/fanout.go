@@ -132,7 +132,7 @@ func Fanout(ctx context.Context, opts Options) (*Report, error) {
 			return nil, fmt.Errorf("loadgen: fanout: sending a join message: %w", err)
 		}
 	}
-	if !r.waitStalled(ctx, func() bool { return joined() == int64(n) }, joined) {
+	if ok, _ := r.waitStalled(ctx, func() bool { return joined() == int64(n) }, joined); !ok {
 		have := joined()
 		shutdown()
 		err := fmt.Errorf("loadgen: fanout: only %d of %d clients got their own join message back; is the server a relay (it must send every message to everyone in the room, as bench/relay does)?",
@@ -173,11 +173,11 @@ func Fanout(ctx context.Context, opts Options) (*Report, error) {
 		}
 		return unique() == sent*int64(o.Clients)
 	}
-	finished := r.waitStalled(ctx, complete, unique)
+	finished, stalled := r.waitStalled(ctx, complete, unique)
 	close(stop)
 	senders.Wait()
 	cpuErr := cpu.stop(rep)
-	rep.TimedOut = !finished
+	rep.TimedOut, rep.Stalled = !finished, stalled
 	shutdown()
 
 	var rtt histogram
@@ -217,6 +217,9 @@ func Fanout(ctx context.Context, opts Options) (*Report, error) {
 	if rep.Lost+rep.Duplicates+rep.Reordered != 0 {
 		errs = append(errs, fmt.Errorf("%w: %d lost, %d duplicated, %d reordered of %d expected deliveries",
 			ErrDelivery, rep.Lost, rep.Duplicates, rep.Reordered, rep.Expected))
+		if rep.Lost != 0 && rep.TimedOut {
+			errs = append(errs, fmt.Errorf("loadgen: the run stopped with deliveries outstanding (%s); a server that is only slow, or starved of CPU, shows as loss here: raise --stall or --duration to tell", stopReason(rep)))
+		}
 	}
 	if err := firstErr(clients); err != nil {
 		errs = append(errs, fmt.Errorf("%w (a client's connection ended before the run did)", err))
@@ -228,11 +231,10 @@ func Fanout(ctx context.Context, opts Options) (*Report, error) {
 }
 
 // waitStalled is run.wait that also gives up when progress() has not moved
-// for StallTimeout.
-func (r *run) waitStalled(ctx context.Context, cond func() bool, progress func() int64) bool {
+// for StallTimeout; stalled says whether that is why it gave up.
+func (r *run) waitStalled(ctx context.Context, cond func() bool, progress func() int64) (ok, stalled bool) {
 	lastVal, lastMove := progress(), time.Now()
-	stalled := false
-	ok := r.wait(ctx, func() bool {
+	ok = r.wait(ctx, func() bool {
 		if cond() {
 			return true
 		}
@@ -244,7 +246,7 @@ func (r *run) waitStalled(ctx context.Context, cond func() bool, progress func()
 		}
 		return false
 	})
-	return ok && !stalled
+	return ok && !stalled, stalled
 }
 
 func countClients(clients []*fanClient, pred func(*fanClient) bool) int64 {
@@ -356,4 +358,12 @@ func (f *fanClient) send(r *run, o *Options, stop <-chan struct{}) {
 		seq += uint64(n)
 		f.sent.Add(int64(n))
 	}
+}
+
+// stopReason says what ended a run before its count.
+func stopReason(rep *Report) string {
+	if rep.Stalled {
+		return "nothing delivered for the stall timeout"
+	}
+	return "the duration ran out"
 }

@@ -73,6 +73,11 @@ func TestFanoutCatchesFaults(t *testing.T) {
 			if want := 30 + tc.dups - tc.lost; rep.Delivered != want {
 				t.Errorf("delivered %d, want %d", rep.Delivered, want)
 			}
+			// Only a loss leaves the run waiting for deliveries until the
+			// stall timeout ends it.
+			if lossy := tc.lost != 0; rep.Stalled != lossy || rep.TimedOut != lossy {
+				t.Errorf("stalled %v timed out %v; want both %v", rep.Stalled, rep.TimedOut, lossy)
+			}
 		})
 	}
 }

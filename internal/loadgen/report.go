@@ -36,6 +36,9 @@ type Report struct {
 	// TimedOut is true when Duration (or StallTimeout) ended the run
 	// before it finished its count.
 	TimedOut bool `json:"timed_out,omitempty"`
+	// Stalled is true when StallTimeout ended the run: nothing was
+	// delivered for that long (fanout).
+	Stalled bool `json:"stalled,omitempty"`
 
 	// Sent is the number of bench messages sent (fanout).
 	Sent int64 `json:"sent,omitempty"`
@@ -131,8 +134,12 @@ func (m cpuMeter) stop(r *Report) error {
 	return nil
 }
 
-// busyWarning is the ToolBusy above which the summary warns.
-const busyWarning = 0.8
+// busyWarning is the ToolBusy above which the summary warns, for runs of
+// at least minBusyElapsed seconds (shorter ones are mostly setup).
+const (
+	busyWarning    = 0.8
+	minBusyElapsed = 0.5
+)
 
 // toolBusy fills ToolBusy from ToolCPU and Elapsed.
 func (r *Report) toolBusy() {
@@ -159,7 +166,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		p.f("fanout  %s: %d rooms x %d clients, %d senders/room, window %d, %d messages/sender of %d B\n",
 			r.URL, r.Rooms, r.Clients, r.Senders, r.Window, r.Messages, r.Size)
 		p.f("  delivered  %d of %d frames in %.3f s: %.0f frames/s\n", r.Delivered, r.Expected, r.Elapsed, r.FramesPerSec)
-		if r.RTT != nil {
+		if r.RTT != nil && r.RTT.Count > 0 {
 			p.f("  round trip p50 %s  p90 %s  p99 %s  max %s  (%d samples)\n",
 				us(r.RTT.P50), us(r.RTT.P90), us(r.RTT.P99), us(r.RTT.Max), r.RTT.Count)
 		}
@@ -186,7 +193,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	case "churn":
 		p.f("churn   %s: %d fresh rooms, connect + one round trip + close\n", r.URL, r.Rooms)
 		p.f("  rooms      %d in %.3f s: %.0f rooms/s\n", r.RoomsDone, r.Elapsed, r.RoomsPerSec)
-		if r.FirstReply != nil {
+		if r.FirstReply != nil && r.FirstReply.Count > 0 {
 			p.f("  first reply p50 %s  p90 %s  p99 %s  max %s\n",
 				us(r.FirstReply.P50), us(r.FirstReply.P90), us(r.FirstReply.P99), us(r.FirstReply.Max))
 		}
@@ -197,11 +204,11 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	default:
 		return fmt.Errorf("loadgen: report has unknown mode %q", r.Mode)
 	}
-	if r.ToolBusy > busyWarning {
+	if r.ToolBusy > busyWarning && r.Elapsed >= minBusyElapsed {
 		p.f("  warning: the tool kept %.0f%% of a core busy and may have been the bottleneck: give it more cores, or measure with fewer clients\n", 100*r.ToolBusy)
 	}
 	if r.TimedOut {
-		p.f("  stopped by the time bound before the count was reached\n")
+		p.f("  stopped before the count was reached: %s; lost counts what was undelivered then\n", stopReason(r))
 	}
 	return p.err
 }

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/stateroom-go/stateroom"
+)
+
+// metrics are the server's Prometheus metrics. Every child of a labelled
+// metric that the message path touches is resolved once here, so counting
+// a message is an atomic add with no label lookup.
+type metrics struct {
+	gatherer prometheus.Gatherer // nil when the Registerer is not one
+
+	rooms                                                                   prometheus.Gauge
+	roomsCreated                                                            prometheus.Counter
+	closedEmpty, closedOperator, closedRestart, closedShutdown, closedFault prometheus.Counter
+
+	clients           prometheus.Gauge
+	messagesIn        prometheus.Counter
+	bytesIn           prometheus.Counter
+	messagesOut       prometheus.Counter
+	bytesOut          prometheus.Counter
+	dropNotConnected  prometheus.Counter
+	dropClosing       prometheus.Counter
+	dropInvalidUTF8   prometheus.Counter
+	dropQueueFull     prometheus.Counter
+	slowConsumers     prometheus.Counter
+	heartbeatTimeouts prometheus.Counter
+	rateLimited       prometheus.Counter
+
+	closeCodes *prometheus.CounterVec // by code; closes are rare, resolved when sent
+	faults     *prometheus.CounterVec // by kind
+	refused    *prometheus.CounterVec // by reason; refusals are off the message path
+}
+
+const namespace = "stateroom"
+
+// newMetrics registers the server's metrics with reg, or with a registry
+// of the server's own when reg is nil.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{}
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = r
+	}
+	m.gatherer, _ = reg.(prometheus.Gatherer)
+
+	var errs []error
+	counter := func(name, help string) prometheus.Counter {
+		return register(reg, prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}), &errs)
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}), &errs)
+	}
+	counterVec := func(name, help, label string) *prometheus.CounterVec {
+		return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, []string{label}), &errs)
+	}
+
+	m.rooms = gauge("rooms", "Rooms running now.")
+	m.roomsCreated = counter("rooms_created_total", "Rooms created.")
+	closed := counterVec("rooms_closed_total", "Rooms ended, by reason: empty (grace period over), operator (CloseRoom, admin API), restart (SwapFactory), shutdown, fault (the service panicked or its instance faulted).", "reason")
+	m.closedEmpty = closed.WithLabelValues("empty")
+	m.closedOperator = closed.WithLabelValues("operator")
+	m.closedRestart = closed.WithLabelValues("restart")
+	m.closedShutdown = closed.WithLabelValues("shutdown")
+	m.closedFault = closed.WithLabelValues("fault")
+
+	m.clients = gauge("clients", "WebSocket clients connected now.")
+	m.messagesIn = counter("messages_received_total", "Messages received from clients.")
+	m.bytesIn = counter("received_bytes_total", "Payload bytes of the messages received from clients.")
+	m.messagesOut = counter("messages_sent_total", "Messages queued for clients, one per recipient.")
+	m.bytesOut = counter("sent_bytes_total", "Frame bytes queued for clients, counted once per recipient.")
+	dropped := counterVec("deliveries_dropped_total", "Messages for a client that were not queued, by reason: not_connected (no such client), closing (the client is being closed), invalid_utf8 (the service sent invalid text), queue_full (slow consumer).", "reason")
+	m.dropNotConnected = dropped.WithLabelValues("not_connected")
+	m.dropClosing = dropped.WithLabelValues("closing")
+	m.dropInvalidUTF8 = dropped.WithLabelValues("invalid_utf8")
+	m.dropQueueFull = dropped.WithLabelValues("queue_full")
+	m.slowConsumers = counter("slow_consumer_disconnects_total", "Clients closed because their send queue was full.")
+	m.heartbeatTimeouts = counter("heartbeat_timeouts_total", "Clients closed for being silent past the heartbeat timeout.")
+	m.rateLimited = counter("rate_limited_disconnects_total", "Clients closed for sending messages faster than Options.MessageRate.")
+	m.closeCodes = counterVec("close_codes_sent_total", "Close frames sent to clients, by close code.", "code")
+	m.faults = counterVec("service_faults_total", "Rooms ended by their service: panic (a Go service panicked), fault (a stateroom.Fault of the service), or the WebAssembly fault reason.", "kind")
+	m.refused = counterVec("connections_refused_total", "WebSocket requests refused before joining a room, by reason.", "reason")
+	if err := errors.Join(errs...); err != nil {
+		return nil, invalid("cannot register the metrics with Options.Metrics: %v; pass a registry that does not hold other stateroom metrics, or wrap it with prometheus.WrapRegistererWith", err)
+	}
+	return m, nil
+}
+
+// register registers c with reg. If an identical collector is already
+// registered (a second Server sharing the registry), that one is used, so
+// both servers count into it.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]error) C {
+	err := reg.Register(c)
+	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	if err != nil {
+		*errs = append(*errs, err)
+	}
+	return c
+}
+
+// roomEnded counts a room that ended with close code code.
+func (m *metrics) roomEnded(code int) {
+	m.rooms.Dec()
+	switch code {
+	case stateroom.CloseNormal:
+		m.closedEmpty.Inc()
+	case stateroom.CloseGoingAway:
+		m.closedShutdown.Inc()
+	case stateroom.CloseServiceRestart:
+		m.closedRestart.Inc()
+	case stateroom.CloseServiceFault:
+		m.closedFault.Inc()
+	default:
+		m.closedOperator.Inc()
+	}
+}
+
+// faultKind names the kind of a service fault for the metric label: the
+// WebAssembly host's reasons are a fixed set ("wasm trap", "wasm event
+// budget exceeded", ...) and are kept; a Go service's own Fault reasons are
+// free text and fold into "fault", so the label's values stay few.
+func faultKind(reason string, isFault bool) string {
+	switch {
+	case !isFault:
+		return "panic"
+	case strings.HasPrefix(reason, "wasm "):
+		return reason
+	default:
+		return "fault"
+	}
+}
+
+// closeSent counts a close frame with code (0: a close frame with no code).
+func (m *metrics) closeSent(code int) {
+	m.closeCodes.WithLabelValues(strconv.Itoa(code)).Inc()
+}

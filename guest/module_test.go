@@ -156,8 +156,12 @@ func TestModuleNoLeak(t *testing.T) {
 		}
 		inst.deliver(ev)
 	}
-	if after := inst.mod.Memory().Size(); after != warm {
-		t.Errorf("memory grew from %d to %d bytes over the last %d of %d events", warm, after, n-warmUp, n)
+	// The collector's pacing may still take a page or two; a leak of even
+	// one byte per event would take more than leakSlack over the last
+	// 70% of a million events.
+	const leakSlack = 4 * 64 << 10
+	if after := inst.mod.Memory().Size(); after > warm+leakSlack {
+		t.Errorf("memory grew from %d to %d bytes over the last %d of %d events (slack %d)", warm, after, n-warmUp, n, leakSlack)
 	}
 }
 

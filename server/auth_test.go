@@ -17,7 +17,7 @@ type whoami struct {
 }
 
 func (w whoami) Connect(r stateroom.Room, ev stateroom.ConnectEvent) {
-	r.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("you are %v", ClientIdentity(r, ev.Client))))
+	r.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("you are %v (event: %v)", ClientIdentity(r, ev.Client), ev.Identity)))
 }
 
 func (w whoami) Disconnect(r stateroom.Room, ev stateroom.DisconnectEvent) {
@@ -26,9 +26,8 @@ func (w whoami) Disconnect(r stateroom.Room, ev stateroom.DisconnectEvent) {
 
 func TestAuthenticate(t *testing.T) {
 	var log eventLog
-	var seenRoom string
 	opts := Options{Authenticate: func(r *http.Request, roomID string) (any, error) {
-		seenRoom = roomID
+		log.add("auth for room %s", roomID)
 		switch user := r.Header.Get("X-User"); user {
 		case "":
 			return nil, errors.New("log in first: send X-User")
@@ -47,9 +46,9 @@ func TestAuthenticate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect(t, c, "you are alice")
-	if seenRoom != "vault" {
-		t.Errorf("Authenticate saw room %q, want vault", seenRoom)
+	expect(t, c, "you are alice (event: alice)")
+	if n := log.count("auth for room vault"); n != 3 {
+		t.Errorf("Authenticate ran %d times for room vault, want 3; log: %q", n, log.snapshot())
 	}
 	c.Close()
 	log.waitFor(t, "bye alice")

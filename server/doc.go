@@ -5,14 +5,45 @@
 //   - [New] builds a [Server] from a stateroom.Factory and [Options]; a
 //     Server is an http.Handler (mount it anywhere, with http.StripPrefix
 //     under a prefix).
+//
 //   - [Serve] and [ListenAndServe] run one until a context is done.
+//
 //   - [Server.Shutdown] stops it gracefully; [Server.SwapFactory] replaces
 //     the service (development rebuilds); [Server.CloseRoom] ends one room;
 //     [Server.Rooms] lists the running rooms.
 //
+//   - [ServeTLS] and [ListenAndServeTLS] do the same over TLS.
+//
 // Routes, relative to where the handler is mounted: GET /ws/{room} (the id
 // percent-decoded), GET /ws (Options.DefaultRoom), GET /status ("ok"),
+// GET /metrics (Prometheus; Options.MetricsPath, DisableMetrics), /admin/
+// (only with Options.AdminToken: GET /admin/rooms lists the rooms as JSON,
+// POST /admin/rooms/{room}/close ends one with stateroom.CloseRoomClosed),
 // /client/ (Options.ClientDir) and / (Options.StaticDir) when set.
+//
+// # Admission
+//
+// A WebSocket request passes these checks in order, each refusal an HTTP
+// error with a message naming the option: the Origin header
+// (Options.AllowedOrigins; 403), Options.ClientToken and
+// Options.Authenticate (401, or 403 for ErrForbidden), shutdown (503),
+// Options.MaxConnections (503) and MaxConnectionsPerIP (429), both with
+// Retry-After, then the room: the factory (403 for ErrRoomRefused, 500),
+// Options.MaxRooms (503). A full room (Options.MaxClientsPerRoom) is the
+// one refusal after the upgrade: the client gets close code 1013 and
+// "room is full", which a browser can read. Once connected, a client that
+// sends faster than Options.MessageRate is closed with 1008.
+//
+// # Metrics
+//
+// The Prometheus metrics (namespace "stateroom") count rooms (running,
+// created, closed by reason), clients, messages and bytes in and out (out
+// once per recipient), deliveries dropped by reason, slow-consumer,
+// heartbeat and rate-limit disconnects, close codes sent, service faults by
+// kind, and refused requests by reason. The message path only does atomic
+// adds on metrics resolved when the server is built.
+//
+// # Rooms
 //
 // A room is created by the first connection to its id: the factory builds
 // its service and Init runs before any Connect. It ends when its last
@@ -50,5 +81,7 @@
 //
 // room.mu, then registry.mu; room.mu, then conn.mu; Server.mu, then
 // conn.mu. Server.mu and registry.mu are never held while taking a room's
-// mutex, and conn.mu is a leaf.
+// mutex, and conn.mu is a leaf. admission.mu (connection counts) is a leaf
+// taken with nothing else held. The admin API and Server.Rooms only
+// TryLock a room (to ask a MemoryReporter), so they never wait on one.
 package server

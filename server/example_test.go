@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -49,4 +50,46 @@ func ExampleListenAndServe() {
 	err := server.ListenAndServe(ctx, "127.0.0.1:0", stateroom.New(func(string) greeter { return greeter{} }), server.Options{})
 	fmt.Println(err)
 	// Output: <nil>
+}
+
+// user greets each client with the identity Options.Authenticate gave it.
+type user struct{ stateroom.BaseService }
+
+func (user) Connect(r stateroom.Room, ev stateroom.ConnectEvent) {
+	r.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("welcome, %v", server.ClientIdentity(r, ev.Client))))
+}
+
+// Options.Authenticate checks each WebSocket request before the upgrade;
+// the identity it returns reaches the service through ClientIdentity.
+func ExampleClientIdentity() {
+	s, err := server.New(stateroom.New(func(string) user { return user{} }), server.Options{
+		Authenticate: func(r *http.Request, roomID string) (any, error) {
+			name := r.URL.Query().Get("name") // a real check verifies a session or a signed token
+			if name == "" {
+				return nil, errors.New("log in first")
+			}
+			return name, nil
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer s.Shutdown(context.Background())
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/lobby"
+
+	if _, resp, err := websocket.DefaultDialer.Dial(url, nil); err != nil {
+		fmt.Println("anonymous:", resp.Status)
+	}
+	c, _, err := websocket.DefaultDialer.Dial(url+"?name=ada", nil)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	_, msg, _ := c.ReadMessage()
+	fmt.Println(string(msg))
+	// Output:
+	// anonymous: 401 Unauthorized
+	// welcome, ada
 }

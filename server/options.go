@@ -136,7 +136,8 @@ type Options struct {
 	// upgrade (and before the room is created). An error refuses the
 	// request with its message: 403 Forbidden if it wraps ErrForbidden,
 	// 401 Unauthorized otherwise. The identity it returns stays with the
-	// connection; a service reads it with [ClientIdentity]. It runs on the
+	// connection: the service gets it in stateroom.ConnectEvent.Identity
+	// and, in later callbacks, from [ClientIdentity]. It runs on the
 	// request's goroutine: use r.Context() for anything that may block.
 	// Nil means no check.
 	Authenticate func(r *http.Request, roomID string) (identity any, err error)

@@ -390,7 +390,11 @@ func (r *room) call(kind eventKind, id stateroom.ClientID, p stateroom.Payload) 
 	case evInit:
 		r.svc.Init(r)
 	case evConnect:
-		r.svc.Connect(r, stateroom.ConnectEvent{Client: id})
+		var identity any
+		if c := r.byID[id]; c != nil {
+			identity = c.identity
+		}
+		r.svc.Connect(r, stateroom.ConnectEvent{Client: id, Identity: identity})
 	case evDisconnect:
 		r.svc.Disconnect(r, stateroom.DisconnectEvent{Client: id})
 	case evMessage:

@@ -179,14 +179,20 @@ func (p *proc) ready(t *testing.T) (httpURL, wsURL string) {
 // interrupt sends SIGINT and waits for the exit; it returns the exit error.
 func (p *proc) interrupt(t *testing.T) error {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	return p.stop(t, syscall.SIGINT)
+}
+
+// stop sends sig and waits for the exit; it returns the exit error.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-p.done:
 		return p.err
 	case <-time.After(30 * time.Second):
-		t.Fatalf("stateroom did not exit within 30s of SIGINT; output:\n%s", p.out.String())
+		t.Fatalf("stateroom did not exit within 30s of %v; output:\n%s", sig, p.out.String())
 		return nil
 	}
 }

@@ -96,6 +96,7 @@ func (p *project) buildService(ctx context.Context, con *console, stderr io.Writ
 	}
 	start := time.Now()
 	con.Printf("building service %s ...", rel(p.serviceDir))
+	defer progress(con, "service", start)()
 	err := gobuild.Build(ctx, gobuild.Options{
 		Dir:    p.serviceDir,
 		Output: p.serviceModule(),
@@ -129,6 +130,7 @@ func (p *project) buildClient(ctx context.Context, con *console, stderr io.Write
 	}
 	start := time.Now()
 	con.Printf("building client %s ...", rel(p.clientDir))
+	defer progress(con, "client", start)()
 	tmp := filepath.Join(out, ".client.wasm.tmp")
 	defer os.Remove(tmp)
 	cmd := exec.CommandContext(ctx, goPath, "build", "-trimpath", "-o", tmp, ".")
@@ -149,6 +151,32 @@ func (p *project) buildClient(ctx context.Context, con *console, stderr io.Write
 	}
 	con.Printf("built %s in %s", rel(filepath.Join(out, "client.wasm")), time.Since(start).Round(10*time.Millisecond))
 	return nil
+}
+
+// progressEvery is how often a long build says it is still running. A
+// first build with a cold cache compiles the standard library and can take
+// a minute; silence that long looks like a hang.
+const progressEvery = 5 * time.Second
+
+// progress prints "still building" lines until the returned stop function
+// is called; stop waits for the printing goroutine to end.
+func progress(con *console, what string, start time.Time) (stop func()) {
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				con.Printf("still building the %s (%s) ...", what, time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	return func() { close(done); <-ended }
 }
 
 // copyWasmExec copies the JavaScript glue of the Go toolchain that built

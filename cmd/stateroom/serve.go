@@ -157,7 +157,7 @@ func dirIfExists(path string) string {
 // Stateroom service most often comes from a plain `go build`.
 func moduleError(path string, err error) error {
 	if errors.Is(err, wasmhost.ErrExport) || errors.Is(err, wasmhost.ErrVersion) {
-		return fmt.Errorf("%s is not a Stateroom service module: %w\n(build Go services with `stateroom build`)", path, err)
+		return fmt.Errorf("%s is not a Stateroom service module: %w\n(a Go service registers itself with guest.Register in an init function of a file built for wasip1, and is built with `stateroom build`)", path, err)
 	}
 	return fmt.Errorf("cannot load %s: %w", path, err)
 }

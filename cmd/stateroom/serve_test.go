@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -74,6 +75,12 @@ func TestServeModuleFile(t *testing.T) {
 	if !strings.Contains(p.out.String(), `{"time":`) {
 		t.Errorf("no JSON log records in:\n%s", p.out.String())
 	}
+	// SIGTERM stops as gracefully as SIGINT.
+	closed := c.closed()
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	closed(websocket.StatusGoingAway)
 }
 
 // TestServeErrors checks the advice for inputs users get wrong.

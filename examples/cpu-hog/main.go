@@ -3,37 +3,25 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net"
-	"os"
-	"os/signal"
-	"strconv"
-	"syscall"
+	"time"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/examples/internal/exampleserver"
 	"github.com/stateroom-go/stateroom/server"
 )
 
 func main() {
-	port := flag.Int("port", 8080, "TCP port to listen on")
-	host := flag.String("host", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
-	spin := flag.Duration("spin", DefaultSpin, "how long each connection spins the CPU")
-	flag.Parse()
-	if *spin < 0 {
-		fmt.Fprintf(os.Stderr, "cpu-hog: --spin is %v; give a duration of 0 or more, e.g. 10s\n", *spin)
-		os.Exit(2)
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	addr := net.JoinHostPort(*host, strconv.Itoa(*port))
-	slog.Info("cpu hog: connect a WebSocket client to ws://" + addr + "/ws/ROOM and wait " + spin.String())
-	factory := stateroom.New(func(string) *CPUHog { return &CPUHog{Spin: *spin} })
-	if err := server.ListenAndServe(ctx, addr, factory, server.Options{}); err != nil {
-		fmt.Fprintln(os.Stderr, "cpu-hog:", err)
-		os.Exit(1)
-	}
+	spin := DefaultSpin
+	flag.Func("spin", "how long each connection spins the CPU (default "+DefaultSpin.String()+")", func(s string) error {
+		d, err := time.ParseDuration(s)
+		if err == nil && d < 0 {
+			err = fmt.Errorf("%v is negative; give a duration of 0 or more, e.g. 10s", d)
+		}
+		spin = d
+		return err
+	})
+	factory := stateroom.New(func(string) *CPUHog { return &CPUHog{Spin: spin} })
+	exampleserver.Main("cpu hog", factory, server.Options{})
 }

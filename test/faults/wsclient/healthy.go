@@ -107,14 +107,17 @@ func JoinGroup(ctx context.Context, url string, n int, opts GroupOptions) (*Grou
 // Len returns the number of clients in the group.
 func (g *Group) Len() int { return len(g.peers) }
 
-// Send makes client i send its next message.
+// Send makes client i send its next message. It may be called from
+// several goroutines.
 func (g *Group) Send(i int) error {
 	p := g.peers[i]
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
 	msg := "h " + strconv.Itoa(i) + " " + strconv.FormatInt(p.sent.Load(), 10)
 	if pad := g.opts.Pad - len(msg); pad > 0 {
 		msg += " " + strings.Repeat(".", pad-1)
 	}
-	if err := p.write(msg); err != nil {
+	if err := p.writeLocked(msg); err != nil {
 		return fmt.Errorf("wsclient: healthy client %d: %w", i, err)
 	}
 	p.sent.Add(1)
@@ -208,6 +211,10 @@ func (g *Group) fail(err error) {
 func (p *peer) write(msg string) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
+	return p.writeLocked(msg)
+}
+
+func (p *peer) writeLocked(msg string) error {
 	p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return p.conn.WriteMessage(websocket.TextMessage, []byte(msg))
 }

@@ -46,10 +46,6 @@ var (
 
 // RawOptions configures [DialRaw]. The zero value is usable.
 type RawOptions struct {
-	// ReadBuffer, when positive, sets the socket's receive buffer (SO_RCVBUF)
-	// before the handshake, so a client that stops reading makes the
-	// server's writes block sooner. Zero keeps the system default.
-	ReadBuffer int
 	// BufferSize is the size of the buffered reader frames are parsed from.
 	// Zero means 64 KiB.
 	BufferSize int
@@ -78,14 +74,6 @@ func DialRaw(ctx context.Context, rawURL string, opts RawOptions) (*Raw, error) 
 	nc, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return nil, fmt.Errorf("wsclient: dialing %s: %w", u.Host, err)
-	}
-	if opts.ReadBuffer > 0 {
-		if tc, ok := nc.(*net.TCPConn); ok {
-			if err := tc.SetReadBuffer(opts.ReadBuffer); err != nil {
-				nc.Close()
-				return nil, fmt.Errorf("wsclient: setting the receive buffer: %w", err)
-			}
-		}
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)

@@ -19,7 +19,8 @@
 // GET /metrics (Prometheus; Options.MetricsPath, DisableMetrics), /admin/
 // (only with Options.AdminToken: GET /admin/rooms lists the rooms as JSON,
 // POST /admin/rooms/{room}/close ends one with stateroom.CloseRoomClosed),
-// /client/ (Options.ClientDir) and / (Options.StaticDir) when set.
+// /client/ (Options.ClientDir) and / (Options.StaticDir or Options.StaticFS)
+// when set.
 //
 // # Admission
 //

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net/http"
@@ -107,6 +108,11 @@ type Options struct {
 
 	// StaticDir, when set, is a directory served at /. Empty means none.
 	StaticDir string
+
+	// StaticFS, when set, is a file system served at / (an embed.FS
+	// subtree, say), for a server that ships its page inside the binary.
+	// Nil means none; set StaticDir or StaticFS, not both.
+	StaticFS fs.FS
 
 	// ClientDir, when set, is a directory served at /client/. Empty means
 	// none.
@@ -350,6 +356,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if len(o.DefaultRoom) > o.MaxRoomIDLength {
 		return o, invalid("DefaultRoom is %d bytes long, more than MaxRoomIDLength (%d); shorten it or raise the limit", len(o.DefaultRoom), o.MaxRoomIDLength)
+	}
+	if o.StaticDir != "" && o.StaticFS != nil {
+		return o, invalid("both StaticDir (%q) and StaticFS are set; set the one that holds the files served at /", o.StaticDir)
 	}
 	for _, d := range []struct{ name, dir string }{{"StaticDir", o.StaticDir}, {"ClientDir", o.ClientDir}} {
 		if d.dir == "" {

@@ -118,8 +118,11 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 	if o.ClientDir != "" {
 		mux.Handle("/client/", http.StripPrefix("/client", http.FileServer(http.Dir(o.ClientDir))))
 	}
-	if o.StaticDir != "" {
+	switch {
+	case o.StaticDir != "":
 		mux.Handle("/", http.FileServer(http.Dir(o.StaticDir)))
+	case o.StaticFS != nil:
+		mux.Handle("/", http.FileServerFS(o.StaticFS))
 	}
 	s.files = mux
 	return s, nil

@@ -17,11 +17,29 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
 )
+
+// TestStaticFS serves a page from a file system value, as a binary that
+// embeds its page does.
+func TestStaticFS(t *testing.T) {
+	var log eventLog
+	page := fstest.MapFS{"index.html": {Data: []byte("embedded page")}}
+	_, ts := startServer(t, probeFactory(&log, ""), Options{StaticFS: page})
+	resp, err := http.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "embedded page" {
+		t.Errorf("GET / = %d %q, want 200 %q", resp.StatusCode, body, "embedded page")
+	}
+}
 
 func TestRoutes(t *testing.T) {
 	static, client := t.TempDir(), t.TempDir()
@@ -252,6 +270,10 @@ func TestOptionsValidation(t *testing.T) {
 		{
 			opts:  Options{ClientDir: file},
 			field: "ClientDir",
+		},
+		{
+			opts:  Options{StaticDir: t.TempDir(), StaticFS: fstest.MapFS{}},
+			field: "StaticFS",
 		},
 	} {
 		_, err := New(f, tc.opts)

@@ -3,9 +3,25 @@
 package main
 
 import (
+	"embed"
+	"io/fs"
+
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/examples/internal/exampleserver"
 	"github.com/stateroom-go/stateroom/server"
 )
 
-func main() { exampleserver.Main("shared counter", stateroom.New(NewCounter), server.Options{}) }
+// static is the browser demo, the same page `stateroom dev` serves from
+// static/: the native build carries it inside the binary, so
+// `go run ./examples/counter` works from any directory.
+//
+//go:embed static
+var static embed.FS
+
+func main() {
+	page, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embed pattern above guarantees the directory
+	}
+	exampleserver.Main("shared counter", stateroom.New(NewCounter), server.Options{StaticFS: page})
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,7 +133,7 @@ func TestUnfinishedHandshakes(t *testing.T) {
 	if err := g.WaitDelivered(tctx); err != nil {
 		t.Fatal(err)
 	}
-	if sent, _, _ := g.Counts(); sent == 0 || !strings.Contains(addr, "127.0.0.1") {
-		t.Fatalf("no healthy traffic (sent %d) or not on loopback (%s)", sent, addr)
+	if sent, _, _ := g.Counts(); sent == 0 {
+		t.Fatal("the healthy clients sent nothing: the test did not run traffic")
 	}
 }

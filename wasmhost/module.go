@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -30,6 +31,7 @@ type Module struct {
 	compiled wazero.CompiledModule
 	config   wazero.ModuleConfig // shared by every instance; stdout/stderr added per instance
 	reactor  bool                // exports _initialize
+	metrics  *metrics            // nil without Options.Metrics
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -68,6 +70,9 @@ func compile(ctx context.Context, src []byte, name string, opts Options) (_ *Mod
 	}
 
 	m := &Module{name: name, set: set}
+	if m.metrics, err = newMetrics(opts.Metrics); err != nil {
+		return nil, err
+	}
 	cfg := wazero.NewRuntimeConfig(). // the compiler where supported, else the interpreter
 						WithMemoryLimitPages(set.memoryPages).
 						WithCloseOnContextDone(set.budget > 0)
@@ -301,7 +306,15 @@ func (m *Module) NewService(roomID string) (stateroom.Service, error) {
 	if m.closed.Load() {
 		return nil, fmt.Errorf("%w: cannot start room %q", ErrClosed, roomID)
 	}
-	return m.instantiate(roomID)
+	if m.metrics == nil {
+		return m.instantiate(roomID)
+	}
+	start := time.Now()
+	s, err := m.instantiate(roomID)
+	if err == nil {
+		observeSince(m.metrics.instantiate, start)
+	}
+	return s, err
 }
 
 // Close closes every instance, the compiled code and the compilation cache.

@@ -1,6 +1,8 @@
 package wasmhost
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"fmt"
 	"log/slog"
 	"os"
@@ -52,6 +54,13 @@ type Options struct {
 	// DisableCache turns the compilation cache off: every Load compiles.
 	// Default false.
 	DisableCache bool
+
+	// Metrics, when set, receives the module's Prometheus collectors:
+	// stateroom_wasm_instantiate_seconds, stateroom_wasm_event_seconds{event}
+	// and stateroom_wasm_faults_total{reason}. Modules given the same
+	// registry share them. Nil means no metrics (and no clock reads per
+	// event).
+	Metrics prometheus.Registerer
 
 	// Logger receives what guests write to stdout and stderr, one record
 	// per line with the room id, and the faults of instances. Nil means

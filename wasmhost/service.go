@@ -194,6 +194,16 @@ func (s *service) Timer(room stateroom.Room) {
 	s.deliver(room, abi.Event{Kind: abi.EventTimer})
 }
 
+// MemoryBytes is the size of the instance's linear memory, for the server's
+// room listing (server.MemoryReporter). It is called with the room locked,
+// so never during a call into the guest.
+func (s *service) MemoryBytes() int64 {
+	if s.closed {
+		return 0
+	}
+	return int64(s.mem.Size())
+}
+
 // Close closes the instance. It is idempotent; callbacks after it do
 // nothing.
 func (s *service) Close() error {
@@ -217,7 +227,14 @@ func (s *service) deliver(room stateroom.Room, ev abi.Event) {
 		return // never call into an instance after a fault
 	}
 	s.room = room
-	err := s.handle(ev)
+	var err error
+	if m := s.module.metrics; m != nil {
+		start := time.Now()
+		err = s.handle(ev)
+		observeSince(m.event[ev.Kind], start)
+	} else {
+		err = s.handle(ev)
+	}
 	s.room = nil
 	if err != nil {
 		s.fault(err)
@@ -329,6 +346,9 @@ func (s *service) maxPages() uint32 {
 func (s *service) fault(err error) {
 	reason := s.faultReason(err) // reads the memory size: before close
 	s.close()
+	if m := s.module.metrics; m != nil {
+		m.faults.WithLabelValues(reason).Inc()
+	}
 	s.logger.Error("wasm instance faulted; ending the room", "err", err, "stderr", s.out.StderrTail())
 	panic(&stateroom.Fault{Reason: reason, Err: err})
 }

@@ -23,7 +23,12 @@ import (
 // within Options.HandshakeTimeout, while healthy clients connect and talk
 // meanwhile.
 func TestUnfinishedHandshakes(t *testing.T) {
-	const handshakeTimeout = 500 * time.Millisecond
+	const (
+		handshakeTimeout = 500 * time.Millisecond
+		// cutBound is how long a stuck connection may live: ten
+		// HandshakeTimeouts, slack for a loaded machine.
+		cutBound = 10 * handshakeTimeout
+	)
 	checkLeaks(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -116,17 +121,15 @@ func TestUnfinishedHandshakes(t *testing.T) {
 	sendAll(t, g)
 
 	// Every stuck connection is cut: reading it ends (EOF, or a reset, or
-	// a 408 answer and then EOF) instead of hanging.
+	// a 408 answer and then EOF) well within cutBound instead of hanging.
+	deadline := time.Now().Add(cutBound)
 	for _, s := range conns {
-		s.c.SetReadDeadline(time.Now().Add(waitTimeout))
+		s.c.SetReadDeadline(deadline)
 		_, err := io.Copy(io.Discard, s.c)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			t.Errorf("%s: still open after %v; the server must cut it after HandshakeTimeout (%v)", s.name, waitTimeout, handshakeTimeout)
+			t.Errorf("%s: still open after %v; the server must cut it after HandshakeTimeout (%v)", s.name, time.Since(s.opened).Round(time.Millisecond), handshakeTimeout)
 			continue
-		}
-		if d := time.Since(s.opened); d > waitTimeout/2 {
-			t.Logf("%s: cut only after %v", s.name, d.Round(time.Millisecond))
 		}
 		sendAll(t, g)
 	}

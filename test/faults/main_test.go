@@ -13,7 +13,7 @@ package faults_test
 import (
 	"context"
 	"fmt"
-	_ "io"
+	"io"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -42,7 +42,7 @@ const waitTimeout = 20 * time.Second
 
 // quietLogger discards the server's logs: the faults make it log a lot,
 // and the tests check behaviour, not log lines.
-var quietLogger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // env is one test's server, and the baseline it must return to.
 type env struct {
@@ -57,10 +57,17 @@ type env struct {
 // file descriptors are back to what they were before start.
 func start(t *testing.T, f stateroom.Factory, opts server.Options) *env {
 	t.Helper()
+	checkLeaks(t)
+	return serve(t, f, opts)
+}
+
+// serve is start without the leak check, for a test that registers it
+// itself before opening something the server depends on.
+func serve(t *testing.T, f stateroom.Factory, opts server.Options) *env {
+	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger
 	}
-	checkLeaks(t)
 	srv, err := server.New(f, opts)
 	if err != nil {
 		t.Fatal(err)

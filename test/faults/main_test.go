@@ -44,9 +44,8 @@ const waitTimeout = 20 * time.Second
 // and the tests check behaviour, not log lines.
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// env is one test's server, and the baseline it must return to.
+// env is one test's server.
 type env struct {
-	t   *testing.T
 	srv *server.Server
 	ts  *httptest.Server
 }
@@ -72,7 +71,7 @@ func serve(t *testing.T, f stateroom.Factory, opts server.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, srv: srv, ts: httptest.NewServer(srv)}
+	e := &env{srv: srv, ts: httptest.NewServer(srv)}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()

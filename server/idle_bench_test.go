@@ -39,6 +39,7 @@ func BenchmarkIdleConns(b *testing.B) {
 			Logger:              quietLogger,
 			MaxConnections:      NoLimit,
 			MaxConnectionsPerIP: NoLimit,
+			RoomGracePeriod:     EndRoomsImmediately, // so "left" is what closed connections leave
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -114,6 +115,17 @@ func BenchmarkIdleConns(b *testing.B) {
 func runIdle(b *testing.B, dial func(ctx context.Context, i int) (net.Conn, error), open func() int, release func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// A first connection starts what lives as long as the server (the
+	// heartbeat sweeper), so the rounds measure connections only.
+	warm, err := dial(ctx, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	waitIdle(ctx, b, func() bool { return open() == 1 }, "the server to hold the first connection")
+	warm.Close()
+	release()
+	waitIdle(ctx, b, func() bool { return open() == 0 }, "the server to drop the first connection")
+
 	var heap, stack, goroutines, left float64
 	for range b.N {
 		before := memNow()

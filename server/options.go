@@ -182,9 +182,10 @@ type Options struct {
 	DisableMetrics bool
 
 	// HandshakeTimeout bounds the WebSocket handshake: Serve and
-	// ListenAndServe set it as the http.Server's ReadHeaderTimeout (if you
-	// run your own http.Server, set ReadHeaderTimeout yourself, or a client
-	// can hold a connection open by sending its headers slowly), and it
+	// ListenAndServe set it as the http.Server's ReadHeaderTimeout and
+	// IdleTimeout (if you run your own http.Server, set both yourself, or a
+	// client can hold a connection open by sending its headers slowly or
+	// by idling between keep-alive requests), and it
 	// bounds writing the upgrade response. Zero means 10 s.
 	HandshakeTimeout time.Duration
 

@@ -467,7 +467,11 @@ func (s *Server) serveWith(ctx context.Context, ln net.Listener, cfg *tls.Config
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: s.opts.HandshakeTimeout,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Between requests of a keep-alive connection http.Server waits
+		// IdleTimeout (falling back to ReadTimeout); both zero would let a
+		// client hold a connection forever after one plain GET.
+		IdleTimeout: s.opts.HandshakeTimeout,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	if cfg != nil {
 		hs.TLSConfig = cfg

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,7 +61,7 @@ is rebuilt for the browser on change and served at /client/.`,
 				opts.Dir = args[0]
 			}
 			opts.Stderr = cmd.ErrOrStderr()
-			if err := opts.Server.validate(); err != nil {
+			if err := opts.Server.complete(cmd.Flags()); err != nil {
 				return err
 			}
 			if opts.Debounce <= 0 {
@@ -99,7 +101,7 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 		return err
 	}
 	// Listen first: a port in use should fail before a build of seconds.
-	ln, err := listen(opts.Server.Host, opts.Server.Port)
+	ln, err := opts.Server.listen()
 	if err != nil {
 		return err
 	}
@@ -152,15 +154,18 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 		}
 		s.rebuildClient(ctx)
 	}
-	s.srv, err = server.New(factory, opts.Server.serverOptions(logger, p.staticDir, clientDir))
+	so := opts.Server.serverOptions(logger, p.staticDir, clientDir)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	so.AllowedOrigins = devOrigins(&opts.Server, port)
+	s.srv, err = server.New(factory, so)
 	if err != nil {
 		return err
 	}
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- serveUntilDone(wctx, ln, s.srv, logger) }()
+	go func() { serveErr <- serveUntilDone(wctx, ln, s.srv, logger, opts.Server.HandshakeTimeout) }()
 
-	httpURL, wsURL := urls(ln)
+	httpURL, wsURL := urls(ln, opts.Server.TLSCert != "")
 	con.Printf("serving %s on %s (%s)", rel(p.dir), httpURL, wsURL)
 	con.Printf("watching %s for changes; Ctrl-C stops", strings.Join(relAll(roots), ", "))
 
@@ -274,6 +279,28 @@ func (s *devSession) closeModule() {
 	if s.module != nil {
 		s.module.Close(context.Background())
 	}
+}
+
+// devOrigins is what dev allows to open a WebSocket: the --allowed-origin
+// flags plus the server's own address under each name a developer's
+// browser may use (localhost, 127.0.0.1 and --host), so the page works
+// whichever name it was opened with, even when it dials a fixed one. An
+// allow list replaces the server's same-origin default, hence the explicit
+// entries.
+func devOrigins(f *ServerFlags, port string) []string {
+	scheme := "http://"
+	if f.TLSCert != "" {
+		scheme = "https://"
+	}
+	hosts := []string{"localhost", "127.0.0.1"}
+	if ip := net.ParseIP(f.Host); f.Host != "" && (ip == nil || !ip.IsUnspecified()) && !slices.Contains(hosts, f.Host) {
+		hosts = append(hosts, f.Host)
+	}
+	out := slices.Clone(f.AllowedOrigins)
+	for _, h := range hosts {
+		out = append(out, scheme+net.JoinHostPort(h, port))
+	}
+	return out
 }
 
 // isGoSource says whether a change to path can change a build.

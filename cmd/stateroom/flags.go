@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +77,57 @@ type ServerFlags struct {
 	NoCache bool
 	// Log holds the logging flags.
 	Log LogFlags
+
+	// AllowedOrigins are the browser origins allowed to open a WebSocket
+	// (--allowed-origin, repeatable). Empty means same origin only for
+	// serve; dev adds its own localhost origins.
+	AllowedOrigins []string
+	// ClientToken is the secret every client must present
+	// (--client-token or $STATEROOM_CLIENT_TOKEN; default none).
+	ClientToken string
+	// AdminToken turns on the admin API (--admin-token or
+	// $STATEROOM_ADMIN_TOKEN; default none: the API is off).
+	AdminToken string
+	// MetricsPath is where Prometheus metrics are served (--metrics-path,
+	// default /metrics).
+	MetricsPath string
+	// NoMetrics turns the metrics route off (--no-metrics).
+	NoMetrics bool
+	// HandshakeTimeout bounds the HTTP request and WebSocket handshake
+	// (--handshake-timeout, default 10s).
+	HandshakeTimeout time.Duration
+	// MaxConnections bounds the open WebSocket connections
+	// (--max-connections, default 10000; "none" for no limit).
+	MaxConnections limitValue
+	// MaxConnectionsPerIP bounds the open connections of one client
+	// address (--max-connections-per-ip, default 256; "none").
+	MaxConnectionsPerIP limitValue
+	// TrustForwardedFor takes the client address from X-Forwarded-For
+	// (--trust-forwarded-for; only behind a proxy that sets it).
+	TrustForwardedFor bool
+	// MaxRooms bounds the running rooms (--max-rooms, default 10000;
+	// "none").
+	MaxRooms limitValue
+	// MaxClientsPerRoom bounds the clients of one room
+	// (--max-clients-per-room, default 1000; "none").
+	MaxClientsPerRoom limitValue
+	// MessageRate is the messages per second one client may send
+	// (--message-rate, default 100; "none").
+	MessageRate limitValue
+	// MessageBurst is how many messages a client may send at once above
+	// the rate (--message-burst, default 0: 200, or the rate if higher).
+	MessageBurst int
+	// TLSCert and TLSKey are the PEM certificate and key to serve https and
+	// wss with (--tls-cert, --tls-key: both or neither; default neither).
+	TLSCert, TLSKey string
 }
+
+// The environment variables that may hold the tokens: a flag's value is
+// visible to every user of the machine in ps, the environment is not.
+const (
+	envClientToken = "STATEROOM_CLIENT_TOKEN"
+	envAdminToken  = "STATEROOM_ADMIN_TOKEN"
+)
 
 func (f *ServerFlags) register(fs *pflag.FlagSet) {
 	fs.IntVarP(&f.Port, "port", "p", 8080, "port to listen on (0 picks a free one)")
@@ -90,6 +143,44 @@ func (f *ServerFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.CacheDir, "cache-dir", "", "directory caching compiled modules (default: the user cache dir)")
 	fs.BoolVar(&f.NoCache, "no-cache", false, "compile the module on every start")
 	f.Log.register(fs)
+
+	fs.StringArrayVar(&f.AllowedOrigins, "allowed-origin", nil, `browser origin allowed to connect, e.g. https://app.example.com or https://*.example.com (repeatable; default: same origin only, "*" allows any page)`)
+	fs.StringVar(&f.ClientToken, "client-token", "", "secret every client must send as ?auth=TOKEN or \"Authorization: Bearer TOKEN\" (or set $"+envClientToken+", which ps does not show)")
+	fs.StringVar(&f.AdminToken, "admin-token", "", "turn on the admin API (/admin/rooms) for requests with \"Authorization: Bearer TOKEN\"; at least 16 bytes (or set $"+envAdminToken+")")
+	fs.StringVar(&f.MetricsPath, "metrics-path", server.DefaultMetricsPath, "path of the Prometheus metrics")
+	fs.BoolVar(&f.NoMetrics, "no-metrics", false, "do not serve the Prometheus metrics")
+	fs.DurationVar(&f.HandshakeTimeout, "handshake-timeout", server.DefaultHandshakeTimeout, "time a client gets to send its request headers and finish the WebSocket handshake")
+	f.MaxConnections = countLimit(server.DefaultMaxConnections)
+	fs.Var(&f.MaxConnections, "max-connections", `WebSocket connections open at once; more get 503 ("none" for no limit)`)
+	f.MaxConnectionsPerIP = countLimit(server.DefaultMaxConnectionsPerIP)
+	fs.Var(&f.MaxConnectionsPerIP, "max-connections-per-ip", `connections open at once from one client address; more get 429 ("none" for no limit)`)
+	fs.BoolVar(&f.TrustForwardedFor, "trust-forwarded-for", false, "take the client address from X-Forwarded-For: only behind a proxy that appends it")
+	f.MaxRooms = countLimit(server.DefaultMaxRooms)
+	fs.Var(&f.MaxRooms, "max-rooms", `rooms running at once; a connection that would create one more gets 503 ("none" for no limit)`)
+	f.MaxClientsPerRoom = countLimit(server.DefaultMaxClientsPerRoom)
+	fs.Var(&f.MaxClientsPerRoom, "max-clients-per-room", `clients in one room; one more is closed with 1013 "room is full" ("none" for no limit)`)
+	f.MessageRate = limitValue{n: server.DefaultMessageRate}
+	fs.Var(&f.MessageRate, "message-rate", `messages per second one client may send on average; a faster one is closed with 1008 ("none" for no limit)`)
+	fs.IntVar(&f.MessageBurst, "message-burst", 0, fmt.Sprintf("messages a client may send at once above --message-rate (default %d, or the rate if higher)", server.DefaultMessageBurst))
+	fs.StringVar(&f.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve https and wss with; needs --tls-key")
+	fs.StringVar(&f.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+}
+
+// complete fills the tokens not given by flag from the environment, then
+// validates. A flag wins over its variable.
+func (f *ServerFlags) complete(fs *pflag.FlagSet) error {
+	for _, e := range []struct {
+		flag, env string
+		v         *string
+	}{
+		{"client-token", envClientToken, &f.ClientToken},
+		{"admin-token", envAdminToken, &f.AdminToken},
+	} {
+		if !fs.Changed(e.flag) {
+			*e.v = os.Getenv(e.env)
+		}
+	}
+	return f.validate()
 }
 
 // validate checks the values the flag parser cannot.
@@ -107,6 +198,18 @@ func (f *ServerFlags) validate() error {
 		return fmt.Errorf("--event-budget %v must be positive; use --trusted to run without a budget", f.EventBudget)
 	case f.MemoryLimit <= 0 || f.MemoryLimit > wasmhost.MaxMemoryLimit:
 		return fmt.Errorf("--memory-limit %s is out of range; use a size between 64KiB and 4GiB", f.MemoryLimit.String())
+	case f.TLSCert != "" && f.TLSKey == "":
+		return fmt.Errorf("--tls-cert %s needs --tls-key, the certificate's private key (PEM); give both, or neither to serve plain http and ws", f.TLSCert)
+	case f.TLSKey != "" && f.TLSCert == "":
+		return fmt.Errorf("--tls-key %s needs --tls-cert, the certificate (PEM) it belongs to; give both, or neither to serve plain http and ws", f.TLSKey)
+	case f.HandshakeTimeout <= 0:
+		return fmt.Errorf("--handshake-timeout %v must be a positive duration, such as 10s", f.HandshakeTimeout)
+	case f.MessageBurst < 0:
+		return fmt.Errorf("--message-burst %d must be a positive number of messages, or 0 for the default", f.MessageBurst)
+	case f.AdminToken != "" && len(f.AdminToken) < 16:
+		// Checked here too, not only by server.New, so the advice names
+		// the flag and comes before a build.
+		return fmt.Errorf("--admin-token is %d bytes long; use at least 16 random bytes (for example: openssl rand -hex 32)", len(f.AdminToken))
 	}
 	return nil
 }
@@ -120,6 +223,20 @@ func (f *ServerFlags) serverOptions(logger *slog.Logger, staticDir, clientDir st
 		StaticDir:         staticDir,
 		ClientDir:         clientDir,
 		Logger:            logger,
+
+		AllowedOrigins:      f.AllowedOrigins,
+		ClientToken:         f.ClientToken,
+		AdminToken:          f.AdminToken,
+		MetricsPath:         f.MetricsPath,
+		DisableMetrics:      f.NoMetrics,
+		HandshakeTimeout:    f.HandshakeTimeout,
+		MaxConnections:      f.MaxConnections.count(),
+		MaxConnectionsPerIP: f.MaxConnectionsPerIP.count(),
+		TrustForwardedFor:   f.TrustForwardedFor,
+		MaxRooms:            f.MaxRooms.count(),
+		MaxClientsPerRoom:   f.MaxClientsPerRoom.count(),
+		MessageRate:         f.MessageRate.n,
+		MessageBurst:        f.MessageBurst,
 	}
 }
 
@@ -182,3 +299,47 @@ func (g graceValue) serverValue() time.Duration {
 	}
 	return time.Duration(g)
 }
+
+// limitValue is a limit flag (--max-connections, --message-rate, ...): a
+// positive number, or "none" for server.NoLimit.
+type limitValue struct {
+	n       float64 // server.NoLimit for none
+	integer bool    // a count of things, not a rate
+}
+
+// countLimit is a limitValue that counts things, set to def.
+func countLimit(def int) limitValue { return limitValue{n: float64(def), integer: true} }
+
+func (l *limitValue) String() string {
+	if l.n == server.NoLimit {
+		return "none"
+	}
+	return strconv.FormatFloat(l.n, 'f', -1, 64)
+}
+
+func (l *limitValue) Set(v string) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "none", "off", "unlimited":
+		l.n = server.NoLimit
+		return nil
+	}
+	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	switch {
+	case err != nil || n <= 0 || math.IsInf(n, 0) || math.IsNaN(n):
+		return fmt.Errorf("%q is not a limit; use a positive %s, or none for no limit", v, l.Type())
+	case l.integer && (n != math.Trunc(n) || n > math.MaxInt32):
+		return fmt.Errorf("%q is not a limit; use a positive whole number (at most %d), or none for no limit", v, math.MaxInt32)
+	}
+	l.n = n
+	return nil
+}
+
+func (l *limitValue) Type() string {
+	if l.integer {
+		return "count"
+	}
+	return "rate"
+}
+
+// count is the limit as a server.Options count field.
+func (l limitValue) count() int { return int(l.n) }

@@ -128,9 +128,15 @@ type proc struct {
 // start runs the binary in the background; the test's cleanup stops it.
 func start(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, dir, nil, args...)
+}
+
+// startEnv is start with extra environment variables ("K=V").
+func startEnv(t *testing.T, dir string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(stateroomBin, args...), done: make(chan struct{})}
 	p.cmd.Dir = dir
-	p.cmd.Env = offlineEnv()
+	p.cmd.Env = offlineEnv(env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -166,7 +172,7 @@ func (p *proc) waitFor(t *testing.T, re *regexp.Regexp, skip int, timeout time.D
 	}
 }
 
-var readyLine = regexp.MustCompile(`serving .* on (http://\S+) \((ws://\S+)/ws/\{room\}\)`)
+var readyLine = regexp.MustCompile(`serving .* on (https?://\S+) \((wss?://\S+)/ws/\{room\}\)`)
 
 // ready waits for the line with the URL and returns the base HTTP and
 // WebSocket URLs.
@@ -205,14 +211,25 @@ type client struct {
 
 func dial(t *testing.T, wsURL, room string) *client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, wsURL+"/ws/"+room, nil)
+	c, _, err := tryDial(t, wsURL+"/ws/"+room, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", room, err)
 	}
+	return c
+}
+
+// tryDial dials url with opts and returns the client, or the server's
+// answer (its status says why it refused) and the error.
+func tryDial(t *testing.T, url string, opts *websocket.DialOptions) (*client, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, url, opts)
+	if err != nil {
+		return nil, resp, err
+	}
 	t.Cleanup(func() { conn.CloseNow() })
-	return &client{t: t, conn: conn}
+	return &client{t: t, conn: conn}, resp, nil
 }
 
 // read returns the next text message.

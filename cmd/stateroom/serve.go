@@ -58,7 +58,7 @@ The server listens on 127.0.0.1 unless --host says otherwise: pass
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Target = args[0]
 			opts.Stderr = cmd.ErrOrStderr()
-			if err := opts.Server.validate(); err != nil {
+			if err := opts.Server.complete(cmd.Flags()); err != nil {
 				return err
 			}
 			return runF(cmd.Context(), opts)
@@ -102,17 +102,17 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(opts.Server.Host, opts.Server.Port)
+	ln, err := opts.Server.listen()
 	if err != nil {
 		return err
 	}
-	httpURL, wsURL := urls(ln)
+	httpURL, wsURL := urls(ln, opts.Server.TLSCert != "")
 	what := opts.Target
 	if static != "" {
 		what += " (static files from " + static + ")"
 	}
 	con.Printf("serving %s on %s (%s)", what, httpURL, wsURL)
-	err = serveUntilDone(ctx, ln, srv, logger)
+	err = serveUntilDone(ctx, ln, srv, logger, opts.Server.HandshakeTimeout)
 	con.Printf("stopped")
 	return err
 }

@@ -30,7 +30,17 @@ var relays = []struct {
 // startStateroom serves bench/relay with package server on loopback.
 func startStateroom(t *testing.T) string {
 	t.Helper()
-	s, err := server.New(relay.Factory(), server.Options{RoomGracePeriod: server.EndRoomsImmediately, Logger: slog.New(slog.DiscardHandler)})
+	// No limits, as bench/relayserver runs it: the tool is one address
+	// sending as fast as it can, which the default limits would refuse.
+	s, err := server.New(relay.Factory(), server.Options{
+		RoomGracePeriod:     server.EndRoomsImmediately,
+		Logger:              slog.New(slog.DiscardHandler),
+		MessageRate:         server.NoLimit,
+		MaxConnections:      server.NoLimit,
+		MaxConnectionsPerIP: server.NoLimit,
+		MaxRooms:            server.NoLimit,
+		MaxClientsPerRoom:   server.NoLimit,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

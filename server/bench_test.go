@@ -138,11 +138,20 @@ func runBroadcast(b *testing.B, url string) {
 			}
 		})
 	}
-	driver, _, _, err := ws.Dial(ctx, url)
+	driver, dbr, _, err := ws.Dial(ctx, url)
 	if err != nil {
 		b.Fatal(err)
 	}
 	conns = append(conns, driver)
+	// The driver is in the room too and gets every broadcast: it must read
+	// them, or once its socket buffers and send queue fill (around 65,000
+	// frames) the server closes it as a slow consumer and drops the rest
+	// of its messages.
+	var driverIn io.Reader = driver
+	if dbr != nil {
+		driverIn = dbr
+	}
+	readers.Go(func() { io.Copy(io.Discard, driverIn) })
 	msg := ws.MustCompileFrame(ws.MaskFrameWith(ws.NewTextFrame([]byte(strings.Repeat("x", 64))), [4]byte{1, 2, 3, 4}))
 	base := make([]int64, benchClients) // frames each reader got before the timer started
 	waitDelivered := func(want int64) {

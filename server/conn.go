@@ -38,14 +38,16 @@ type conn struct {
 
 	mu         sync.Mutex
 	queue      [][]byte // frames waiting for the writer, in send order
+	spare      [][]byte // the writer's last batch, emptied: the next queue
 	queued     int      // bytes in queue
+	writing    bool     // a writer goroutine runs, or is about to
 	closing    bool     // no more frames are queued; the writer ends after closeMsg
+	finished   bool     // nothing more will be written; writerDone is closed
 	closeMsg   []byte   // close frame the writer sends last; nil for none
 	closeCode  int      // the code in closeMsg, for the metrics
 	queueLimit int
 	byteLimit  int
-	wake       chan struct{} // capacity 1: "the queue or closing changed"
-	writerDone chan struct{}
+	writerDone chan struct{} // closed once the last write is done
 
 	// Heartbeat: the reader sets active on every frame; the sweeper clears
 	// it and owns lastSeen.
@@ -63,7 +65,6 @@ func newConn(s *Server, r *room, nc net.Conn, br *bufio.Reader, token string) *c
 		log:        r.log,
 		queueLimit: s.opts.SendQueueMessages,
 		byteLimit:  s.opts.SendQueueBytes,
-		wake:       make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
 		lastSeen:   time.Now(),
 	}
@@ -93,15 +94,28 @@ func (c *conn) send(frame []byte) sendResult {
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
+	c.startWriter()
 	c.mu.Unlock()
-	c.signal()
 	return queued
 }
 
-func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+// startWriter starts a writer goroutine unless one is running. Called with
+// c.mu held: the writer clears c.writing under the same lock when it finds
+// nothing left to do, so a frame queued after that starts a new one.
+func (c *conn) startWriter() {
+	if !c.writing {
+		c.writing = true
+		c.srv.wg.Go(c.writeLoop)
+	}
+}
+
+// finish marks that nothing more will be written and wakes serve, which
+// waits for it. Called with c.mu held, by the last writer or by abort when
+// no writer runs.
+func (c *conn) finish() {
+	if !c.finished {
+		c.finished = true
+		close(c.writerDone)
 	}
 }
 
@@ -127,13 +141,18 @@ func (c *conn) closeWith(code int, reason string, discard bool) bool {
 	c.closeMsg = closeFrame(code, reason)
 	c.closeCode = code
 	if discard {
-		clear(c.queue)
-		c.queue = c.queue[:0]
-		c.queued = 0
+		c.discardQueue()
 	}
+	c.startWriter() // to write the close frame
 	c.mu.Unlock()
-	c.signal()
 	return true
+}
+
+// discardQueue drops the frames not yet written. Called with c.mu held.
+func (c *conn) discardQueue() {
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	c.queued = 0
 }
 
 // abort closes a client whose socket is broken: nothing more is written.
@@ -141,25 +160,40 @@ func (c *conn) abort() {
 	c.mu.Lock()
 	c.closing = true
 	c.closeMsg = nil
-	clear(c.queue)
-	c.queue = c.queue[:0]
-	c.queued = 0
+	c.discardQueue()
+	if !c.writing {
+		c.finish()
+	}
 	c.mu.Unlock()
-	c.signal()
 	c.nc.Close() // unblocks a writer stuck on the socket
 }
 
-// writeLoop is the writer goroutine: it waits for work, takes everything
-// queued and writes it with one writev, until the client is closed.
+// maxIdleQueue is the largest queue capacity a connection keeps once its
+// writer has caught up: a queue grown by a burst is dropped, so idle
+// connections stay small.
+const maxIdleQueue = 64
+
+// writeLoop is a writer goroutine, started by the first frame queued while
+// none runs: it takes everything queued and writes it with one writev,
+// until the queue is empty, then ends. An idle connection has no writer.
+// The writer that finds the client closing writes the close frame last and
+// closes writerDone.
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	var batch [][]byte
-	for range c.wake {
+	for {
 		c.mu.Lock()
-		batch, c.queue = c.queue, batch[:0]
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
 		c.queued = 0
 		closing, closeMsg, closeCode := c.closing, c.closeMsg, c.closeCode
 		c.closeMsg = nil
+		if len(batch) == 0 && !closing {
+			c.writing = false
+			if cap(batch) <= maxIdleQueue {
+				c.spare = batch
+			}
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
 
 		if len(batch) > 0 {
@@ -170,23 +204,34 @@ func (c *conn) writeLoop() {
 			if err != nil {
 				c.log.Debug("write failed", "err", err)
 				c.abort()
-				return
+				closeMsg = nil
+				closing = true
 			}
 		}
 		if !closing {
+			c.mu.Lock()
+			if cap(batch) <= maxIdleQueue {
+				c.spare = batch[:0]
+			}
+			c.mu.Unlock()
 			continue
 		}
 		if closeMsg != nil {
 			c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 			if _, err := c.nc.Write(closeMsg); err != nil {
 				c.abort()
-				return
+			} else {
+				c.srv.metrics.closeSent(closeCode)
+				// The client gets WriteTimeout to answer with its close
+				// frame; then the reader stops waiting.
+				c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 			}
-			c.srv.metrics.closeSent(closeCode)
-			// The client gets WriteTimeout to answer with its close frame;
-			// then the reader stops waiting.
-			c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 		}
+		c.mu.Lock()
+		c.writing = false
+		c.discardQueue()
+		c.finish()
+		c.mu.Unlock()
 		return
 	}
 }
@@ -195,10 +240,10 @@ func (c *conn) writeLoop() {
 // the room, reads messages and hands them to the room, then closes the
 // client and waits for its writer.
 func (c *conn) serve() {
-	// connect sets c.id and c.log before the writer starts, so the writer
-	// reads them without the room's lock.
+	// connect sets c.id and c.log before any writer starts (writers start
+	// from sends, which need the id), so a writer reads them without the
+	// room's lock.
 	c.room.connect(c)
-	c.srv.wg.Go(c.writeLoop)
 	c.srv.track(c)
 	defer c.srv.untrack(c)
 

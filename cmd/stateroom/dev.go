@@ -51,7 +51,10 @@ the previous build serving.
 
 Static files (static_files in stateroom.toml, default "static") are served live
 from the source directory: reload the page to see an edit. A [client] package
-is rebuilt for the browser on change and served at /client/.`,
+is rebuilt for the browser on change and served at /client/.
+
+Browsers may connect from http://localhost:PORT, http://127.0.0.1:PORT and the
+--host address, plus any --allowed-origin. dev takes every flag of serve.`,
 		Example: `  stateroom dev
   stateroom dev ./examples/counter -p 9000`,
 		Args: maxArgs(1, "one directory"),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,6 +41,21 @@ func TestDev(t *testing.T) {
 		t.Fatalf("GET / after an edit: %d %q", code, body)
 	}
 	p.waitFor(t, regexp.MustCompile(`index.html changed \(static files are served live`), 0, time.Minute)
+
+	// The page works when opened as localhost or as 127.0.0.1; another
+	// site's page is refused.
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(wsURL, "ws://"))
+	for _, origin := range []string{"http://localhost:" + port, "http://127.0.0.1:" + port} {
+		c, _, err := tryDial(t, wsURL+"/ws/origin", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		if err != nil {
+			t.Fatalf("dial from %s: %v", origin, err)
+		}
+		c.expect("new value: 0")
+		c.conn.Close(websocket.StatusNormalClosure, "")
+	}
+	if _, resp, err := tryDial(t, wsURL+"/ws/origin", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.example"}}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("dial from http://evil.example: err=%v resp=%v; want 403", err, status(resp))
+	}
 
 	a := dial(t, wsURL, "r")
 	a.expect("new value: 0")

@@ -50,10 +50,23 @@ connection. GET /status answers "ok". SIGINT or SIGTERM stops the server
 gracefully: every client gets close code 1001.
 
 The server listens on 127.0.0.1 unless --host says otherwise: pass
---host 0.0.0.0 to accept connections from other machines (in a container, say).`,
+--host 0.0.0.0 to accept connections from other machines (in a container, say).
+
+In production: browsers may connect from the server's own origin only, unless
+--allowed-origin adds others. --client-token makes every client present a
+secret (?auth=TOKEN or "Authorization: Bearer TOKEN"); --admin-token turns on
+GET /admin/rooms and POST /admin/rooms/{room}/close. Both tokens may come from
+the environment instead, STATEROOM_CLIENT_TOKEN and STATEROOM_ADMIN_TOKEN, which
+other users cannot read in ps; a flag wins over its variable. Prometheus
+metrics are at /metrics (--metrics-path, --no-metrics). Connections, rooms,
+clients per room and each client's message rate are limited by default (see
+the --max-* and --message-* flags; "none" turns one off). --tls-cert and
+--tls-key serve https and wss.`,
 		Example: `  stateroom serve ./examples/counter/dist
   stateroom serve service.wasm -p 9000 --host 0.0.0.0
-  stateroom serve service.wasm --event-budget 500ms --memory-limit 32MiB`,
+  stateroom serve service.wasm --event-budget 500ms --memory-limit 32MiB
+  STATEROOM_ADMIN_TOKEN=$(openssl rand -hex 32) stateroom serve dist --host 0.0.0.0 \
+      --allowed-origin https://app.example.com --tls-cert cert.pem --tls-key key.pem`,
 		Args: exactArgs(1, "a module file or a directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Target = args[0]

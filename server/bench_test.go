@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -195,4 +196,56 @@ func runBroadcast(b *testing.B, url string) {
 	waitDelivered(int64(b.N))
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchClients), "ns/frame")
+}
+
+// BenchmarkChurn measures the life of a short room, as `stateroom bench
+// churn` drives it: a client connects to a fresh room, sends one message,
+// waits for the echo, sends a close frame and hangs up; the room ends at
+// once (EndRoomsImmediately). Four clients run at a time. ns/op is wall
+// time per room, client included.
+func BenchmarkChurn(b *testing.B) {
+	s, err := New(stateroom.New(func(string) fanout { return fanout{} }), Options{
+		Logger:          quietLogger,
+		RoomGracePeriod: EndRoomsImmediately,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	defer s.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	msg := ws.MustCompileFrame(ws.MaskFrameWith(ws.NewTextFrame([]byte("ping")), [4]byte{1, 2, 3, 4}))
+	bye := ws.MustCompileFrame(ws.MaskFrameWith(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")), [4]byte{1, 2, 3, 4}))
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(2) // 4 clients on 2 cores
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			nc, br, _, err := ws.Dial(ctx, wsURL(ts, "/ws/churn-"+strconv.FormatInt(i, 10)))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			var in io.Reader = nc
+			if br != nil {
+				in = br
+			}
+			if _, err := nc.Write(msg); err != nil {
+				b.Error(err)
+			}
+			if fr, err := readFrame(in); err != nil || string(fr.Payload) != "ping" {
+				b.Errorf("echo: %q, %v", fr.Payload, err)
+			}
+			nc.Write(bye)
+			nc.Close()
+		}
+	})
+	b.StopTimer()
+	// Every room has ended before the next benchmark round starts.
+	for len(s.reg.rooms()) > 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,9 +12,10 @@ import (
 	"github.com/stateroom-go/stateroom"
 )
 
-// conn is one client connection. Its reader runs on the goroutine of the
-// HTTP handler that upgraded it (no extra goroutine); its writer is one
-// goroutine that drains the outbound queue into a single writev.
+// conn is one client connection. Its reader is a goroutine that lives while
+// the client sends and hands over to a fresh one when it goes quiet (see
+// read); its writer is a goroutine that lives while frames are queued and
+// writes them with one writev per batch (see writeLoop).
 //
 // Fields under "room-owned" are guarded by the room's mutex; the queue by
 // c.mu. Lock order: room.mu, then c.mu (see doc.go).
@@ -23,9 +23,13 @@ type conn struct {
 	srv   *Server
 	room  *room
 	nc    net.Conn
-	br    *bufio.Reader
 	token string
-	log   *slog.Logger
+	addr  string // what the connection counts against in Server.admit
+
+	// The reader's state: the reader goroutine of the moment owns it.
+	wire  wireReader
+	msgs  messageReader
+	limit rateLimiter
 
 	// identity is what Options.Authenticate returned; set before the
 	// connection joins its room, read-only after.
@@ -37,14 +41,13 @@ type conn struct {
 	leaving  bool // detached, its Disconnect not yet delivered
 
 	mu         sync.Mutex
-	queue      [][]byte // frames waiting for the writer, in send order
-	spare      [][]byte // the writer's last batch, emptied: the next queue
-	queued     int      // bytes in queue
-	writing    bool     // a writer goroutine runs, or is about to
-	closing    bool     // no more frames are queued; the writer ends after closeMsg
-	finished   bool     // nothing more will be written; writerDone is closed
-	closeMsg   []byte   // close frame the writer sends last; nil for none
-	closeCode  int      // the code in closeMsg, for the metrics
+	queue      *frameBatch // frames waiting for the writer, in send order; nil when none
+	queued     int         // bytes in queue
+	writing    bool        // a writer goroutine runs, or is about to
+	closing    bool        // no more frames are queued; the writer ends after closeMsg
+	finished   bool        // nothing more will be written; writerDone is closed
+	closeMsg   []byte      // close frame the writer sends last; nil for none
+	closeCode  int         // the code in closeMsg, for the metrics
 	queueLimit int
 	byteLimit  int
 	writerDone chan struct{} // closed once the last write is done
@@ -55,19 +58,44 @@ type conn struct {
 	lastSeen time.Time
 }
 
-func newConn(s *Server, r *room, nc net.Conn, br *bufio.Reader, token string) *conn {
-	return &conn{
+// logger returns the connection's logger, built on use: slog's With
+// formats its attributes at once, which would cost every connection and
+// room for the few that log anything.
+func (c *conn) logger() *slog.Logger {
+	if c.id == 0 { // not a member: its room ended before it joined
+		return c.room.logger()
+	}
+	return c.room.logger().With("client", c.id)
+}
+
+// newConn returns the connection for nc, upgraded for room r; pending holds
+// the bytes the HTTP server read past the handshake (the client may send
+// before it has the answer), and addr is the address its admission slot
+// counts against.
+func newConn(s *Server, r *room, nc net.Conn, pending []byte, token, addr string) *conn {
+	c := &conn{
 		srv:        s,
 		room:       r,
 		nc:         nc,
-		br:         br,
 		token:      token,
-		log:        r.log,
+		addr:       addr,
+		limit:      newRateLimiter(s.opts.MessageRate, s.opts.MessageBurst),
 		queueLimit: s.opts.SendQueueMessages,
 		byteLimit:  s.opts.SendQueueBytes,
 		writerDone: make(chan struct{}),
 		lastSeen:   time.Now(),
 	}
+	c.wire.reset(nc, pending)
+	c.msgs.init(&c.wire, s.opts.MaxMessageSize)
+	c.msgs.onFrame = func() { c.active.Store(true) }
+	c.msgs.onPing = func(p []byte) error {
+		if c.send(serverFrame(ws.OpPong, p)) == queueFull {
+			c.logger().Warn("closing slow consumer: its send queue is full")
+			c.room.kick(c, stateroom.CloseSlowConsumer, "slow consumer")
+		}
+		return nil
+	}
+	return c
 }
 
 // sendResult says what became of a frame given to conn.send.
@@ -85,14 +113,19 @@ func (c *conn) send(frame []byte) sendResult {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
-		c.log.Debug("message dropped: client is closing")
+		if c.srv.debugOn() {
+			c.logger().Debug("message dropped: client is closing")
+		}
 		return droppedClosing
 	}
-	if len(c.queue) > 0 && (len(c.queue) >= c.queueLimit || c.queued+len(frame) > c.byteLimit) {
+	if c.queue == nil {
+		c.queue = batchPool.Get().(*frameBatch)
+	}
+	if n := c.queue.len(); n > 0 && (n >= c.queueLimit || c.queued+len(frame) > c.byteLimit) {
 		c.mu.Unlock()
 		return queueFull
 	}
-	c.queue = append(c.queue, frame)
+	c.queue.frames = append(c.queue.frames, frame)
 	c.queued += len(frame)
 	c.startWriter()
 	c.mu.Unlock()
@@ -133,8 +166,32 @@ func (c *conn) isClosing() bool {
 // whether this call started the close.
 func (c *conn) closeWith(code int, reason string, discard bool) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.beginClose(code, reason, discard) {
+		return false
+	}
+	c.startWriter() // to write the close frame
+	return true
+}
+
+// closeHere is closeWith for the reader as the connection ends: with no
+// writer running, it writes what is left and the close frame on the calling
+// goroutine, which has nothing else to do, instead of starting a writer.
+func (c *conn) closeHere(code int, reason string, discard bool) {
+	c.mu.Lock()
+	c.beginClose(code, reason, discard)
+	here := !c.writing && !c.finished
+	c.writing = c.writing || here
+	c.mu.Unlock()
+	if here {
+		c.writeLoop()
+	}
+}
+
+// beginClose marks c closing with code and reason (see closeWith) and
+// reports whether this call did it. Called with c.mu held.
+func (c *conn) beginClose(code int, reason string, discard bool) bool {
 	if c.closing {
-		c.mu.Unlock()
 		return false
 	}
 	c.closing = true
@@ -143,15 +200,12 @@ func (c *conn) closeWith(code int, reason string, discard bool) bool {
 	if discard {
 		c.discardQueue()
 	}
-	c.startWriter() // to write the close frame
-	c.mu.Unlock()
 	return true
 }
 
 // discardQueue drops the frames not yet written. Called with c.mu held.
 func (c *conn) discardQueue() {
-	clear(c.queue)
-	c.queue = c.queue[:0]
+	c.queue.reset()
 	c.queued = 0
 }
 
@@ -168,10 +222,40 @@ func (c *conn) abort() {
 	c.nc.Close() // unblocks a writer stuck on the socket
 }
 
-// maxIdleQueue is the largest queue capacity a connection keeps once its
-// writer has caught up: a queue grown by a burst is dropped, so idle
-// connections stay small.
-const maxIdleQueue = 64
+// frameBatch is a queue of frames; the writer swaps a connection's queue
+// for an empty one and writes the batch it took. The arrays are pooled:
+// while a connection is idle it holds none, and a queue grown by a burst
+// serves the next busy connection instead of being allocated again.
+type frameBatch struct{ frames [][]byte }
+
+// maxPooledBatch is the largest batch capacity that goes back to batchPool.
+const maxPooledBatch = 4096
+
+var batchPool = sync.Pool{New: func() any { return new(frameBatch) }}
+
+// reset empties b, dropping its references to frames; b may be nil.
+func (b *frameBatch) reset() {
+	if b != nil {
+		clear(b.frames)
+		b.frames = b.frames[:0]
+	}
+}
+
+// len returns the number of frames in b; b may be nil.
+func (b *frameBatch) len() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.frames)
+}
+
+// putBatch gives b, empty, back to the pool; b may be nil.
+func putBatch(b *frameBatch) {
+	if b != nil && cap(b.frames) <= maxPooledBatch {
+		b.reset()
+		batchPool.Put(b)
+	}
+}
 
 // writeLoop is a writer goroutine, started by the first frame queued while
 // none runs: it takes everything queued and writes it with one writev,
@@ -179,117 +263,140 @@ const maxIdleQueue = 64
 // The writer that finds the client closing writes the close frame last and
 // closes writerDone.
 func (c *conn) writeLoop() {
-	for {
-		c.mu.Lock()
+	var spare *frameBatch // the emptied last batch: the next queue
+	c.mu.Lock()
+	for c.queue.len() > 0 || c.closing {
 		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
+		c.queue, spare = spare, nil
 		c.queued = 0
 		closing, closeMsg, closeCode := c.closing, c.closeMsg, c.closeCode
 		c.closeMsg = nil
-		if len(batch) == 0 && !closing {
-			c.writing = false
-			if cap(batch) <= maxIdleQueue {
-				c.spare = batch
-			}
-			c.mu.Unlock()
-			return
-		}
 		c.mu.Unlock()
 
-		if len(batch) > 0 {
+		if batch.len() > 0 {
 			c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-			bufs := net.Buffers(batch) // WriteTo consumes bufs, not batch's length
+			bufs := net.Buffers(batch.frames) // WriteTo consumes bufs, not batch's length
 			_, err := bufs.WriteTo(c.nc)
-			clear(batch) // drop references to sent frames
 			if err != nil {
-				c.log.Debug("write failed", "err", err)
+				if c.srv.debugOn() {
+					c.logger().Debug("write failed", "err", err)
+				}
 				c.abort()
-				closeMsg = nil
-				closing = true
+				closing, closeMsg = true, nil
 			}
 		}
-		if !closing {
+		batch.reset() // drop references to sent frames
+		spare = batch
+		if closing {
+			c.writeClose(closeMsg, closeCode)
 			c.mu.Lock()
-			if cap(batch) <= maxIdleQueue {
-				c.spare = batch[:0]
-			}
-			c.mu.Unlock()
-			continue
-		}
-		if closeMsg != nil {
-			c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-			if _, err := c.nc.Write(closeMsg); err != nil {
-				c.abort()
-			} else {
-				c.srv.metrics.closeSent(closeCode)
-				// The client gets WriteTimeout to answer with its close
-				// frame; then the reader stops waiting.
-				c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-			}
+			c.discardQueue()
+			c.finish()
+			break
 		}
 		c.mu.Lock()
-		c.writing = false
-		c.discardQueue()
-		c.finish()
-		c.mu.Unlock()
-		return
 	}
+	c.writing = false
+	putBatch(c.queue)
+	c.queue = nil
+	c.mu.Unlock()
+	putBatch(spare)
 }
 
-// serve runs the connection on the calling goroutine until it ends: it joins
-// the room, reads messages and hands them to the room, then closes the
-// client and waits for its writer.
-func (c *conn) serve() {
-	// connect sets c.id and c.log before any writer starts (writers start
-	// from sends, which need the id), so a writer reads them without the
+// writeClose writes the close frame msg, if there is one, and gives the
+// client WriteTimeout to answer with its own.
+func (c *conn) writeClose(msg []byte, code int) {
+	if msg == nil {
+		return
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+	if _, err := c.nc.Write(msg); err != nil {
+		c.abort()
+		return
+	}
+	c.srv.metrics.closeSent(code)
+	// After that the reader stops waiting.
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+}
+
+// start joins the room, on the calling goroutine (the HTTP handler's), and
+// starts the connection's reader.
+func (c *conn) start() {
+	// connect sets c.id before any writer starts (writers start from
+	// sends, which need the id), so a writer reads it (to log) without the
 	// room's lock.
 	c.room.connect(c)
 	c.srv.track(c)
-	defer c.srv.untrack(c)
+	c.srv.wg.Go(c.waitAndRead)
+}
 
-	mr := newMessageReader(c.br, c.srv.opts.MaxMessageSize)
-	mr.onFrame = func() { c.active.Store(true) }
-	mr.onPing = func(p []byte) error {
-		if c.send(serverFrame(ws.OpPong, p)) == queueFull {
-			c.log.Warn("closing slow consumer: its send queue is full")
-			c.room.kick(c, stateroom.CloseSlowConsumer, "slow consumer")
-		}
-		return nil
-	}
+// waitAndRead is the body of a fresh reader goroutine: it waits for the
+// client's next message, then reads.
+func (c *conn) waitAndRead() { c.read(true) }
+
+// read reads messages and hands them to the room while the client sends.
+// When the client goes quiet (every byte read, at a message boundary) it
+// starts a fresh reader goroutine to wait for the next message and returns:
+// handling a message can grow a goroutine's stack (the service runs on it)
+// and a waiting goroutine keeps its stack, while a fresh one waits on the
+// smallest stack there is. fresh says this goroutine has not handled a
+// message yet.
+func (c *conn) read(fresh bool) {
 	m := c.srv.metrics
-	limit := newRateLimiter(c.srv.opts.MessageRate, c.srv.opts.MessageBurst)
-	var err error
 	for {
-		var p stateroom.Payload
-		p, err = mr.next()
-		if err != nil {
-			break
+		if !c.wire.buffered() {
+			if !c.wire.full {
+				c.msgs.release()
+				if !fresh {
+					c.srv.wg.Go(c.waitAndRead)
+					return
+				}
+			}
+			if err := c.wire.wait(); err != nil {
+				c.end(err)
+				return
+			}
 		}
-		if !limit.allow() {
-			err = errRateLimited
+		fresh = false
+		p, err := c.msgs.next()
+		if err != nil {
+			c.end(err)
+			return
+		}
+		if !c.limit.allow() {
 			m.rateLimited.Inc()
-			break
+			c.end(errRateLimited)
+			return
 		}
 		m.messagesIn.Inc()
 		m.bytesIn.Add(float64(len(p.Data)))
 		c.room.message(c, p)
 	}
+}
+
+// end finishes the connection after its reader stopped with err: it leaves
+// the room, closes the client and waits for its writer.
+func (c *conn) end(err error) {
+	defer c.srv.admit.release(c.addr)
+	defer c.srv.untrack(c)
 	c.room.leave(c)
 
 	code, reason, reachable := closeFor(err, c.srv.opts.MaxMessageSize)
 	switch {
 	case !reachable:
 		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			c.log.Debug("connection lost", "err", err)
+		if c.srv.debugOn() && (!errors.As(err, &ne) || !ne.Timeout()) {
+			c.logger().Debug("connection lost", "err", err)
 		}
 		c.abort()
 	case code >= 1002 && code <= 1009:
-		c.log.Info("closing client", "code", code, "reason", reason)
-		c.closeWith(code, reason, true)
+		c.logger().Info("closing client", "code", code, "reason", reason)
+		c.closeHere(code, reason, true)
 	default: // the client closed: answer with its code after what is queued
-		c.closeWith(code, reason, false)
+		c.closeHere(code, reason, false)
 	}
 	<-c.writerDone
 	c.nc.Close()
+	c.msgs.release()
+	c.wire.release()
 }

@@ -243,8 +243,8 @@ func TestSlowConsumer(t *testing.T) {
 		s.mu.Lock()
 		for c := range s.conns {
 			c.mu.Lock()
-			if c.queued > c.byteLimit || len(c.queue) > c.queueLimit {
-				t.Errorf("queue over its bounds: %d frames, %d bytes", len(c.queue), c.queued)
+			if n := c.queue.len(); c.queued > c.byteLimit || n > c.queueLimit {
+				t.Errorf("queue over its bounds: %d frames, %d bytes", n, c.queued)
 			}
 			c.mu.Unlock()
 		}

@@ -58,7 +58,8 @@
 //
 // Every call into a room's service happens with that room's mutex held, so
 // a room's events are serial and rooms run in parallel. The callers are the
-// goroutines the events come from: a connection's reader (Connect, Message,
+// goroutines the events come from: the HTTP handler that upgraded a
+// connection (Connect), the connection's reader (Message,
 // Disconnect), the room's timer and grace timer (time.AfterFunc), and
 // whoever ends a room (CloseRoom, SwapFactory, Shutdown, the heartbeat
 // sweeper). There is no goroutine per room. Events a room causes while
@@ -72,11 +73,20 @@
 //
 // # Goroutines
 //
-// Per connection: the HTTP handler goroutine becomes the reader, plus one
-// writer goroutine that writes the queue with one writev per wake-up. Per
-// server: one heartbeat sweeper, started with the first connection. Per
-// armed timer: the time.AfterFunc callback while it runs. Shutdown waits
-// for all of them (Server.wg).
+// Per connection, while it is idle: one reader goroutine, waiting on the
+// smallest stack for the client's next message, and no buffers beyond a
+// 128-byte array (the read buffer and the message buffer are pooled and
+// borrowed only while bytes flow). The HTTP handler that upgraded it has
+// returned, so nothing of net/http's request state stays. The reader hands
+// over to a fresh goroutine whenever the client goes quiet, because the
+// service runs on the reader and can grow its stack, and a waiting
+// goroutine keeps its stack. A writer goroutine runs only while frames are
+// queued: the first frame queued starts one (under conn.mu), it writes
+// everything queued with one writev per batch and ends when the queue is
+// empty. The reader writes the last close frame itself. Per server: one
+// heartbeat sweeper, started with the first connection. Per armed timer:
+// the time.AfterFunc callback while it runs. Shutdown waits for all of
+// them (Server.wg).
 //
 // # Lock order
 //

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/stateroom-go/stateroom"
 )
 
 // FuzzServerFrame checks that every frame the server builds reads back
@@ -93,9 +94,29 @@ func FuzzMessageReader(f *testing.F) {
 	f.Add(mask(ws.NewCloseFrame(ws.NewCloseFrameBody(1000, "bye"))))
 	f.Add(mask(ws.NewTextFrame([]byte{0xff})))
 	f.Add(ws.MustCompileFrame(ws.NewTextFrame([]byte("unmasked"))))
-	const limit = 256
+	f.Add(mask(ws.NewBinaryFrame(bytes.Repeat([]byte{7}, 5000)))) // a read past wireBufSize
+	f.Add(mask(ws.NewBinaryFrame(make([]byte, 7000))))            // over the limit
+	const limit = 6000
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mr := newMessageReader(bytes.NewReader(data), limit)
+		// The same bytes through a wireReader, arriving in chunks of
+		// varying size, waited for between messages as a connection
+		// does, must give the same messages and the same end.
+		var wire wireReader
+		wire.reset(&chunkReader{data: data}, nil)
+		wmr := newMessageReader(&wire, limit)
+		wmr.onPing = func([]byte) error { return nil }
+		defer wmr.release()
+		defer wire.release()
+		wireNext := func() (stateroom.Payload, error) {
+			if !wire.buffered() {
+				wmr.release()
+				if err := wire.wait(); err != nil {
+					return stateroom.Payload{}, err
+				}
+			}
+			return wmr.next()
+		}
 		var pongs int
 		mr.onPing = func(p []byte) error {
 			if len(p) > ws.MaxControlFramePayloadSize {
@@ -106,6 +127,10 @@ func FuzzMessageReader(f *testing.F) {
 		}
 		for range len(data) + 1 {
 			p, err := mr.next()
+			wp, werr := wireNext()
+			if (err == nil) != (werr == nil) || (err == nil && (p.Binary != wp.Binary || !bytes.Equal(p.Data, wp.Data))) {
+				t.Fatalf("through a wireReader: %q binary=%v err=%v; directly: %q binary=%v err=%v", wp.Data, wp.Binary, werr, p.Data, p.Binary, err)
+			}
 			if err != nil {
 				code, reason, reachable := closeFor(err, limit)
 				if !reachable && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -125,4 +150,22 @@ func FuzzMessageReader(f *testing.F) {
 		}
 		t.Fatal("reader made no progress")
 	})
+}
+
+// chunkReader returns data in chunks whose sizes cycle through 1, 2, 3, ...
+// 130 bytes, so reads stop at every offset of a frame, and the idle read
+// (idleReadSize) is sometimes filled and sometimes not.
+type chunkReader struct {
+	data []byte
+	n    int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	c.n = c.n%130 + 1
+	n := copy(p[:min(len(p), c.n)], c.data)
+	c.data = c.data[n:]
+	return n, nil
 }

@@ -63,11 +63,11 @@ func (s *Server) sweep() {
 			s.mu.Unlock()
 			// Kicking takes room locks, so it happens after s.mu is released.
 			for _, c := range silent {
-				c.log.Info("closing client: heartbeat timeout", "silent", now.Sub(c.lastSeen).Round(time.Millisecond))
+				c.logger().Info("closing client: heartbeat timeout", "silent", now.Sub(c.lastSeen).Round(time.Millisecond))
 				c.room.kick(c, stateroom.CloseHeartbeatTimeout, "heartbeat timeout")
 			}
 			for _, c := range full {
-				c.log.Warn("closing slow consumer: its send queue is full")
+				c.logger().Warn("closing slow consumer: its send queue is full")
 				c.room.kick(c, stateroom.CloseSlowConsumer, "slow consumer")
 			}
 			clear(silent)

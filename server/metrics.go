@@ -33,9 +33,10 @@ type metrics struct {
 	heartbeatTimeouts prometheus.Counter
 	rateLimited       prometheus.Counter
 
-	closeCodes *prometheus.CounterVec // by code; closes are rare, resolved when sent
-	faults     *prometheus.CounterVec // by kind
-	refused    *prometheus.CounterVec // by reason; refusals are off the message path
+	closeCodes  *prometheus.CounterVec // by code; resolved when sent, but for:
+	closeNormal prometheus.Counter     // code 1000, sent at the end of most connections
+	faults      *prometheus.CounterVec // by kind
+	refused     *prometheus.CounterVec // by reason; refusals are off the message path
 }
 
 const namespace = "stateroom"
@@ -85,6 +86,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.heartbeatTimeouts = counter("heartbeat_timeouts_total", "Clients closed for being silent past the heartbeat timeout.")
 	m.rateLimited = counter("rate_limited_disconnects_total", "Clients closed for sending messages faster than Options.MessageRate.")
 	m.closeCodes = counterVec("close_codes_sent_total", "Close frames sent to clients, by close code.", "code")
+	m.closeNormal = m.closeCodes.WithLabelValues(strconv.Itoa(stateroom.CloseNormal))
 	m.faults = counterVec("service_faults_total", "Rooms ended by their service: panic (a Go service panicked), fault (a stateroom.Fault of the service), or the WebAssembly fault reason.", "kind")
 	m.refused = counterVec("connections_refused_total", "WebSocket requests refused before joining a room, by reason.", "reason")
 	if err := errors.Join(errs...); err != nil {
@@ -143,5 +145,9 @@ func faultKind(reason string, isFault bool) string {
 
 // closeSent counts a close frame with code (0: a close frame with no code).
 func (m *metrics) closeSent(code int) {
+	if code == stateroom.CloseNormal {
+		m.closeNormal.Inc()
+		return
+	}
 	m.closeCodes.WithLabelValues(strconv.Itoa(code)).Inc()
 }

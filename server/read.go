@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -17,7 +18,7 @@ import (
 // frames (between messages or between the fragments of one) itself.
 type messageReader struct {
 	rd  wsutil.Reader
-	buf bytes.Buffer
+	buf *bytes.Buffer // the message being read; from payloadPool, nil between messages
 
 	// onPing is called with the payload of each ping; it must copy it.
 	onPing func(payload []byte) error
@@ -42,13 +43,25 @@ func (e *peerClosed) Error() string {
 // Options.MessageRate allows.
 var errRateLimited = errors.New("message rate limit exceeded")
 
-// maxIdleBuffer is the largest read buffer a connection keeps between
-// messages; a larger one, grown by one big message, is dropped so idle
-// connections stay small.
-const maxIdleBuffer = 64 << 10
+// maxPooledPayload is the largest message buffer that goes back to
+// payloadPool; a larger one, grown by one big message, is left to the
+// garbage collector.
+const maxPooledPayload = 64 << 10
+
+// payloadPool holds the buffers messages are assembled in. A connection
+// borrows one per run of messages and gives it back before it waits for
+// the next, so an idle connection holds none.
+var payloadPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func newMessageReader(src io.Reader, maxSize int64) *messageReader {
 	m := &messageReader{}
+	m.init(src, maxSize)
+	return m
+}
+
+// init sets m up to read from src, for a messageReader embedded in another
+// struct.
+func (m *messageReader) init(src io.Reader, maxSize int64) {
 	m.rd = wsutil.Reader{
 		Source:         src,
 		State:          ws.StateServerSide,
@@ -57,7 +70,19 @@ func newMessageReader(src io.Reader, maxSize int64) *messageReader {
 		OnIntermediate: m.control,
 		OnContinuation: func(ws.Header, io.Reader) error { m.frame(); return nil },
 	}
-	return m
+}
+
+// release gives the message buffer back to the pool; the last message's
+// bytes are invalid after it.
+func (m *messageReader) release() {
+	if m.buf == nil {
+		return
+	}
+	if m.buf.Cap() <= maxPooledPayload {
+		m.buf.Reset()
+		payloadPool.Put(m.buf)
+	}
+	m.buf = nil
 }
 
 func (m *messageReader) frame() {
@@ -71,8 +96,8 @@ func (m *messageReader) frame() {
 // and otherwise says why reading stopped; closeFor turns it into the code to
 // close with.
 func (m *messageReader) next() (stateroom.Payload, error) {
-	if m.buf.Cap() > maxIdleBuffer {
-		m.buf = bytes.Buffer{}
+	if m.buf == nil {
+		m.buf = payloadPool.Get().(*bytes.Buffer)
 	}
 	m.buf.Reset()
 	for {
@@ -157,4 +182,103 @@ func closeFor(err error, maxSize int64) (code int, reason string, reachable bool
 	default:
 		return 0, "", false
 	}
+}
+
+// wireBufSize is the read buffer a connection borrows while bytes flow.
+const wireBufSize = 4 << 10
+
+// idleReadSize is how much a connection reads while it waits for a
+// message, into an array of its own: enough for a small message whole, so
+// a quiet client's message costs one read and no pooled buffer.
+const idleReadSize = 128
+
+// wireBufPool holds the read buffers of connections that are receiving.
+var wireBufPool = sync.Pool{New: func() any { b := make([]byte, wireBufSize); return &b }}
+
+// wireReader buffers a connection's reads like a bufio.Reader, but holds a
+// full-size buffer only while bytes are flowing: a connection waiting for
+// its next message reads into idle, its own small array, and borrows a
+// buffer from wireBufPool when a read needs more room. That is most of the
+// difference between an idle connection costing 4 KiB more or not.
+type wireReader struct {
+	src    io.Reader
+	buf    []byte // unread bytes are buf[r:w]
+	r, w   int
+	pooled *[]byte // the buffer borrowed from wireBufPool, or nil
+	// full says the last read filled its buffer: more bytes are probably
+	// waiting in the socket, so the next read should be a big one.
+	full bool
+	idle [idleReadSize]byte
+}
+
+// reset makes w read pending (bytes read past the handshake) before src.
+func (w *wireReader) reset(src io.Reader, pending []byte) {
+	w.src = src
+	w.buf, w.r, w.w = pending, 0, len(pending)
+}
+
+// buffered reports whether bytes are waiting to be read from w's buffer.
+func (w *wireReader) buffered() bool { return w.r < w.w }
+
+// Read implements io.Reader for the frame parser.
+func (w *wireReader) Read(p []byte) (int, error) {
+	if w.r == w.w {
+		if len(p) >= wireBufSize {
+			// A big read (a large payload) goes straight into p.
+			w.release()
+			n, err := w.src.Read(p)
+			w.full = n == len(p)
+			return n, err
+		}
+		if err := w.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, w.buf[w.r:w.w])
+	w.r += n
+	return n, nil
+}
+
+// fill reads into the pooled buffer, borrowing one if needed. It is only
+// called when every buffered byte has been read.
+func (w *wireReader) fill() error {
+	if w.pooled == nil {
+		w.pooled = wireBufPool.Get().(*[]byte)
+	}
+	return w.readInto(*w.pooled)
+}
+
+// wait blocks until bytes arrive, holding no pooled buffer unless the last
+// read suggested more bytes are already waiting. It is only called when
+// every buffered byte has been read, between messages.
+func (w *wireReader) wait() error {
+	if w.full {
+		return w.fill()
+	}
+	w.release()
+	return w.readInto(w.idle[:])
+}
+
+func (w *wireReader) readInto(b []byte) error {
+	n, err := w.src.Read(b)
+	w.buf, w.r, w.w = b, 0, n
+	w.full = n == len(b)
+	if n > 0 {
+		return nil // an error comes back from the next read
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// release gives the pooled buffer back, if w holds one and has read all of
+// it.
+func (w *wireReader) release() {
+	if w.pooled == nil || w.r < w.w {
+		return
+	}
+	wireBufPool.Put(w.pooled)
+	w.pooled = nil
+	w.buf, w.r, w.w = nil, 0, 0
 }

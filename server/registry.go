@@ -121,14 +121,16 @@ func (g *localRegistry) create(id string) (*room, error) {
 	if err != nil {
 		r.ended = true
 		g.remove(r)
-		r.log.Warn("room refused", "err", err)
+		r.logger().Warn("room refused", "err", err)
 		return nil, err
 	}
 	r.svc = svc
 	r.reserve()
 	g.srv.metrics.roomsCreated.Inc()
 	g.srv.metrics.rooms.Inc()
-	r.log.Info("room created")
+	if g.srv.debugOn() {
+		r.logger().Debug("room created")
+	}
 	r.deliver(evInit, 0, stateroom.Payload{})
 	if r.ended {
 		return nil, fmt.Errorf("room %q: the service failed in Init (%s); see the server log", id, r.endReason)

@@ -22,7 +22,6 @@ import (
 type room struct {
 	id      string
 	srv     *Server
-	log     *slog.Logger
 	created time.Time
 
 	// Readable without mu, for Server.Rooms.
@@ -66,13 +65,15 @@ func newRoom(s *Server, id string) *room {
 	r := &room{
 		id:      id,
 		srv:     s,
-		log:     s.log.With("room", id),
 		created: now,
 		byID:    make(map[stateroom.ClientID]*conn),
 	}
 	r.lastActivity.Store(now.UnixNano())
 	return r
 }
+
+// logger returns the room's logger, built on use (see conn.logger).
+func (r *room) logger() *slog.Logger { return r.srv.log.With("room", r.id) }
 
 // ID implements stateroom.Room.
 func (r *room) ID() string { return r.id }
@@ -89,14 +90,16 @@ func (r *room) Send(to stateroom.Recipient, p stateroom.Payload) {
 		op = ws.OpBinary
 	} else if !utf8.Valid(p.Data) {
 		m.dropInvalidUTF8.Inc()
-		r.log.Warn("message dropped: the service sent invalid UTF-8 as text; send bytes with stateroom.Binary", "to", to.String())
+		r.logger().Warn("message dropped: the service sent invalid UTF-8 as text; send bytes with stateroom.Binary", "to", to.String())
 		return
 	}
 	if to.Kind() == stateroom.ToClient {
 		c := r.byID[to.Client()]
 		if c == nil || !c.attached {
 			m.dropNotConnected.Inc()
-			r.log.Debug("message dropped: client not connected", "client", to.Client())
+			if r.srv.debugOn() {
+				r.logger().Debug("message dropped: client not connected", "client", to.Client())
+			}
 			return
 		}
 		frame := serverFrame(op, p.Data)
@@ -137,7 +140,7 @@ func (r *room) push(c *conn, frame []byte) bool {
 		r.srv.metrics.dropClosing.Inc()
 	case queueFull:
 		r.srv.metrics.dropQueueFull.Inc()
-		c.log.Warn("closing slow consumer: its send queue is full")
+		c.logger().Warn("closing slow consumer: its send queue is full")
 		r.kickLocked(c, stateroom.CloseSlowConsumer, "slow consumer")
 	}
 	return false
@@ -218,7 +221,6 @@ func (r *room) connect(c *conn) {
 	}
 	r.pending--
 	if r.ended {
-		c.log = r.log
 		c.closeWith(r.endCode, r.endReason, false)
 		return
 	}
@@ -232,13 +234,14 @@ func (r *room) connect(c *conn) {
 			r.tokens[c.token] = c.id
 		}
 	}
-	c.log = r.log.With("client", c.id)
 	c.attached = true
 	r.members = append(r.members, c)
 	r.byID[c.id] = c
 	r.clients.Add(1)
 	r.srv.metrics.clients.Inc()
-	c.log.Debug("client connected")
+	if r.srv.debugOn() {
+		c.logger().Debug("client connected")
+	}
 	r.deliver(evConnect, c.id, stateroom.Payload{})
 }
 
@@ -316,7 +319,9 @@ func (r *room) settle() {
 			c := r.leaving[0]
 			r.leaving = r.leaving[1:]
 			r.forget(c)
-			c.log.Debug("client disconnected")
+			if r.srv.debugOn() {
+				c.logger().Debug("client disconnected")
+			}
 			r.disconnect(c)
 			continue
 		}
@@ -419,7 +424,7 @@ func (r *room) fault(v any, stack []byte) {
 		}
 	}
 	r.srv.metrics.faults.WithLabelValues(faultKind(reason, isFault)).Inc()
-	r.log.Error("service panicked; ending the room", "panic", v, "stack", string(stack))
+	r.logger().Error("service panicked; ending the room", "panic", v, "stack", string(stack))
 	r.end(stateroom.CloseServiceFault, reason, false)
 }
 
@@ -478,7 +483,13 @@ func (r *room) end(code int, reason string, notify bool) {
 	r.svc = nil
 	r.srv.reg.remove(r)
 	r.srv.metrics.roomEnded(code)
-	r.log.Info("room ended", "code", code, "reason", reason)
+	// An empty room ending is routine, like a client leaving; anything
+	// else is worth a line at Info.
+	if code != stateroom.CloseNormal {
+		r.logger().Info("room ended", "code", code, "reason", reason)
+	} else if r.srv.debugOn() {
+		r.logger().Debug("room ended", "code", code, "reason", reason)
+	}
 }
 
 // full reports whether a client with the reconnection token token would be
@@ -511,7 +522,7 @@ func (r *room) memoryBytes() (n int64) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			r.log.Error("service MemoryBytes panicked", "panic", v)
+			r.logger().Error("service MemoryBytes panicked", "panic", v)
 			n = -1
 		}
 	}()
@@ -523,10 +534,10 @@ func (r *room) memoryBytes() (n int64) {
 func (r *room) closeService(closer io.Closer) {
 	defer func() {
 		if v := recover(); v != nil {
-			r.log.Error("service Close panicked", "panic", v, "stack", string(debug.Stack()))
+			r.logger().Error("service Close panicked", "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
 	if err := closer.Close(); err != nil {
-		r.log.Warn("service Close failed", "err", err)
+		r.logger().Warn("service Close failed", "err", err)
 	}
 }

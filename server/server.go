@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -158,8 +159,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveWS joins room id, upgrades the request and runs the connection on
-// this goroutine until it ends.
+// serveWS joins room id, upgrades the request, delivers Connect on this
+// goroutine and returns, leaving the connection to its reader goroutine.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -177,9 +178,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	addr := clientAddr(r, s.opts.TrustForwardedFor)
-	log := s.log.With("room", id, "remote", addr)
 	if !originAllowed(r, s.opts.AllowedOrigins) {
-		s.refuse(w, log, "origin", http.StatusForbidden, fmt.Sprintf("origin %q may not open a WebSocket on this server (host %q): add it to Options.AllowedOrigins", r.Header.Get("Origin"), r.Host))
+		s.refuse(w, id, addr, "origin", http.StatusForbidden, fmt.Sprintf("origin %q may not open a WebSocket on this server (host %q): add it to Options.AllowedOrigins", r.Header.Get("Origin"), r.Host))
 		return
 	}
 	identity, err := s.authenticate(r, id)
@@ -188,57 +188,74 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		if errors.Is(err, ErrForbidden) {
 			status = http.StatusForbidden
 		}
-		s.refuse(w, log, "auth", status, err.Error())
+		s.refuse(w, id, addr, "auth", status, err.Error())
 		return
 	}
 	if !s.begin() {
-		s.refuse(w, log, "shutdown", http.StatusServiceUnavailable, msgShuttingDown)
+		s.refuse(w, id, addr, "shutdown", http.StatusServiceUnavailable, msgShuttingDown)
 		return
 	}
 	defer s.wg.Done()
 	switch s.admit.acquire(addr) {
 	case tooManyConnections:
-		s.refuse(w, log, "max_connections", http.StatusServiceUnavailable, fmt.Sprintf("the server has %d connections, its limit (Options.MaxConnections); try again later", s.opts.MaxConnections))
+		s.refuse(w, id, addr, "max_connections", http.StatusServiceUnavailable, fmt.Sprintf("the server has %d connections, its limit (Options.MaxConnections); try again later", s.opts.MaxConnections))
 		return
 	case tooManyFromAddr:
-		s.refuse(w, log, "max_connections_per_ip", http.StatusTooManyRequests, fmt.Sprintf("%d connections from %s already, the limit (Options.MaxConnectionsPerIP); close some or try again later", s.opts.MaxConnectionsPerIP, addr))
+		s.refuse(w, id, addr, "max_connections_per_ip", http.StatusTooManyRequests, fmt.Sprintf("%d connections from %s already, the limit (Options.MaxConnectionsPerIP); close some or try again later", s.opts.MaxConnectionsPerIP, addr))
 		return
 	}
-	defer s.admit.release(addr)
+	handedOver := false // to the connection, which releases the slot when it ends
+	defer func() {
+		if !handedOver {
+			s.admit.release(addr)
+		}
+	}()
 
 	token := r.URL.Query().Get("token")
 	rm, err := s.reg.join(id, token)
 	switch {
 	case errors.Is(err, errShuttingDown):
-		s.refuse(w, log, "shutdown", http.StatusServiceUnavailable, msgShuttingDown)
+		s.refuse(w, id, addr, "shutdown", http.StatusServiceUnavailable, msgShuttingDown)
 		return
 	case errors.Is(err, errTooManyRooms):
-		s.refuse(w, log, "max_rooms", http.StatusServiceUnavailable, err.Error())
+		s.refuse(w, id, addr, "max_rooms", http.StatusServiceUnavailable, err.Error())
 		return
 	case errors.Is(err, errRoomFull):
 		s.metrics.refused.WithLabelValues("room_full").Inc()
-		s.upgradeAndClose(w, r, log, stateroom.CloseTryAgainLater, "room is full")
+		s.upgradeAndClose(w, r, id, addr, stateroom.CloseTryAgainLater, "room is full")
 		return
 	case errors.Is(err, stateroom.ErrRoomRefused):
-		s.refuse(w, log, "room_refused", http.StatusForbidden, err.Error())
+		s.refuse(w, id, addr, "room_refused", http.StatusForbidden, err.Error())
 		return
 	case err != nil:
-		s.refuse(w, log, "service_error", http.StatusInternalServerError, err.Error())
+		s.refuse(w, id, addr, "service_error", http.StatusInternalServerError, err.Error())
 		return
 	}
 	nc, rw, _, err := s.upgrader.Upgrade(r, w)
 	if err != nil {
 		// The upgrader has answered the client with the reason.
-		rm.log.Debug("WebSocket upgrade failed", "remote", addr, "err", err)
+		if s.debugOn() {
+			rm.logger().Debug("WebSocket upgrade failed", "remote", addr, "err", err)
+		}
 		if nc != nil {
 			nc.Close()
 		}
 		rm.release()
 		return
 	}
-	c := newConn(s, rm, nc, rw.Reader, token)
+	// The connection reads nc itself from here on; the bytes the client
+	// sent right after its handshake may already sit in the HTTP server's
+	// buffer. Keeping neither that buffer nor the request lets the HTTP
+	// server's per-connection state go as this handler returns.
+	var pending []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		b, _ := rw.Reader.Peek(n)
+		pending = bytes.Clone(b)
+	}
+	c := newConn(s, rm, nc, pending, token, addr)
 	c.identity = identity
-	c.serve()
+	handedOver = true
+	c.start()
 }
 
 const msgShuttingDown = "the server is shutting down; try again later"
@@ -248,11 +265,15 @@ const msgShuttingDown = "the server is shutting down; try again later"
 // person waiting.
 const retryAfter = "5"
 
-// refuse answers a WebSocket request with an HTTP error before the upgrade
-// and counts it under reason.
-func (s *Server) refuse(w http.ResponseWriter, log *slog.Logger, reason string, status int, msg string) {
+// debugOn reports whether the server logs at Debug level, so that the
+// lines it would drop cost nothing to build.
+func (s *Server) debugOn() bool { return s.log.Enabled(context.Background(), slog.LevelDebug) }
+
+// refuse answers a WebSocket request for room id from addr with an HTTP
+// error before the upgrade and counts it under reason.
+func (s *Server) refuse(w http.ResponseWriter, id, addr, reason string, status int, msg string) {
 	s.metrics.refused.WithLabelValues(reason).Inc()
-	log.Info("WebSocket request refused", "reason", reason, "status", status, "msg", msg)
+	s.log.Info("WebSocket request refused", "room", id, "remote", addr, "reason", reason, "status", status, "msg", msg)
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", retryAfter)
 	}
@@ -262,8 +283,8 @@ func (s *Server) refuse(w http.ResponseWriter, log *slog.Logger, reason string, 
 // upgradeAndClose completes the handshake only to close the WebSocket at
 // once with code and reason: a browser never sees the HTTP status of a
 // refused handshake, but it does see a close frame's code and reason.
-func (s *Server) upgradeAndClose(w http.ResponseWriter, r *http.Request, log *slog.Logger, code int, reason string) {
-	log.Info("WebSocket closed on arrival", "code", code, "reason", reason)
+func (s *Server) upgradeAndClose(w http.ResponseWriter, r *http.Request, id, addr string, code int, reason string) {
+	s.log.Info("WebSocket closed on arrival", "room", id, "remote", addr, "code", code, "reason", reason)
 	nc, _, _, err := s.upgrader.Upgrade(r, w)
 	if err != nil {
 		if nc != nil {
@@ -381,7 +402,7 @@ func (s *Server) CloseRoom(id string, code int, reason string) bool {
 	if code == 0 {
 		code = stateroom.CloseRoomClosed
 	} else if !validCloseCode(code) {
-		r.log.Warn("CloseRoom: a server cannot send this close code; using CloseRoomClosed", "code", code)
+		r.logger().Warn("CloseRoom: a server cannot send this close code; using CloseRoomClosed", "code", code)
 		code = stateroom.CloseRoomClosed
 	}
 	return r.close(code, reason)
@@ -438,7 +459,11 @@ func ListenAndServe(ctx context.Context, addr string, f stateroom.Factory, opts 
 // listen listens on the TCP address addr, with an error that says what to
 // do when the port is taken.
 func listen(addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	// No TCP keep-alive on accepted connections: the heartbeat finds dead
+	// clients, and keep-alive costs four setsockopt calls per connection
+	// (a fifth of the system calls of a short-lived one).
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return nil, fmt.Errorf("server: address %s is already in use (is another server running?); stop it or choose another port, such as %s: %w", addr, nextPort(addr), err)
 	}

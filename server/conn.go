@@ -374,6 +374,27 @@ func (c *conn) read(fresh bool) {
 	}
 }
 
+// linger is the end of a close the server started while the client may
+// still be sending (a bad frame, a message too big, a flood): closing the
+// socket with the client's bytes unread makes the kernel answer with a
+// reset, which can destroy the close frame before the client reads it. So,
+// as RFC 6455 section 7.1.1 says, it half-closes, then reads and discards
+// until the client closes too or WriteTimeout passes.
+func (c *conn) linger() {
+	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		if hc.CloseWrite() != nil {
+			return
+		}
+	}
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+	var discard [512]byte
+	for {
+		if _, err := c.nc.Read(discard[:]); err != nil {
+			return
+		}
+	}
+}
+
 // end finishes the connection after its reader stopped with err: it leaves
 // the room, closes the client and waits for its writer.
 func (c *conn) end(err error) {
@@ -392,6 +413,8 @@ func (c *conn) end(err error) {
 	case code >= 1002 && code <= 1009:
 		c.logger().Info("closing client", "code", code, "reason", reason)
 		c.closeHere(code, reason, true)
+		<-c.writerDone
+		c.linger()
 	default: // the client closed: answer with its code after what is queued
 		c.closeHere(code, reason, false)
 	}

@@ -439,7 +439,7 @@ func Serve(ctx context.Context, ln net.Listener, f stateroom.Factory, opts Optio
 		ln.Close()
 		return err
 	}
-	return s.serve(ctx, ln)
+	return s.Serve(ctx, ln)
 }
 
 // ListenAndServe listens on the TCP address addr and calls [Serve]. A port
@@ -453,7 +453,7 @@ func ListenAndServe(ctx context.Context, addr string, f stateroom.Factory, opts 
 	if err != nil {
 		return err
 	}
-	return s.serve(ctx, ln)
+	return s.Serve(ctx, ln)
 }
 
 // listen listens on the TCP address addr, with an error that says what to
@@ -483,8 +483,23 @@ func nextPort(addr string) string {
 	return net.JoinHostPort(host, strconv.Itoa(n+1))
 }
 
-func (s *Server) serve(ctx context.Context, ln net.Listener) error {
+// Serve serves s on ln until ctx is done, then shuts s down gracefully (at
+// most 10 s) and returns nil. It sets the http.Server timeouts a WebSocket
+// server needs (see Options.HandshakeTimeout). Use it instead of the
+// package-level [Serve] when you keep the *Server, to call
+// [Server.SwapFactory] or [Server.CloseRoom] while it serves. It closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return s.serveWith(ctx, ln, nil)
+}
+
+// ServeTLS is [Server.Serve] with TLS, as the package-level [ServeTLS].
+func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, certFile, keyFile string) error {
+	cfg, err := loadTLS(certFile, keyFile)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return s.serveWith(ctx, ln, cfg)
 }
 
 // serveWith serves on ln, with TLS when cfg is set, until ctx is done.

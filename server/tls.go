@@ -15,17 +15,12 @@ import (
 // before serving, so a missing or bad file is an error at once. The server
 // speaks HTTP/1.1 only, which every WebSocket client uses. It closes ln.
 func ServeTLS(ctx context.Context, ln net.Listener, certFile, keyFile string, f stateroom.Factory, opts Options) error {
-	cfg, err := loadTLS(certFile, keyFile)
-	if err != nil {
-		ln.Close()
-		return err
-	}
 	s, err := New(f, opts)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	return s.serveWith(ctx, ln, cfg)
+	return s.ServeTLS(ctx, ln, certFile, keyFile)
 }
 
 // ListenAndServeTLS listens on the TCP address addr and calls [ServeTLS].

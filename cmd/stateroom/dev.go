@@ -166,7 +166,7 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 	}
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- serveUntilDone(wctx, ln, s.srv, logger, opts.Server.HandshakeTimeout) }()
+	go func() { serveErr <- opts.Server.serve(wctx, ln, s.srv, logger) }()
 
 	httpURL, wsURL := urls(ln, opts.Server.TLSCert != "")
 	con.Printf("serving %s on %s (%s)", rel(p.dir), httpURL, wsURL)

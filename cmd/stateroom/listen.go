@@ -7,17 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/stateroom-go/stateroom/server"
 )
-
-// shutdownTimeout bounds the graceful stop after SIGINT/SIGTERM: clients
-// get their 1001 close and services their Disconnects within it.
-const shutdownTimeout = 10 * time.Second
 
 // listen opens the TCP listener, turning "address in use" into advice.
 func listen(host string, port int) (net.Listener, error) {
@@ -35,31 +29,35 @@ func listen(host string, port int) (net.Listener, error) {
 	return nil, fmt.Errorf("cannot listen on %s: %w; check --host and -p", addr, err)
 }
 
-// listen opens the listener the flags ask for: TCP on --host and --port,
-// in TLS with --tls-cert and --tls-key. The certificate is loaded before the
-// port is taken, so a bad file fails at once.
+// listen opens the TCP listener on --host and --port. With --tls-cert and
+// --tls-key it first checks that the key pair loads, so a bad file fails
+// before the port is taken and before the ready line; serve then loads it
+// for real (server.Server.ServeTLS).
 func (f *ServerFlags) listen() (net.Listener, error) {
-	var cfg *tls.Config
 	if f.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(f.TLSCert, f.TLSKey)
-		if err != nil {
+		if _, err := tls.LoadX509KeyPair(f.TLSCert, f.TLSKey); err != nil {
 			return nil, fmt.Errorf("cannot load --tls-cert %s and --tls-key %s: %w; give PEM files, the key belonging to the certificate", f.TLSCert, f.TLSKey, err)
 		}
-		cfg = &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
-			// HTTP/1.1 only: a WebSocket is a hijacked HTTP/1.1
-			// connection, and a browser that negotiated HTTP/2 would try
-			// WebSocket over HTTP/2 (RFC 8441), which the server does not
-			// speak.
-			NextProtos: []string{"http/1.1"},
-		}
 	}
-	ln, err := listen(f.Host, f.Port)
-	if err != nil || cfg == nil {
-		return ln, err
+	return listen(f.Host, f.Port)
+}
+
+// serve serves srv on ln until ctx is done, in TLS with --tls-cert and
+// --tls-key, then stops it gracefully. Clients that did not finish their
+// close handshake within the server's bound were cut off: the stop is still
+// complete, so that is a warning, not a failure.
+func (f *ServerFlags) serve(ctx context.Context, ln net.Listener, srv *server.Server, logger *slog.Logger) error {
+	var err error
+	if f.TLSCert != "" {
+		err = srv.ServeTLS(ctx, ln, f.TLSCert, f.TLSKey)
+	} else {
+		err = srv.Serve(ctx, ln)
 	}
-	return tls.NewListener(ln, cfg), nil
+	if errors.Is(err, context.DeadlineExceeded) {
+		logger.Warn("some clients did not finish closing in time; their connections were dropped")
+		return nil
+	}
+	return err
 }
 
 // urls returns the HTTP base URL and the WebSocket URL pattern of ln (https
@@ -75,47 +73,4 @@ func urls(ln net.Listener, secure bool) (httpURL, wsURL string) {
 		return "https://" + hp, "wss://" + hp + "/ws/{room}"
 	}
 	return "http://" + hp, "ws://" + hp + "/ws/{room}"
-}
-
-// serveUntilDone serves srv on ln until ctx is done, then shuts down
-// gracefully: the room server first (its clients are hijacked connections
-// http.Server does not track; they get close 1001), then the HTTP server.
-// Both serve and dev run their server through here. handshake bounds the
-// reading of request headers (--handshake-timeout), as server.Serve does.
-func serveUntilDone(ctx context.Context, ln net.Listener, srv *server.Server, logger *slog.Logger, handshake time.Duration) error {
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: handshake,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-
-	select {
-	case err := <-errc:
-		// Serve failed on its own (the listener broke); stop the rooms.
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		return errors.Join(fmt.Errorf("serving: %w", err), srv.Shutdown(sctx))
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		// Clients that did not answer the close handshake in time were
-		// cut off: the stop is still complete, not a failure.
-		logger.Warn("some clients did not finish closing in time; their connections were dropped", "timeout", shutdownTimeout)
-		err = nil
-	}
-	if herr := hs.Shutdown(sctx); herr != nil {
-		err = errors.Join(err, herr)
-	}
-	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	if err != nil {
-		return fmt.Errorf("shutting down: %w", err)
-	}
-	return nil
 }

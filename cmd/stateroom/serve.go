@@ -125,7 +125,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		what += " (static files from " + static + ")"
 	}
 	con.Printf("serving %s on %s (%s)", what, httpURL, wsURL)
-	err = serveUntilDone(ctx, ln, srv, logger, opts.Server.HandshakeTimeout)
+	err = opts.Server.serve(ctx, ln, srv, logger)
 	con.Printf("stopped")
 	return err
 }

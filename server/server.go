@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -144,19 +145,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/ws":
 		s.serveWS(w, r, s.opts.DefaultRoom)
 	case strings.HasPrefix(p, "/ws/"):
-		id, err := url.PathUnescape(p[len("/ws/"):])
+		id, err := parseRoomID(p[len("/ws/"):], s.opts.MaxRoomIDLength)
 		if err != nil {
-			http.Error(w, fmt.Sprintf("bad room id in %q: %v; percent-encode the room id", p, err), http.StatusBadRequest)
-			return
-		}
-		if id == "" {
-			http.Error(w, "empty room id: connect to /ws/{room}, or to /ws for the default room", http.StatusBadRequest)
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		s.serveWS(w, r, id)
 	default:
 		s.files.ServeHTTP(w, r)
 	}
+}
+
+// parseRoomID decodes the room id of a /ws/{room} path from its escaped
+// form: percent-decoded (/ws/a%2Fb is room "a/b"), non-empty, valid UTF-8
+// (it travels as text: in logs, the admin API's JSON, a guest's string) and
+// at most maxLen bytes. Errors say what to send instead.
+func parseRoomID(escaped string, maxLen int) (string, error) {
+	id, err := url.PathUnescape(escaped)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("bad room id %q: %v; percent-encode the room id", escaped, err)
+	case id == "":
+		return "", errors.New("empty room id: connect to /ws/{room}, or to /ws for the default room")
+	case !utf8.ValidString(id):
+		return "", fmt.Errorf("room id %q is not valid UTF-8 once percent-decoded; room ids are text", escaped)
+	case len(id) > maxLen:
+		return "", fmt.Errorf("room id is %d bytes long; the limit is %d (Options.MaxRoomIDLength)", len(id), maxLen)
+	}
+	return id, nil
 }
 
 // serveWS joins room id, upgrades the request, delivers Connect on this
@@ -171,10 +187,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		w.Header().Set("Upgrade", "websocket")
 		w.Header().Set("Connection", "Upgrade")
 		http.Error(w, "this is a WebSocket endpoint: connect with a WebSocket client (in a browser: new WebSocket(\"ws://host/ws/ROOM\"))", http.StatusUpgradeRequired)
-		return
-	}
-	if len(id) > s.opts.MaxRoomIDLength {
-		http.Error(w, fmt.Sprintf("room id is %d bytes long; the limit is %d (Options.MaxRoomIDLength)", len(id), s.opts.MaxRoomIDLength), http.StatusBadRequest)
 		return
 	}
 	addr := clientAddr(r, s.opts.TrustForwardedFor)

@@ -4,6 +4,8 @@
 //
 // Its one callback is the least work a room can do per message, so a
 // benchmark of it measures the server: routing, queueing and writing.
+// [Wasm] is the same relay as a WebAssembly guest, so that the same
+// benchmark measures what the wasm path (package wasmhost) adds.
 package relay
 
 import "github.com/stateroom-go/stateroom"

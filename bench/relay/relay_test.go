@@ -14,7 +14,8 @@ type sent struct {
 }
 
 // fakeRoom records what the service sends. The relay's behaviour over
-// real sockets is tested in internal/loadgen (TestFanout/stateroom).
+// real sockets is tested in internal/loadgen (TestFanout/stateroom), the
+// wasm relay's in wasm_test.go.
 type fakeRoom struct{ sent []sent }
 
 func (r *fakeRoom) ID() string { return "r" }

@@ -1,0 +1,331 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/loadgen"
+	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/wasmhost"
+)
+
+// TestWasmUpToDate re-assembles relay.wat and checks that both the
+// committed relay.wasm and what Wasm returns are what wat2wasm makes of it,
+// so a source edited without `go generate ./bench/relay` fails here.
+func TestWasmUpToDate(t *testing.T) {
+	if _, err := exec.LookPath("wat2wasm"); err != nil {
+		t.Fatal("wat2wasm is not on PATH: install wabt (apt-get install wabt), which CI does")
+	}
+	fresh := filepath.Join(t.TempDir(), "relay.wasm")
+	if out, err := exec.Command("wat2wasm", "relay.wat", "-o", fresh).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm relay.wat: %v\n%s", err, out)
+	}
+	want, err := os.ReadFile(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := os.ReadFile("relay.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(committed, want) {
+		t.Error("relay.wasm is out of date with relay.wat: run `go generate ./bench/relay`")
+	}
+	if !bytes.Equal(Wasm(), want) {
+		t.Error("Wasm() is not relay.wasm assembled from relay.wat")
+	}
+	// Wasm hands out copies: changing one must not change the next.
+	w := Wasm()
+	w[0] ^= 0xff
+	if !bytes.Equal(Wasm(), want) {
+		t.Error("changing what Wasm returned changed the next call's bytes")
+	}
+}
+
+// compileWasm compiles the wasm relay for a test; it is closed with the
+// test.
+func compileWasm(t testing.TB, opts wasmhost.Options) *wasmhost.Module {
+	t.Helper()
+	opts.DisableCache = true
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	mod, err := wasmhost.Compile(context.Background(), Wasm(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := mod.Close(context.Background()); err != nil {
+			t.Errorf("Module.Close: %v", err)
+		}
+	})
+	return mod
+}
+
+// budgets are the two ways bench/relayserver runs the guest.
+var budgets = []struct {
+	name   string
+	budget time.Duration
+}{
+	{"nobudget", wasmhost.NoBudget},
+	{"budget", 0},
+}
+
+// event is one callback of a service, for driving native and wasm relays
+// alike.
+type event func(stateroom.Service, stateroom.Room)
+
+func message(client stateroom.ClientID, p stateroom.Payload) event {
+	return func(s stateroom.Service, r stateroom.Room) {
+		s.Message(r, stateroom.MessageEvent{Client: client, Payload: p})
+	}
+}
+
+// drive runs events through a fresh service of f and returns what it sent.
+func drive(t testing.TB, f stateroom.Factory, events ...event) []sent {
+	t.Helper()
+	svc, err := f.NewService("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := svc.(io.Closer); ok {
+		defer c.Close()
+	}
+	room := &fakeRoom{}
+	svc.Init(room)
+	for _, ev := range events {
+		ev(svc, room)
+	}
+	return room.sent
+}
+
+// TestWasmMatchesNative: for the same events the guest sends what the
+// native relay sends, and nothing for events other than messages.
+func TestWasmMatchesNative(t *testing.T) {
+	events := []event{
+		func(s stateroom.Service, r stateroom.Room) { s.Connect(r, stateroom.ConnectEvent{Client: 1}) },
+		func(s stateroom.Service, r stateroom.Room) { s.Connect(r, stateroom.ConnectEvent{Client: 4294967295}) },
+		message(1, stateroom.Text("hi")),
+		message(4294967295, stateroom.Binary([]byte{0, 255, 3})),
+		message(1, stateroom.Text("")),
+		message(1, stateroom.Binary(nil)),
+		message(1, stateroom.Text("é")),
+		message(1, stateroom.Binary(bytes.Repeat([]byte{7}, 200<<10))), // grows memory
+		func(s stateroom.Service, r stateroom.Room) { s.Timer(r) },
+		func(s stateroom.Service, r stateroom.Room) { s.Disconnect(r, stateroom.DisconnectEvent{Client: 1}) },
+		message(2, stateroom.Text("after")),
+	}
+	native := drive(t, Factory(), events...)
+	if len(native) != 7 {
+		t.Fatalf("the native relay sent %d messages, want 7", len(native))
+	}
+	for _, b := range budgets {
+		t.Run(b.name, func(t *testing.T) {
+			got := drive(t, compileWasm(t, wasmhost.Options{EventBudget: b.budget}), events...)
+			if d := diffSends(got, native); d != "" {
+				t.Error(d)
+			}
+		})
+	}
+}
+
+// diffSends describes how got differs from want, or returns "".
+func diffSends(got, want []sent) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("sent %d messages, want %d", len(got), len(want))
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.to != w.to || g.p.Binary != w.p.Binary || !bytes.Equal(g.p.Data, w.p.Data) {
+			return fmt.Sprintf("send %d is to %v binary=%v %.40q (%d bytes); want to %v binary=%v %.40q (%d bytes)",
+				i, g.to, g.p.Binary, g.p.Data, len(g.p.Data), w.to, w.p.Binary, w.p.Data, len(w.p.Data))
+		}
+	}
+	return ""
+}
+
+// TestWasmHeapStaysFlat: the guest's allocator takes every event's buffer
+// back, so a stream of large messages does not grow its memory past what
+// one needs.
+func TestWasmHeapStaysFlat(t *testing.T) {
+	svc, err := compileWasm(t, wasmhost.Options{}).NewService("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.(io.Closer).Close()
+	mem := svc.(interface{ MemoryBytes() int64 })
+	room := &fakeRoom{}
+	svc.Init(room)
+	p := stateroom.Binary(make([]byte, 100<<10))
+	svc.Message(room, stateroom.MessageEvent{Client: 1, Payload: p})
+	after1 := mem.MemoryBytes()
+	for range 200 {
+		svc.Message(room, stateroom.MessageEvent{Client: 1, Payload: p})
+	}
+	if got := mem.MemoryBytes(); got != after1 {
+		t.Errorf("memory is %d bytes after 201 messages of 100 KiB, %d after the first; want no growth (stateroom_free must take the buffer back)", got, after1)
+	}
+	if len(room.sent) != 201 {
+		t.Errorf("sent %d messages, want 201", len(room.sent))
+	}
+}
+
+// TestWasmMallocFailsCleanly: a message larger than the memory cap gets a
+// failed malloc (the guest returns 0), not a trap or a corrupted heap.
+func TestWasmMallocFailsCleanly(t *testing.T) {
+	svc, err := compileWasm(t, wasmhost.Options{MemoryLimit: 64 << 10}).NewService("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.(io.Closer).Close()
+	room := &fakeRoom{}
+	svc.Init(room)
+	defer func() {
+		f, ok := recover().(*stateroom.Fault)
+		if !ok || !errors.Is(f, wasmhost.ErrMalloc) {
+			t.Errorf("a 100 KiB message in a 64 KiB memory panicked with %v; want a *stateroom.Fault wrapping wasmhost.ErrMalloc", f)
+		}
+	}()
+	svc.Message(room, stateroom.MessageEvent{Client: 1, Payload: stateroom.Binary(make([]byte, 100<<10))})
+}
+
+// FuzzWasmMatchesNative: for any message, the guest relays what the
+// native relay relays.
+func FuzzWasmMatchesNative(f *testing.F) {
+	f.Add(uint32(1), []byte("hi"), false)
+	f.Add(uint32(0), []byte{}, true)
+	f.Add(uint32(4294967295), []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}, true)
+	mod := compileWasm(f, wasmhost.Options{})
+	f.Fuzz(func(t *testing.T, client uint32, data []byte, binary bool) {
+		p := stateroom.Payload{Data: data, Binary: binary}
+		if !binary {
+			p.Data = []byte(strings.ToValidUTF8(string(data), "?")) // text frames are UTF-8
+		}
+		ev := message(stateroom.ClientID(client), p)
+		if d := diffSends(drive(t, mod, ev, ev), drive(t, Factory(), ev, ev)); d != "" {
+			t.Error(d)
+		}
+	})
+}
+
+// serveWasm serves the wasm relay on loopback as bench/relayserver --wasm
+// does, limits off, and returns the tool's endpoint (no room).
+func serveWasm(t *testing.T, budget time.Duration) string {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	s, err := server.New(compileWasm(t, wasmhost.Options{EventBudget: budget, Logger: logger}), server.Options{
+		RoomGracePeriod:     server.EndRoomsImmediately,
+		Logger:              logger,
+		MessageRate:         server.NoLimit,
+		MaxConnections:      server.NoLimit,
+		MaxConnectionsPerIP: server.NoLimit,
+		MaxRooms:            server.NoLimit,
+		MaxClientsPerRoom:   server.NoLimit,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("server shutdown: %v", err)
+		}
+		ts.Close()
+	})
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+}
+
+// TestWasmRelayOverWebSockets: real clients in one room each get every
+// message, verbatim, of its kind, in order, the sender included; a client
+// in another room gets none of them.
+func TestWasmRelayOverWebSockets(t *testing.T) {
+	for _, b := range budgets {
+		t.Run(b.name, func(t *testing.T) {
+			url := serveWasm(t, b.budget)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			dial := func(room string) *websocket.Conn {
+				c, _, err := websocket.Dial(ctx, url+"/"+room, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.SetReadLimit(1 << 20)
+				t.Cleanup(func() { c.CloseNow() })
+				return c
+			}
+			clients := []*websocket.Conn{dial("a"), dial("a"), dial("a")}
+			other := dial("b")
+			msgs := []struct {
+				typ  websocket.MessageType
+				data []byte
+			}{
+				{websocket.MessageText, []byte("hello")},
+				{websocket.MessageBinary, []byte{0, 1, 254, 255}},
+				{websocket.MessageText, []byte("")},
+				{websocket.MessageBinary, bytes.Repeat([]byte("xy"), 40<<10)},
+				{websocket.MessageText, []byte("é and ☃")},
+			}
+			for i, m := range msgs {
+				if err := clients[i%len(clients)].Write(ctx, m.typ, m.data); err != nil {
+					t.Fatal(err)
+				}
+				// Wait for it everywhere before the next one, so that the
+				// order of messages from different senders is fixed.
+				for j, c := range clients {
+					typ, data, err := c.Read(ctx)
+					if err != nil {
+						t.Fatalf("client %d reading message %d: %v", j, i, err)
+					}
+					if typ != m.typ || !bytes.Equal(data, m.data) {
+						t.Errorf("client %d got message %d as %v %.40q (%d bytes); want %v %.40q (%d bytes)", j, i, typ, data, len(data), m.typ, m.data, len(m.data))
+					}
+				}
+			}
+			// Room b's only client hears its own message first: nothing of
+			// room a's got there.
+			if err := other.Write(ctx, websocket.MessageText, []byte("b only")); err != nil {
+				t.Fatal(err)
+			}
+			if typ, data, err := other.Read(ctx); err != nil || typ != websocket.MessageText || string(data) != "b only" {
+				t.Errorf("room b's client read %v %q %v; want its own text message \"b only\"", typ, data, err)
+			}
+		})
+	}
+}
+
+// TestWasmFanout runs the load tool's fan-out check against the wasm
+// relay with small counts: no message lost, duplicated or reordered.
+func TestWasmFanout(t *testing.T) {
+	for _, b := range budgets {
+		t.Run(b.name, func(t *testing.T) {
+			o := loadgen.Options{URL: serveWasm(t, b.budget), Rooms: 3, Clients: 4, Senders: 2, Window: 4, Messages: 100, Duration: 30 * time.Second}
+			rep, err := loadgen.Fanout(context.Background(), o)
+			if err != nil {
+				t.Fatalf("Fanout: %v", err)
+			}
+			sent := int64(o.Rooms * o.Senders * o.Messages)
+			if rep.Sent != sent || rep.Delivered != sent*int64(o.Clients) {
+				t.Errorf("sent %d delivered %d; want %d and %d", rep.Sent, rep.Delivered, sent, sent*int64(o.Clients))
+			}
+			if rep.Lost != 0 || rep.Duplicates != 0 || rep.Reordered != 0 || rep.Foreign != 0 || rep.TimedOut {
+				t.Errorf("lost %d dups %d reordered %d foreign %d timed out %v; want a clean run", rep.Lost, rep.Duplicates, rep.Reordered, rep.Foreign, rep.TimedOut)
+			}
+		})
+	}
+}

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/server/servertest"
 	"github.com/stateroom-go/stateroom/wasmhost"
 )
 
@@ -28,23 +27,12 @@ func serve(t *testing.T, opts wasmhost.Options) (url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(mod, server.Options{RoomGracePeriod: server.EndRoomsImmediately, Logger: opts.Logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		ts.Close()
-		if err := mod.Close(ctx); err != nil {
+	t.Cleanup(func() { // runs after the server's shutdown, registered later
+		if err := mod.Close(context.Background()); err != nil {
 			t.Errorf("Module.Close: %v", err)
 		}
 	})
-	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/"
+	return servertest.Start(t, mod, server.Options{RoomGracePeriod: server.EndRoomsImmediately, Logger: opts.Logger}) + "/ws/"
 }
 
 // client is one WebSocket client of a test.

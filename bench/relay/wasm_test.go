@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/internal/loadgen"
 	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/server/servertest"
 	"github.com/stateroom-go/stateroom/wasmhost"
 )
 
@@ -227,28 +227,8 @@ func FuzzWasmMatchesNative(f *testing.F) {
 func serveWasm(t *testing.T, budget time.Duration) string {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
-	s, err := server.New(compileWasm(t, wasmhost.Options{EventBudget: budget, Logger: logger}), server.Options{
-		RoomGracePeriod:     server.EndRoomsImmediately,
-		Logger:              logger,
-		MessageRate:         server.NoLimit,
-		MaxConnections:      server.NoLimit,
-		MaxConnectionsPerIP: server.NoLimit,
-		MaxRooms:            server.NoLimit,
-		MaxClientsPerRoom:   server.NoLimit,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-		ts.Close()
-	})
-	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+	f := compileWasm(t, wasmhost.Options{EventBudget: budget, Logger: logger})
+	return servertest.Start(t, f, Unlimited(server.Options{RoomGracePeriod: server.EndRoomsImmediately, Logger: logger})) + "/ws"
 }
 
 // TestWasmRelayOverWebSockets: real clients in one room each get every

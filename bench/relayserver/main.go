@@ -65,11 +65,7 @@ func run() error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	opts := server.Options{Logger: logger}
 	if !*limits {
-		opts.MessageRate = server.NoLimit
-		opts.MaxConnections = server.NoLimit
-		opts.MaxConnectionsPerIP = server.NoLimit
-		opts.MaxRooms = server.NoLimit
-		opts.MaxClientsPerRoom = server.NoLimit
+		opts = relay.Unlimited(opts)
 	}
 	if *endEmpty {
 		opts.RoomGracePeriod = server.EndRoomsImmediately

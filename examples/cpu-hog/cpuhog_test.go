@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/server/servertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -22,20 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // ws:// address; it shuts down when the test ends.
 func serve(t *testing.T, f stateroom.Factory) string {
 	t.Helper()
-	srv, err := server.New(f, server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		ts.Close()
-	})
-	return "ws" + strings.TrimPrefix(ts.URL, "http")
+	return servertest.Start(t, f, server.Options{})
 }
 
 func dial(t *testing.T, url string) *websocket.Conn {

@@ -15,6 +15,7 @@ import (
 	"github.com/stateroom-go/stateroom/bench/hub"
 	"github.com/stateroom-go/stateroom/bench/relay"
 	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/server/servertest"
 )
 
 // relays are the servers every mode is tested against: the Stateroom
@@ -27,33 +28,12 @@ var relays = []struct {
 	{"hub", startHub},
 }
 
-// startStateroom serves bench/relay with package server on loopback.
+// startStateroom serves bench/relay with package server on loopback, with
+// no limits, as bench/relayserver runs it.
 func startStateroom(t *testing.T) string {
 	t.Helper()
-	// No limits, as bench/relayserver runs it: the tool is one address
-	// sending as fast as it can, which the default limits would refuse.
-	s, err := server.New(relay.Factory(), server.Options{
-		RoomGracePeriod:     server.EndRoomsImmediately,
-		Logger:              slog.New(slog.DiscardHandler),
-		MessageRate:         server.NoLimit,
-		MaxConnections:      server.NoLimit,
-		MaxConnectionsPerIP: server.NoLimit,
-		MaxRooms:            server.NoLimit,
-		MaxClientsPerRoom:   server.NoLimit,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-		srv.Close()
-	})
-	return wsURL(srv)
+	opts := server.Options{RoomGracePeriod: server.EndRoomsImmediately, Logger: slog.New(slog.DiscardHandler)}
+	return servertest.Start(t, relay.Factory(), relay.Unlimited(opts)) + "/ws"
 }
 
 // wsURL turns an httptest server's URL into the tool's endpoint.

@@ -26,6 +26,31 @@ import (
 // Timeout bounds each expected message of a transcript.
 const Timeout = 10 * time.Second
 
+// Start serves f with opts (a nil Logger discards logs) on a loopback
+// httptest server until the test ends, then shuts the server down, failing
+// the test if Shutdown does. It returns the server's WebSocket base URL,
+// ws://127.0.0.1:PORT: rooms are at that plus /ws/{room}.
+func Start(t testing.TB, f stateroom.Factory, opts server.Options) string {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s, err := server.New(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		ts.Close()
+	})
+	return "ws" + strings.TrimPrefix(ts.URL, "http")
+}
+
 // Run starts a server for f with opts (a nil Logger discards logs), plays
 // script against it and stops the server. Each line of the script is one
 // step, the first word naming a client (any word without spaces) and an
@@ -44,27 +69,13 @@ const Timeout = 10 * time.Second
 // message arriving first fails the test.
 func Run(t testing.TB, f stateroom.Factory, opts server.Options, script []string) {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	s, err := server.New(f, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s)
+	base := Start(t, f, opts) + "/ws/"
 	clients := map[string]*websocket.Conn{}
 	defer func() {
 		for _, c := range clients {
 			c.Close()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		ts.Close()
 	}()
-	base := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/"
 
 	for i, line := range script {
 		name, op, arg, err := parse(line)

@@ -42,6 +42,7 @@ const (
 	EventTimer
 )
 
+// String returns the event's name as the ABI declares it, e.g. "Connect".
 func (k EventKind) String() string {
 	switch k {
 	case EventInit:

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,6 +123,33 @@ type ServerFlags struct {
 	// TLSCert and TLSKey are the PEM certificate and key to serve https and
 	// wss with (--tls-cert, --tls-key: both or neither; default neither).
 	TLSCert, TLSKey string
+
+	// metrics is the one registry the server and every module it loads
+	// (dev loads one per rebuild) report to, so /metrics shows both; made
+	// on first use, nil with --no-metrics.
+	metrics *prometheus.Registry
+}
+
+// registerer is registry as a prometheus.Registerer: a nil interface, not a
+// typed nil, when metrics are off.
+func (f *ServerFlags) registerer() prometheus.Registerer {
+	if r := f.registry(); r != nil {
+		return r
+	}
+	return nil
+}
+
+// registry returns the metrics registry of this command run, with the Go
+// and process collectors, or nil when metrics are off.
+func (f *ServerFlags) registry() *prometheus.Registry {
+	if f.NoMetrics {
+		return nil
+	}
+	if f.metrics == nil {
+		f.metrics = prometheus.NewRegistry()
+		f.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return f.metrics
 }
 
 // The environment variables that may hold the tokens: a flag's value is
@@ -229,6 +259,7 @@ func (f *ServerFlags) serverOptions(logger *slog.Logger, staticDir, clientDir st
 		AdminToken:          f.AdminToken,
 		MetricsPath:         f.MetricsPath,
 		DisableMetrics:      f.NoMetrics,
+		Metrics:             f.registerer(),
 		HandshakeTimeout:    f.HandshakeTimeout,
 		MaxConnections:      f.MaxConnections.count(),
 		MaxConnectionsPerIP: f.MaxConnectionsPerIP.count(),
@@ -248,6 +279,7 @@ func (f *ServerFlags) hostOptions(logger *slog.Logger) wasmhost.Options {
 		CacheDir:     f.CacheDir,
 		DisableCache: f.NoCache,
 		Logger:       logger,
+		Metrics:      f.registerer(),
 	}
 	if f.Trusted {
 		o.EventBudget = wasmhost.NoBudget

@@ -89,8 +89,13 @@ func TestServeTokensOriginMetrics(t *testing.T) {
 	}
 
 	code, body = get(t, httpURL+"/metrics")
-	if code != 200 || !strings.Contains(body, "stateroom_") {
-		t.Errorf("GET /metrics: %d, no stateroom_ metric in %d bytes", code, len(body))
+	if code != 200 || !strings.Contains(body, "stateroom_clients ") {
+		t.Errorf("GET /metrics: %d, no server metric in %d bytes", code, len(body))
+	}
+	// The wasm host reports to the same registry: room r1 started one
+	// instance.
+	if !strings.Contains(body, "stateroom_wasm_instantiate_seconds_count 1") {
+		t.Errorf("GET /metrics: no wasm instantiation counted in:\n%s", body)
 	}
 	if err := p.interrupt(t); err != nil {
 		t.Fatalf("exit after SIGINT: %v", err)

@@ -15,13 +15,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // binaryEchoTranscripts are the conversations the binary echo service must
 // hold; a WebAssembly build of it must hold them too.
-var binaryEchoTranscripts = []struct {
-	name   string
-	script []string
-}{
+var binaryEchoTranscripts = []servertest.Transcript{
 	{
-		name: "binary stays binary, text stays text",
-		script: []string{
+		Name: "binary stays binary, text stays text",
+		Script: []string{
 			"a+",
 			"a>> 00ff10",
 			"a<< 00ff10",
@@ -32,8 +29,8 @@ var binaryEchoTranscripts = []struct {
 		},
 	},
 	{
-		name: "only to the sender",
-		script: []string{
+		Name: "only to the sender",
+		Script: []string{
 			"a+",
 			"b+",
 			"a>> 01",
@@ -45,11 +42,7 @@ var binaryEchoTranscripts = []struct {
 }
 
 func testBinaryEcho(t *testing.T, f stateroom.Factory) {
-	for _, tc := range binaryEchoTranscripts {
-		t.Run(tc.name, func(t *testing.T) {
-			servertest.Run(t, f, server.Options{}, tc.script)
-		})
-	}
+	servertest.RunAll(t, f, server.Options{}, binaryEchoTranscripts)
 }
 
 func TestBinaryEcho(t *testing.T) { testBinaryEcho(t, stateroom.New(NewBinaryEcho)) }

@@ -16,13 +16,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // chatTranscripts are the conversations the chat service must hold; a
 // WebAssembly build of it must hold them too.
-var chatTranscripts = []struct {
-	name   string
-	script []string
-}{
+var chatTranscripts = []servertest.Transcript{
 	{
-		name: "nicknames, messages, join and leave",
-		script: []string{
+		Name: "nicknames, messages, join and leave",
+		Script: []string{
 			"a+",
 			"a< welcome, user1; set your name with /nick NAME",
 			"b+",
@@ -42,8 +39,8 @@ var chatTranscripts = []struct {
 		},
 	},
 	{
-		name: "bad nicknames",
-		script: []string{
+		Name: "bad nicknames",
+		Script: []string{
 			"a+",
 			"a< welcome, user1; set your name with /nick NAME",
 			"b+",
@@ -70,11 +67,7 @@ var chatTranscripts = []struct {
 }
 
 func testChat(t *testing.T, f stateroom.Factory) {
-	for _, tc := range chatTranscripts {
-		t.Run(tc.name, func(t *testing.T) {
-			servertest.Run(t, f, server.Options{}, tc.script)
-		})
-	}
+	servertest.RunAll(t, f, server.Options{}, chatTranscripts)
 }
 
 func TestChat(t *testing.T) { testChat(t, stateroom.New(NewChat)) }

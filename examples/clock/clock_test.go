@@ -16,13 +16,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // clockTranscripts are the conversations the clock service must hold; a
 // WebAssembly build of it must hold them too.
-var clockTranscripts = []struct {
-	name   string
-	script []string
-}{
+var clockTranscripts = []servertest.Transcript{
 	{
-		name: "ticks count from zero for everyone",
-		script: []string{
+		Name: "ticks count from zero for everyone",
+		Script: []string{
 			"a+",
 			"b+",
 			"a< Timer @ 0",
@@ -36,11 +33,7 @@ var clockTranscripts = []struct {
 }
 
 func testClock(t *testing.T, f stateroom.Factory) {
-	for _, tc := range clockTranscripts {
-		t.Run(tc.name, func(t *testing.T) {
-			servertest.Run(t, f, server.Options{}, tc.script)
-		})
-	}
+	servertest.RunAll(t, f, server.Options{}, clockTranscripts)
 }
 
 // TestClock runs the clock fast; TestClockPeriod checks the real period.

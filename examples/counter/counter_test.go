@@ -15,13 +15,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // counterTranscripts are the conversations the counter service must hold;
 // a WebAssembly build of it must hold them too.
-var counterTranscripts = []struct {
-	name   string
-	script []string
-}{
+var counterTranscripts = []servertest.Transcript{
 	{
-		name: "count up and down",
-		script: []string{
+		Name: "count up and down",
+		Script: []string{
 			"a+",
 			"a< new value: 0",
 			"a> increment",
@@ -37,8 +34,8 @@ var counterTranscripts = []struct {
 		},
 	},
 	{
-		name: "shared by the room, separate per room",
-		script: []string{
+		Name: "shared by the room, separate per room",
+		Script: []string{
 			"a+",
 			"a< new value: 0",
 			"a> increment",
@@ -58,11 +55,7 @@ var counterTranscripts = []struct {
 }
 
 func testCounter(t *testing.T, f stateroom.Factory) {
-	for _, tc := range counterTranscripts {
-		t.Run(tc.name, func(t *testing.T) {
-			servertest.Run(t, f, server.Options{}, tc.script)
-		})
-	}
+	servertest.RunAll(t, f, server.Options{}, counterTranscripts)
 }
 
 func TestCounter(t *testing.T) { testCounter(t, stateroom.New(NewCounter)) }

@@ -15,13 +15,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // echoTranscripts are the conversations the echo service must hold; a
 // WebAssembly build of it must hold them too.
-var echoTranscripts = []struct {
-	name   string
-	script []string
-}{
+var echoTranscripts = []servertest.Transcript{
 	{
-		name: "greeting and echo",
-		script: []string{
+		Name: "greeting and echo",
+		Script: []string{
 			"a+",
 			"a< User ClientId(1) connected.",
 			"a> hello",
@@ -29,8 +26,8 @@ var echoTranscripts = []struct {
 		},
 	},
 	{
-		name: "broadcast and leave",
-		script: []string{
+		Name: "broadcast and leave",
+		Script: []string{
 			"a+",
 			"a< User ClientId(1) connected.",
 			"b+",
@@ -49,11 +46,7 @@ var echoTranscripts = []struct {
 }
 
 func testEcho(t *testing.T, f stateroom.Factory) {
-	for _, tc := range echoTranscripts {
-		t.Run(tc.name, func(t *testing.T) {
-			servertest.Run(t, f, server.Options{}, tc.script)
-		})
-	}
+	servertest.RunAll(t, f, server.Options{}, echoTranscripts)
 }
 
 func TestEcho(t *testing.T) { testEcho(t, stateroom.New(NewEcho)) }

@@ -51,6 +51,22 @@ func Start(t testing.TB, f stateroom.Factory, opts server.Options) string {
 	return "ws" + strings.TrimPrefix(ts.URL, "http")
 }
 
+// Transcript is one named conversation for [RunAll].
+type Transcript struct {
+	Name   string
+	Script []string
+}
+
+// RunAll plays each transcript as a subtest, each against a fresh server
+// for f with opts. An example defines its transcripts once and plays them
+// against its native factory and its WebAssembly build alike.
+func RunAll(t *testing.T, f stateroom.Factory, opts server.Options, transcripts []Transcript) {
+	t.Helper()
+	for _, tc := range transcripts {
+		t.Run(tc.Name, func(t *testing.T) { Run(t, f, opts, tc.Script) })
+	}
+}
+
 // Run starts a server for f with opts (a nil Logger discards logs), plays
 // script against it and stops the server. Each line of the script is one
 // step, the first word naming a client (any word without spaces) and an

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -236,58 +237,24 @@ type Options struct {
 // withDefaults returns a copy of o with every zero field set to its default,
 // or an error naming the first field it cannot use.
 func (o Options) withDefaults() (Options, error) {
-	if o.RoomGracePeriod == 0 {
-		o.RoomGracePeriod = DefaultRoomGracePeriod
-	}
-	if o.HeartbeatInterval == 0 {
-		o.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if o.HeartbeatTimeout == 0 {
-		o.HeartbeatTimeout = DefaultHeartbeatTimeout
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = DefaultWriteTimeout
-	}
-	if o.MaxMessageSize == 0 {
-		o.MaxMessageSize = DefaultMaxMessageSize
-	}
-	if o.SendQueueMessages == 0 {
-		o.SendQueueMessages = DefaultSendQueueMessages
-	}
-	if o.SendQueueBytes == 0 {
-		o.SendQueueBytes = DefaultSendQueueBytes
-	}
-	if o.MaxRoomIDLength == 0 {
-		o.MaxRoomIDLength = DefaultMaxRoomIDLength
-	}
-	if o.DefaultRoom == "" {
-		o.DefaultRoom = DefaultRoom
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.MetricsPath == "" {
-		o.MetricsPath = DefaultMetricsPath
-	}
-	if o.HandshakeTimeout == 0 {
-		o.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	for _, l := range []struct {
-		v   *int
-		def int
-	}{
-		{&o.MaxConnections, DefaultMaxConnections},
-		{&o.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP},
-		{&o.MaxRooms, DefaultMaxRooms},
-		{&o.MaxClientsPerRoom, DefaultMaxClientsPerRoom},
-	} {
-		if *l.v == 0 {
-			*l.v = l.def
-		}
-	}
-	if o.MessageRate == 0 {
-		o.MessageRate = DefaultMessageRate
-	}
+	// cmp.Or keeps a field the caller set and fills a zero one.
+	o.RoomGracePeriod = cmp.Or(o.RoomGracePeriod, DefaultRoomGracePeriod)
+	o.HeartbeatInterval = cmp.Or(o.HeartbeatInterval, DefaultHeartbeatInterval)
+	o.HeartbeatTimeout = cmp.Or(o.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	o.WriteTimeout = cmp.Or(o.WriteTimeout, DefaultWriteTimeout)
+	o.MaxMessageSize = cmp.Or(o.MaxMessageSize, DefaultMaxMessageSize)
+	o.SendQueueMessages = cmp.Or(o.SendQueueMessages, DefaultSendQueueMessages)
+	o.SendQueueBytes = cmp.Or(o.SendQueueBytes, DefaultSendQueueBytes)
+	o.MaxRoomIDLength = cmp.Or(o.MaxRoomIDLength, DefaultMaxRoomIDLength)
+	o.DefaultRoom = cmp.Or(o.DefaultRoom, DefaultRoom)
+	o.Logger = cmp.Or(o.Logger, slog.Default())
+	o.MetricsPath = cmp.Or(o.MetricsPath, DefaultMetricsPath)
+	o.HandshakeTimeout = cmp.Or(o.HandshakeTimeout, DefaultHandshakeTimeout)
+	o.MaxConnections = cmp.Or(o.MaxConnections, DefaultMaxConnections)
+	o.MaxConnectionsPerIP = cmp.Or(o.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
+	o.MaxRooms = cmp.Or(o.MaxRooms, DefaultMaxRooms)
+	o.MaxClientsPerRoom = cmp.Or(o.MaxClientsPerRoom, DefaultMaxClientsPerRoom)
+	o.MessageRate = cmp.Or(o.MessageRate, DefaultMessageRate)
 	if o.MessageBurst == 0 {
 		o.MessageBurst = max(DefaultMessageBurst, int(o.MessageRate))
 	}

@@ -54,6 +54,13 @@
 // token in the room's lifetime, and a still-connected holder of that id is
 // closed with stateroom.CloseReplaced (its Disconnect comes first).
 //
+// A client is a member of its room from its Connect, which runs right after
+// the WebSocket handshake completes: a message the room broadcasts between
+// the client seeing the handshake answer and its Connect does not reach it.
+// A client that must see every message waits for a first message from the
+// service (the examples send one on Connect) or for its own first message
+// to come back.
+//
 // # Concurrency
 //
 // Every call into a room's service happens with that room's mutex held, so

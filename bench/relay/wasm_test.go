@@ -249,7 +249,23 @@ func TestWasmRelayOverWebSockets(t *testing.T) {
 				t.Cleanup(func() { c.CloseNow() })
 				return c
 			}
-			clients := []*websocket.Conn{dial("a"), dial("a"), dial("a")}
+			// A client is in the room from its Connect, which the server
+			// runs just after the handshake completes: each newcomer sends
+			// a join message and everyone in the room so far reads it, so
+			// all three are members before the real messages flow.
+			var clients []*websocket.Conn
+			for range 3 {
+				c := dial("a")
+				clients = append(clients, c)
+				if err := c.Write(ctx, websocket.MessageText, []byte("join")); err != nil {
+					t.Fatal(err)
+				}
+				for j, m := range clients {
+					if typ, data, err := m.Read(ctx); err != nil || typ != websocket.MessageText || string(data) != "join" {
+						t.Fatalf("client %d reading a join: %v %q %v", j, typ, data, err)
+					}
+				}
+			}
 			other := dial("b")
 			msgs := []struct {
 				typ  websocket.MessageType

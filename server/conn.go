@@ -14,7 +14,8 @@ import (
 
 // conn is one client connection. Its reader is a goroutine that lives while
 // the client sends and hands over to a fresh one when it goes quiet (see
-// read); its writer is a goroutine that lives while frames are queued and
+// read); a connection that stays quiet parks with the server's poller and
+// holds no goroutine until its socket is readable (see park.go). Its writer is a goroutine that lives while frames are queued and
 // writes them with one writev per batch (see writeLoop).
 //
 // Fields under "room-owned" are guarded by the room's mutex; the queue by
@@ -30,6 +31,12 @@ type conn struct {
 	wire  wireReader
 	msgs  messageReader
 	limit rateLimiter
+	fd    int // the socket the poller can watch, or -1 (TLS); set in newConn
+
+	// parked says no goroutine reads c: the poller, or whoever closes c,
+	// starts one (unpark). pollGen is guarded by the poller's lock.
+	parked  atomic.Bool
+	pollGen uint32
 
 	// identity is what Options.Authenticate returned; set before the
 	// connection joins its room, read-only after.
@@ -51,6 +58,15 @@ type conn struct {
 	queueLimit int
 	byteLimit  int
 	writerDone chan struct{} // closed once the last write is done
+
+	// Parking a quiet reader (park.go), also under c.mu: the sweeper kicks
+	// a reader that has been waiting for a whole tick out of its read with
+	// a past deadline, and the reader parks instead of waiting on.
+	waiting      bool      // the reader waits for the client's next message
+	waits        uint32    // counts the reader's waits
+	waitSeen     uint32    // waits at the sweeper's last look
+	kicked       bool      // the sweeper set a past read deadline
+	readDeadline time.Time // the read deadline the writer set (close handshake); zero for none
 
 	// Heartbeat: the reader sets active on every frame; the sweeper clears
 	// it and owns lastSeen.
@@ -84,6 +100,7 @@ func newConn(s *Server, r *room, nc net.Conn, pending []byte, token, addr string
 		byteLimit:  s.opts.SendQueueBytes,
 		writerDone: make(chan struct{}),
 		lastSeen:   time.Now(),
+		fd:         socketFD(nc),
 	}
 	c.wire.reset(nc, pending)
 	c.msgs.init(&c.wire, s.opts.MaxMessageSize)
@@ -220,6 +237,7 @@ func (c *conn) abort() {
 	}
 	c.mu.Unlock()
 	c.nc.Close() // unblocks a writer stuck on the socket
+	c.unpark()   // a closed socket is no longer watched: its reader must see the error
 }
 
 // frameBatch is a queue of frames; the writer swaps a connection's queue
@@ -315,8 +333,13 @@ func (c *conn) writeClose(msg []byte, code int) {
 		return
 	}
 	c.srv.metrics.closeSent(code)
-	// After that the reader stops waiting.
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+	// After that the reader stops waiting; a parked connection needs a
+	// reader for the deadline to apply.
+	c.mu.Lock()
+	c.readDeadline = time.Now().Add(c.srv.opts.WriteTimeout)
+	c.nc.SetReadDeadline(c.readDeadline)
+	c.mu.Unlock()
+	c.unpark()
 }
 
 // start joins the room, on the calling goroutine (the HTTP handler's), and
@@ -335,24 +358,31 @@ func (c *conn) start() {
 func (c *conn) waitAndRead() { c.read(true) }
 
 // read reads messages and hands them to the room while the client sends.
-// When the client goes quiet (every byte read, at a message boundary) it
-// starts a fresh reader goroutine to wait for the next message and returns:
-// handling a message can grow a goroutine's stack (the service runs on it)
-// and a waiting goroutine keeps its stack, while a fresh one waits on the
-// smallest stack there is. fresh says this goroutine has not handled a
-// message yet.
+// A reader that waits long enough parks the connection and ends (see
+// wait). Where c cannot park, a reader whose client goes quiet (every byte
+// read, at a message boundary) starts a fresh reader goroutine to wait for
+// the next message and returns: handling a message can grow a goroutine's
+// stack (the service runs on it) and a waiting goroutine keeps its stack,
+// while a fresh one waits on the smallest stack there is. Where c can park,
+// the reader waits on (its stack goes when it parks), which spares a client
+// that talks a new goroutine and a regrown stack per message. fresh says
+// this goroutine has not handled a message yet.
 func (c *conn) read(fresh bool) {
 	m := c.srv.metrics
 	for {
 		if !c.wire.buffered() {
 			if !c.wire.full {
 				c.msgs.release()
-				if !fresh {
+				if !fresh && !c.parkable() {
 					c.srv.wg.Go(c.waitAndRead)
 					return
 				}
 			}
-			if err := c.wire.wait(); err != nil {
+			parked, err := c.wait()
+			if parked {
+				return
+			}
+			if err != nil {
 				c.end(err)
 				return
 			}
@@ -419,6 +449,9 @@ func (c *conn) end(err error) {
 		c.closeHere(code, reason, false)
 	}
 	<-c.writerDone
+	if c.pollGen != 0 { // it has parked: the poller knows it
+		c.srv.readiness().forget(c)
+	}
 	c.nc.Close()
 	c.msgs.release()
 	c.wire.release()

@@ -80,26 +80,39 @@
 //
 // # Goroutines
 //
-// Per connection, while it is idle: one reader goroutine, waiting on the
-// smallest stack for the client's next message, and no buffers beyond a
-// 128-byte array (the read buffer and the message buffer are pooled and
-// borrowed only while bytes flow). The HTTP handler that upgraded it has
-// returned, so nothing of net/http's request state stays. The reader hands
-// over to a fresh goroutine whenever the client goes quiet, because the
-// service runs on the reader and can grow its stack, and a waiting
-// goroutine keeps its stack. A writer goroutine runs only while frames are
-// queued: the first frame queued starts one (under conn.mu), it writes
+// Per connection, while it is idle: no goroutine at all on Linux, and no
+// buffers beyond a 128-byte array (the read buffer and the message buffer
+// are pooled and borrowed only while bytes flow). A reader whose client
+// has gone quiet (every byte read, at a message boundary) waits in an
+// ordinary read at first; the heartbeat sweeper kicks a reader that has
+// waited through a whole parking tick (100 ms) out of its read with a past
+// deadline, and the reader parks the connection with the server's poller,
+// an epoll instance of its own that watches the socket for one readiness
+// event, and ends. The poller starts a fresh reader when bytes or a hangup
+// arrive, and whoever closes a parked connection starts one too, for the
+// close handshake's read deadline to apply (park.go). Clients that talk,
+// and short-lived connections, so never pay for parking. A connection that
+// cannot park (TLS, whose socket readiness says nothing about decrypted
+// bytes; other systems) keeps one reader goroutine, handed over to a fresh
+// one whenever the client goes quiet, because the service runs on the
+// reader and can grow its stack, and a waiting goroutine keeps its stack.
+// The HTTP handler that upgraded a connection has returned, so nothing of
+// net/http's request state stays. A writer goroutine runs only while frames
+// are queued: the first frame queued starts one (under conn.mu), it writes
 // everything queued with one writev per batch and ends when the queue is
 // empty. The reader writes the last close frame itself. Per server: one
-// heartbeat sweeper, started with the first connection. Per armed timer:
-// the time.AfterFunc callback while it runs. Shutdown waits for all of
-// them (Server.wg).
+// heartbeat sweeper, started with the first connection, and the poller's
+// goroutine, started with the first connection that can park and stopped
+// after the last goroutine at Shutdown. Per armed timer: the
+// time.AfterFunc callback while it runs. After a mass close, one goroutine
+// hands freed memory back (Options.KeepFreedMemory). Shutdown waits for
+// all of them (Server.wg).
 //
 // # Lock order
 //
 // room.mu, then registry.mu; room.mu, then conn.mu; Server.mu, then
 // conn.mu. Server.mu and registry.mu are never held while taking a room's
 // mutex, and conn.mu is a leaf. admission.mu (connection counts) is a leaf
-// taken with nothing else held. The admin API and Server.Rooms only
+// taken with nothing else held, and so is poller.mu. The admin API and Server.Rooms only
 // TryLock a room (to ask a MemoryReporter), so they never wait on one.
 package server

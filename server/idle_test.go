@@ -2,43 +2,100 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
 )
 
-// TestIdleConnectionsHoldOneGoroutine checks the idle design (doc.go,
+// TestIdleConnectionsHoldNoGoroutine checks the idle design (doc.go,
 // "Goroutines"): once a client has talked and gone quiet, its connection
-// holds one goroutine, the reader waiting for its next message; the writer
-// has ended and the HTTP handler that upgraded it has returned.
-func TestIdleConnectionsHoldOneGoroutine(t *testing.T) {
-	_, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), Options{})
-	// A first connection starts what lives as long as the server (the
-	// heartbeat sweeper); count from after it.
-	warm := dial(t, ts, "/ws/warm")
-	send(t, warm, "hi")
-	expect(t, warm, "hi")
-	base := runtime.NumGoroutine()
+// parks with the server's poller and holds no goroutine at all (the writer
+// has ended, the HTTP handler has returned, and no reader waits), and a
+// parked connection wakes for its client's next message.
+func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("readiness polling is Linux-only; elsewhere TestIdleTLSConnectionsHoldOneGoroutine's rule holds")
+	}
+	s, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), Options{})
+	shortParkTick(s)
+	allParked := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for c := range s.conns {
+			if !c.parked.Load() {
+				return false
+			}
+		}
+		return true
+	}
+	checkIdleGoroutines(t, ts, websocket.DefaultDialer, allParked, 0)
+}
 
+// TestIdleTLSConnectionsHoldOneGoroutine: a TLS connection may hold
+// decrypted bytes the socket's readiness knows nothing of, so it never
+// parks; its reader waits, on a fresh goroutine's small stack.
+func TestIdleTLSConnectionsHoldOneGoroutine(t *testing.T) {
+	s, err := New(stateroom.New(func(string) fanout { return fanout{} }), Options{Logger: quietLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		ts.Close()
+	})
+	d := &websocket.Dialer{TLSClientConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig}
+	checkIdleGoroutines(t, ts, d, func() bool { return true }, 1)
+}
+
+// checkIdleGoroutines connects n clients that talk and go quiet, checks
+// that each holds perConn goroutines of the server, then that each still
+// answers, and holds perConn again after. settled reports that every
+// quiet client's connection has reached its idle state.
+func checkIdleGoroutines(t *testing.T, ts *httptest.Server, d *websocket.Dialer, settled func() bool, perConn int) {
+	t.Helper()
+	dialWith := func(path string) *websocket.Conn {
+		c, _, err := d.Dial(wsURL(ts, path), nil)
+		if err != nil {
+			t.Fatalf("dial %s: %v", path, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
 	const n = 20
-	for i := range n {
-		c := dial(t, ts, fmt.Sprintf("/ws/idle-%d", i))
+	clients := make([]*websocket.Conn, n)
+	for i := range clients {
+		c := dialWith(fmt.Sprintf("/ws/idle-%d", i))
 		for j := range 3 { // each message grows the reader's and writer's stacks
 			msg := strings.Repeat("x", 100*j)
 			send(t, c, msg)
 			expect(t, c, msg)
 		}
+		clients[i] = c
 	}
 	// Each gorilla client has no goroutine of its own while nobody reads.
-	eventually(t, func() bool { return runtime.NumGoroutine()-base == n },
-		"one goroutine per idle connection (%d connections)", n)
+	want := func() bool { return settled() && connGoroutines() == n*perConn }
+	eventually(t, want, "%d goroutines per idle connection (%d connections)", perConn, n)
+	for i, c := range clients {
+		msg := fmt.Sprintf("wake %d", i)
+		send(t, c, msg)
+		expect(t, c, msg)
+	}
+	eventually(t, want, "%d goroutines per idle connection after waking (%d connections)", perConn, n)
 }
 
 // TestFrameRightBehindTheHandshake sends the handshake and the first frame
@@ -74,4 +131,86 @@ func TestFrameRightBehindTheHandshake(t *testing.T) {
 	if got.Header.OpCode != ws.OpText || string(got.Payload) != "early bird" {
 		t.Fatalf("got %v %q, want the text \"early bird\" back", got.Header.OpCode, got.Payload)
 	}
+}
+
+// shortParkTick makes s park quiet connections within milliseconds; call
+// it before the first connection.
+func shortParkTick(s *Server) {
+	s.mu.Lock()
+	s.parkTick = 5 * time.Millisecond
+	s.mu.Unlock()
+}
+
+// connGoroutines counts the goroutines running a connection's code (its
+// reader or writer), of any server: counting all goroutines would also
+// count those of servers that earlier tests are still shutting down.
+func connGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "server.(*conn).") {
+			count++
+		}
+	}
+	return count
+}
+
+// parkedServer starts a server whose one client has talked and gone
+// quiet, and waits until its connection is parked.
+func parkedServer(t *testing.T, opts Options) (*Server, *websocket.Conn) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("readiness polling is Linux-only")
+	}
+	s, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), opts)
+	shortParkTick(s)
+	c := dial(t, ts, "/ws/parked")
+	send(t, c, "hello")
+	expect(t, c, "hello")
+	eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for sc := range s.conns {
+			return sc.parked.Load()
+		}
+		return false
+	}, "the connection to park")
+	return s, c
+}
+
+// liveConns is the number of connections the server still holds.
+func liveConns(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// TestParkedConnectionNoticesHangup: a client that vanishes without a close
+// frame while its connection is parked must still leave its room; the
+// poller's watch covers hangups, not just data.
+func TestParkedConnectionNoticesHangup(t *testing.T) {
+	s, c := parkedServer(t, Options{})
+	c.UnderlyingConn().Close()
+	eventually(t, func() bool { return liveConns(s) == 0 }, "the server to drop the vanished client")
+}
+
+// TestParkedConnectionClosedBySilence: the heartbeat closes a silent
+// parked client, and the close handshake's deadline must end the
+// connection even though the client never answers (nor reads): the server
+// has to take the connection out of the poller to wait with a deadline.
+func TestParkedConnectionClosedBySilence(t *testing.T) {
+	s, _ := parkedServer(t, Options{
+		HeartbeatInterval: 100 * time.Millisecond,
+		HeartbeatTimeout:  250 * time.Millisecond,
+		WriteTimeout:      100 * time.Millisecond,
+	})
+	eventually(t, func() bool { return liveConns(s) == 0 }, "the server to drop the silent client")
 }

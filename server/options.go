@@ -79,6 +79,15 @@ type Options struct {
 	// means 120 s. It must be longer than HeartbeatInterval.
 	HeartbeatTimeout time.Duration
 
+	// KeepFreedMemory stops the server from handing memory back to the
+	// operating system when connections close en masse. By default, once
+	// at least half of the connections of a peak (and at least 1024) have
+	// closed, the server asks the runtime to return what they freed
+	// (debug.FreeOSMemory, one garbage collection): the Go runtime would
+	// otherwise keep that memory resident for minutes. Set it when the
+	// process does its own memory management.
+	KeepFreedMemory bool
+
 	// WriteTimeout bounds one write to a client's socket, and how long a
 	// client gets to answer the server's close frame before its socket is
 	// closed. Zero means 10 s.

@@ -47,7 +47,15 @@ type Server struct {
 	sweeping     bool
 	conns        map[*conn]struct{}
 	quit         chan struct{} // closed when Shutdown begins
-	done         chan struct{} // closed when every goroutine has ended, after Shutdown began
+
+	parkTick  time.Duration // quietBeforePark; tests shrink it before the first connection
+	peakConns int           // the most connections since memory was last released
+	releasing bool
+	release   memoryRelease
+
+	pollOnce sync.Once
+	poll     *poller       // watches idle connections; nil until one parks, or when there can be none
+	done     chan struct{} // closed when every goroutine has ended, after Shutdown began
 }
 
 // RoomInfo describes a running room, as reported by [Server.Rooms].
@@ -99,6 +107,8 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		conns:       make(map[*conn]struct{}),
 		quit:        make(chan struct{}),
 		done:        make(chan struct{}),
+		release:     defaultMemoryRelease,
+		parkTick:    quietBeforePark,
 	}
 	s.fact.Store(&f)
 	s.reg = newLocalRegistry(s)
@@ -366,6 +376,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// done, which every Shutdown call waits on.
 		go func() {
 			s.wg.Wait()
+			s.stopPoller()
 			close(s.done)
 		}()
 	}

@@ -1,0 +1,55 @@
+package server
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stateroom-go/stateroom"
+)
+
+// TestMemoryReleasedAfterMassClose: once at least half of the peak's
+// connections (and at least minDrop) have closed, the server releases
+// memory once; with KeepFreedMemory it never does.
+func TestMemoryReleasedAfterMassClose(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("KeepFreedMemory=%v", keep), func(t *testing.T) {
+			s, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), Options{KeepFreedMemory: keep})
+			var released atomic.Int32
+			s.mu.Lock()
+			s.release = memoryRelease{minDrop: 4, delay: 10 * time.Millisecond, free: func() { released.Add(1) }}
+			s.mu.Unlock()
+
+			const n = 8
+			clients := make([]*websocket.Conn, n)
+			for i := range clients {
+				clients[i] = dial(t, ts, fmt.Sprintf("/ws/m%d", i))
+			}
+			eventually(t, func() bool { return liveConns(s) == n }, "%d connections", n)
+			for _, c := range clients[:n/2-1] { // three gone: not yet half
+				c.Close()
+			}
+			eventually(t, func() bool { return liveConns(s) == n-(n/2-1) }, "three connections to close")
+			time.Sleep(50 * time.Millisecond) // five times the delay: a release would have happened
+			if got := released.Load(); got != 0 {
+				t.Fatalf("released %d times with %d of %d connections closed, want 0", got, n/2-1, n)
+			}
+			clients[n/2-1].Close() // the fourth: half the peak, and minDrop
+			eventually(t, func() bool { return liveConns(s) == n/2 }, "four connections to close")
+			if keep {
+				time.Sleep(50 * time.Millisecond)
+				if got := released.Load(); got != 0 {
+					t.Fatalf("released %d times with KeepFreedMemory, want 0", got)
+				}
+				return
+			}
+			eventually(t, func() bool { return released.Load() == 1 }, "one release")
+			time.Sleep(50 * time.Millisecond)
+			if got := released.Load(); got != 1 {
+				t.Fatalf("released %d times after one mass close, want 1", got)
+			}
+		})
+	}
+}

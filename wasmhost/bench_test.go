@@ -2,8 +2,10 @@ package wasmhost
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,8 +21,9 @@ var budgets = []struct {
 	{"nobudget", NoBudget},
 }
 
-// BenchmarkEvent measures one event round trip: malloc, write, recv, free,
-// and one stateroom_send back (the relay's envelope of a Timer event).
+// BenchmarkEvent measures one event round trip: write into the retained
+// event buffer, recv (one guest call; see eventBuffer), and one
+// stateroom_send back (the relay's envelope of a Timer event).
 func BenchmarkEvent(b *testing.B) {
 	for _, c := range budgets {
 		b.Run(c.name, func(b *testing.B) {
@@ -31,6 +34,29 @@ func BenchmarkEvent(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				s.Timer(room)
+			}
+			if room.sends != b.N {
+				b.Fatalf("%d sends for %d events", room.sends, b.N)
+			}
+		})
+	}
+}
+
+// BenchmarkEventSize measures Message events of growing size under the
+// default budget, up to and just past maxRetainedEventBuffer: at the cap the
+// retained buffer serves the event (one guest call), one byte over it the
+// event gets its own malloc and free (three calls). The relay guest copies
+// each event into its envelope and sends it back.
+func BenchmarkEventSize(b *testing.B) {
+	for _, size := range []int{64, 1 << 10, maxRetainedEventBuffer, maxRetainedEventBuffer + 1, 64 << 10} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			s := newService(b, loadGuest(b, "relay", testOptions()))
+			room := &countingRoom{}
+			ev := stateroom.MessageEvent{Client: 1, Payload: stateroom.Text(strings.Repeat("m", size-20))}
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Message(room, ev)
 			}
 			if room.sends != b.N {
 				b.Fatalf("%d sends for %d events", room.sends, b.N)

@@ -14,6 +14,15 @@
 // modules built for upstream Stateroom (Rust) run unchanged, and so do
 // modules from the Go guest SDK (a GOOS=wasip1 -buildmode=c-shared reactor).
 //
+// The host delivers an event as the ABI describes (stateroom_malloc, write,
+// stateroom_recv, stateroom_free) with one difference a guest cannot see: a
+// room keeps its event buffer (up to 16 KiB) from one event to the next and
+// frees it only to replace it with a bigger one, so most events are a
+// single call into the guest, which matters under the CPU budget (a
+// watcher goroutine per call). Larger events get a buffer of their own,
+// freed after stateroom_recv. The room id is written at start as upstream
+// does: malloc, write, free.
+//
 // # Sandbox
 //
 // Every call into a guest runs under a CPU budget ([Options.EventBudget]) and

@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -94,7 +95,9 @@ func TestFaultLogsStderr(t *testing.T) {
 // what the host writes. At load the probe instance gets a room id written
 // through malloc (as upstream's host does), so a malloc that is always
 // broken fails Compile; one that breaks only for larger sizes faults the
-// first event that needs one.
+// first event that needs one: the retained event buffer (a 30-byte event
+// asks for 64 bytes, minEventBuffer) or the one-off buffer of an event over
+// maxRetainedEventBuffer.
 func TestMallocFaults(t *testing.T) {
 	for _, ptr := range []string{"0", "65530"} {
 		_, err := Compile(context.Background(), variant(t, "versionfunc", "(result i32) (i32.const 1024)", "(result i32) (i32.const "+ptr+")"), testOptions())
@@ -102,17 +105,32 @@ func TestMallocFaults(t *testing.T) {
 			t.Fatalf("Compile with malloc returning %s: err = %v, want ErrMalloc", ptr, err)
 		}
 
-		bigOnly := "(result i32) (if (result i32) (i32.gt_u (local.get 0) (i32.const 20)) (then (i32.const " + ptr + ")) (else (i32.const 1024)))"
-		m, err := Compile(context.Background(), variant(t, "versionfunc", "(result i32) (i32.const 1024)", bigOnly), testOptions())
-		if err != nil {
-			t.Fatal(err)
+		for _, c := range []struct {
+			over    int    // malloc breaks for sizes over this
+			payload int    // the message's payload size
+			want    string // the malloc the error names
+		}{
+			{20, 10, "stateroom_malloc(64) returned"},
+			{maxRetainedEventBuffer, 20000, "stateroom_malloc(20020) returned"},
+		} {
+			bigOnly := fmt.Sprintf("(result i32) (if (result i32) (i32.gt_u (local.get 0) (i32.const %d)) (then (i32.const %s)) (else (i32.const 1024)))", c.over, ptr)
+			m, err := Compile(context.Background(), variant(t, "versionfunc", "(result i32) (i32.const 1024)", bigOnly), testOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = m.Close(context.Background()) })
+			s := newService(t, m)
+			if c.over >= minEventBuffer {
+				s.Timer(&fakeRoom{}) // small events still work
+			}
+			fault := mustFault(t, "wasm malloc failed", ErrMalloc, func() {
+				s.Message(&fakeRoom{}, stateroom.MessageEvent{Client: 1, Payload: stateroom.Text(strings.Repeat("x", c.payload))})
+			})
+			wantInMessage(t, fault.Err.Error(), c.want)
+			if !s.closed {
+				t.Error("the instance is still open after a malloc fault")
+			}
 		}
-		t.Cleanup(func() { _ = m.Close(context.Background()) })
-		s := newService(t, m)
-		fault := mustFault(t, "wasm malloc failed", ErrMalloc, func() {
-			s.Message(&fakeRoom{}, stateroom.MessageEvent{Client: 1, Payload: stateroom.Text("0123456789")})
-		})
-		wantInMessage(t, fault.Err.Error(), "stateroom_malloc(30) returned")
 	}
 }
 

@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	events, err := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "stateroom", Subsystem: "wasm", Name: "event_seconds",
-		Help:    "Time the guest took to handle one event (malloc, write, recv, free), by event kind.",
+		Help:    "Time the guest took to handle one event (write it into guest memory, stateroom_recv), by event kind.",
 		Buckets: prometheus.ExponentialBuckets(250e-9, 3, 14), // 250 ns .. ~0.4 s
 	}, []string{"event"}))
 	if err != nil {

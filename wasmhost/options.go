@@ -18,7 +18,7 @@ const (
 	// NoBudget as Options.EventBudget runs the guest without interruption:
 	// for trusted modules only, as a guest that loops forever then blocks
 	// its room forever. It saves the cost of the budget checks (see
-	// BenchmarkEventBudget).
+	// BenchmarkEvent and BenchmarkSpin).
 	NoBudget time.Duration = -1
 	// DefaultMemoryLimit is the cap on one instance's linear memory when
 	// Options.MemoryLimit is zero.

@@ -40,6 +40,7 @@ type service struct {
 	mem                api.Memory
 	malloc, recv, free api.Function
 	stack              [2]uint64 // parameters and results of CallWithStack
+	buf                eventBuffer
 
 	budget struct { // the per-event deadline; see beginCall
 		ctx    context.Context
@@ -111,19 +112,12 @@ func (s *service) writeRoomID(ctx context.Context, roomID string) error {
 	if n == 0 {
 		return nil
 	}
-	s.stack[0] = uint64(n)
-	if err := s.malloc.CallWithStack(ctx, s.stack[:]); err != nil {
-		return s.callError(ctx, "stateroom_malloc", err)
+	ptr, err := s.guestMalloc(ctx, n)
+	if err != nil {
+		return err
 	}
-	ptr := uint32(s.stack[0])
-	if ptr == 0 || !s.mem.WriteString(ptr, roomID) {
-		return fmt.Errorf("%w: stateroom_malloc(%d) returned %#x in a %d-byte memory", ErrMalloc, n, ptr, s.mem.Size())
-	}
-	s.stack[0], s.stack[1] = uint64(ptr), uint64(n)
-	if err := s.free.CallWithStack(ctx, s.stack[:]); err != nil {
-		return s.callError(ctx, "stateroom_free", err)
-	}
-	return nil
+	s.mem.WriteString(ptr, roomID) // fits: guestMalloc checked the range
+	return s.guestFree(ctx, ptr, n)
 }
 
 // beginCall returns the context of one event (or of instantiation): the
@@ -241,8 +235,10 @@ func (s *service) deliver(room stateroom.Room, ev abi.Event) {
 	}
 }
 
-// handle runs the ABI's delivery: malloc, write, recv, free, all under one
-// event budget.
+// handle runs the ABI's delivery under one event budget: write the event
+// into guest memory, stateroom_recv. The buffer is the room's retained one
+// (see eventBuffer), so the common event is one guest call, not the
+// ABI's malloc, recv and free.
 func (s *service) handle(ev abi.Event) error {
 	ctx := s.beginCall()
 	defer s.endCall()
@@ -252,26 +248,26 @@ func (s *service) handle(ev abi.Event) error {
 		return fmt.Errorf("%w: a %s event of %d bytes does not fit a 32-bit guest", ErrMalloc, ev.Kind, size)
 	}
 	n := uint32(size)
-	s.stack[0] = uint64(n)
-	if err := s.malloc.CallWithStack(ctx, s.stack[:]); err != nil {
-		return s.callError(ctx, "stateroom_malloc", err)
+	ptr, oneOff, err := s.eventBuffer(ctx, n)
+	if err != nil {
+		return err
 	}
-	ptr := uint32(s.stack[0])
-	buf, ok := s.mem.Read(ptr, n)
-	if !ok || ptr == 0 {
-		return fmt.Errorf("%w: stateroom_malloc(%d) returned %#x in a %d-byte memory", ErrMalloc, n, ptr, s.mem.Size())
+	if n > 0 {
+		buf, ok := s.mem.Read(ptr, n)
+		if !ok { // cannot happen: guestMalloc checked it and memory never shrinks
+			return s.mallocError(n, ptr)
+		}
+		// Encode straight into guest memory: EventSize is exact, so the
+		// capped slice never reallocates.
+		abi.AppendEvent(buf[:0:n], ev)
 	}
-	// Encode straight into guest memory: EventSize is exact, so the
-	// capped slice never reallocates.
-	abi.AppendEvent(buf[:0:n], ev)
 
 	s.stack[0], s.stack[1] = uint64(ptr), uint64(n)
 	if err := s.recv.CallWithStack(ctx, s.stack[:]); err != nil {
 		return s.callError(ctx, "stateroom_recv", err)
 	}
-	s.stack[0], s.stack[1] = uint64(ptr), uint64(n)
-	if err := s.free.CallWithStack(ctx, s.stack[:]); err != nil {
-		return s.callError(ctx, "stateroom_free", err)
+	if oneOff {
+		return s.guestFree(ctx, ptr, n)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@
 #   SCENARIOS="fanout1 churn" bench/run.sh
 #   RAW=/tmp/bench.jsonl bench/run.sh   # keep every JSON report
 #   SCENARIOS="fanout1 fanout100" SERVERS="stateroom wasm wasm-budget" ROUNDS=3 bench/run.sh
+#   PROFILES=/tmp/prof SCENARIOS=churn bench/run.sh   # a CPU profile per server run
 #
 # Scenarios: fanout1 (1 room x 50 clients), fanout100 (100 rooms x 10
 # clients), conns10k, conns20k (idle connections; 20k is capped by the
@@ -25,7 +26,11 @@
 # set, servers alternating within each scenario, so that a drift of the
 # machine hits every server alike; the fan-out summary then takes medians.
 # FANOUT1_MESSAGES (default 8000) and FANOUT100_MESSAGES (default 1000) are
-# the messages per sender of fanout1 and fanout100.
+# the messages per sender of fanout1 and fanout100. PROFILES, a directory,
+# makes every server write a CPU profile of its run there
+# (SERVER-SCENARIO-ROUND.prof; read it with go tool pprof BINARY FILE). The
+# "kernel %" column is the share of the server's CPU time spent in the
+# kernel (system time), which no change to the server's Go code removes.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -57,21 +62,26 @@ go build -o "$BIN/stateroom" ./cmd/stateroom
 ulimit -n "$(ulimit -Hn)"
 FDS=$(ulimit -n)
 
-# start_server NAME: starts the server pinned to SERVER_CORE, waits until it
-# accepts connections, and sets SERVER_PID and URL.
+# start_server NAME SCENARIO: starts the server pinned to SERVER_CORE,
+# waits until it accepts connections, and sets SERVER_PID and URL.
 start_server() {
+	local prof=()
+	if [[ -n ${PROFILES:-} ]]; then
+		mkdir -p "$PROFILES"
+		prof=(--cpuprofile "$PROFILES/$1-$2-$round.prof")
+	fi
 	case $1 in
 	stateroom)
-		taskset -c "$SERVER_CORE" "$BIN/relayserver" --addr "$RELAY_ADDR" --end-empty-rooms 2>"$BIN/server.log" &
+		taskset -c "$SERVER_CORE" "$BIN/relayserver" --addr "$RELAY_ADDR" --end-empty-rooms "${prof[@]}" 2>"$BIN/server.log" &
 		URL=ws://$RELAY_ADDR/ws ;;
 	wasm)
-		taskset -c "$SERVER_CORE" "$BIN/relayserver" --addr "$RELAY_ADDR" --end-empty-rooms --wasm 2>"$BIN/server.log" &
+		taskset -c "$SERVER_CORE" "$BIN/relayserver" --addr "$RELAY_ADDR" --end-empty-rooms --wasm "${prof[@]}" 2>"$BIN/server.log" &
 		URL=ws://$RELAY_ADDR/ws ;;
 	wasm-budget)
-		taskset -c "$SERVER_CORE" "$BIN/relayserver" --addr "$RELAY_ADDR" --end-empty-rooms --wasm --wasm-budget 2>"$BIN/server.log" &
+		taskset -c "$SERVER_CORE" "$BIN/relayserver" --addr "$RELAY_ADDR" --end-empty-rooms --wasm --wasm-budget "${prof[@]}" 2>"$BIN/server.log" &
 		URL=ws://$RELAY_ADDR/ws ;;
 	gorilla)
-		taskset -c "$SERVER_CORE" "$BIN/hubserver" --addr "$HUB_ADDR" 2>"$BIN/server.log" &
+		taskset -c "$SERVER_CORE" "$BIN/hubserver" --addr "$HUB_ADDR" "${prof[@]}" 2>"$BIN/server.log" &
 		URL=ws://$HUB_ADDR/ws ;;
 	*) echo "unknown server $1; use stateroom, gorilla, wasm or wasm-budget" >&2; exit 2 ;;
 	esac
@@ -94,7 +104,7 @@ stop_server() {
 # JSON report goes to RAW tagged with the server, scenario and round.
 bench() {
 	local server=$1 scenario=$2; shift 2
-	start_server "$server"
+	start_server "$server" "$scenario"
 	echo "== round $round: $scenario on $server: stateroom bench $*" >&2
 	local out
 	if ! out=$(timeout 300 taskset -c "$TOOL_CORE" "$BIN/stateroom" bench "$@" --url "$URL" --server-pid "$SERVER_PID" --json); then
@@ -131,12 +141,14 @@ echo
 echo "server on core $SERVER_CORE, tool on core $TOOL_CORE; open-file limit $FDS (conns20k runs $CONNS20K connections)"
 jq -rs '
 	def f(x; d): if x == null then "-" else (x * pow(10; d) | round / pow(10; d) | tostring) end;
-	(["scenario", "round", "server", "frames/s", "cpu ns/frame", "rtt p50 us", "rtt p99 us", "conns/s", "RSS B/conn", "rooms/s", "cpu us/room", "reply p99 us", "tool cpu s", "check"] | @tsv),
+	(["scenario", "round", "server", "frames/s", "cpu ns/frame", "rtt p50 us", "rtt p99 us", "conns/s", "RSS B/conn", "rooms/s", "cpu us/room", "kernel %", "reply p99 us", "tool cpu s", "check"] | @tsv),
 	(.[] | [
 		.scenario, (.round | tostring), .server,
 		f(.frames_per_s; 0), f(.server_cpu_per_frame_ns; 0), f(.rtt.p50_us; 0), f(.rtt.p99_us; 0),
 		f(.conns_per_s; 0), f(.rss_per_conn; 0),
-		f(.rooms_per_s; 0), f(.server_cpu_per_room_us; 1), f(.first_reply.p99_us; 0),
+		f(.rooms_per_s; 0), f(.server_cpu_per_room_us; 1),
+		(if (.server_cpu_s // 0) > 0 then f(100 * (.server_sys_cpu_s // 0) / .server_cpu_s; 0) else "-" end),
+		f(.first_reply.p99_us; 0),
 		f(.tool_cpu_s; 2),
 		(if .mode == "fanout" then (if (.lost + .duplicates + .reordered) == 0 then "ok" else "FAILED" end) else "-" end)
 	] | @tsv)' "$RAW" | column -t -s $'\t'

@@ -3,6 +3,7 @@
 //
 //	go run ./bench/hubserver --addr 127.0.0.1:8081
 //	stateroom bench fanout --url ws://127.0.0.1:8081/ws
+//	go run ./bench/hubserver --cpuprofile /tmp/hub.prof   # profile written on SIGTERM
 package main
 
 import (
@@ -18,18 +19,25 @@ import (
 	"time"
 
 	"github.com/stateroom-go/stateroom/bench/hub"
+	"github.com/stateroom-go/stateroom/bench/profile"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "address to listen on")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
 	flag.Parse()
-	if err := run(*addr); err != nil {
+	if err := run(*addr, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "hubserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string) error {
+func run(addr, cpuProfile string) error {
+	stopProfile, err := profile.StartCPU(cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	h, err := hub.New(hub.Options{})

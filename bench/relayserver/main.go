@@ -16,6 +16,7 @@
 //	go run ./bench/relayserver --addr 127.0.0.1:8080
 //	stateroom bench fanout --url ws://127.0.0.1:8080/ws
 //	go run ./bench/relayserver --wasm --wasm-budget
+//	go run ./bench/relayserver --end-empty-rooms --cpuprofile /tmp/relay.prof   # profile written on SIGTERM
 package main
 
 import (
@@ -28,6 +29,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/stateroom-go/stateroom/bench/profile"
 	"github.com/stateroom-go/stateroom/bench/relay"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/wasmhost"
@@ -54,6 +56,7 @@ func run() error {
 	logLevel := flag.String("log-level", "warn", "log level: debug, info, warn or error (warn keeps per-room lines out of the measurement, as the baseline logs nothing)")
 	wasm := flag.Bool("wasm", false, "serve the relay as a WebAssembly guest through wasmhost instead of the native Go service")
 	wasmBudget := flag.Bool("wasm-budget", false, "with --wasm, run the guest under wasmhost's default per-event CPU budget instead of none")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
 	flag.Parse()
 	if *wasmBudget && !*wasm {
 		return fmt.Errorf("%w: --wasm-budget applies to the wasm relay only; add --wasm", errUsage)
@@ -70,6 +73,11 @@ func run() error {
 	if *endEmpty {
 		opts.RoomGracePeriod = server.EndRoomsImmediately
 	}
+	stopProfile, err := profile.StartCPU(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	factory := relay.Factory()

@@ -25,6 +25,9 @@ func testChurn(t *testing.T, url string) {
 	if rep.FirstReply == nil || rep.FirstReply.Count != 40 || rep.FirstReply.P50 <= 0 || rep.RoomsPerSec <= 0 {
 		t.Errorf("first reply %+v rooms/s %v; want 40 samples and a rate", rep.FirstReply, rep.RoomsPerSec)
 	}
+	if rep.ServerSysCPU < 0 || rep.ServerSysCPU > rep.ServerCPU {
+		t.Errorf("server system CPU %v s of %v s in all; want a part of it", rep.ServerSysCPU, rep.ServerCPU)
+	}
 }
 
 // TestChurnSilent: a server that never answers makes churn fail within

@@ -28,41 +28,51 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// processCPU returns the CPU time (utime + stime) process pid has used.
-func processCPU(pid int) (time.Duration, error) {
+// cpuTime is a process's CPU time, split as /proc/PID/stat splits it:
+// user is time running the program, sys time in the kernel on its behalf
+// (system calls, and on loopback much of the TCP work of both ends).
+type cpuTime struct{ user, sys time.Duration }
+
+// total returns user + sys.
+func (c cpuTime) total() time.Duration { return c.user + c.sys }
+
+// processCPU returns the CPU time process pid has used.
+func processCPU(pid int) (cpuTime, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, fmt.Errorf("loadgen: reading the server's CPU time: %w (is --server-pid the server's process id, on this machine?)", err)
+		return cpuTime{}, fmt.Errorf("loadgen: reading the server's CPU time: %w (is --server-pid the server's process id, on this machine?)", err)
 	}
 	return parseStatCPU(b)
 }
 
-// parseStatCPU extracts utime + stime from the contents of /proc/PID/stat.
-// The second field (the command name, in parentheses) may hold spaces and
-// parentheses itself, so fields are counted from the last ')'.
-func parseStatCPU(b []byte) (time.Duration, error) {
+// parseStatCPU extracts utime and stime from the contents of
+// /proc/PID/stat. The second field (the command name, in parentheses) may
+// hold spaces and parentheses itself, so fields are counted from the last
+// ')'.
+func parseStatCPU(b []byte) (cpuTime, error) {
 	end := bytes.LastIndexByte(b, ')')
 	if end < 0 {
-		return 0, fmt.Errorf("%w: /proc/PID/stat has no \")\" after the command name", errProc)
+		return cpuTime{}, fmt.Errorf("%w: /proc/PID/stat has no \")\" after the command name", errProc)
 	}
 	// After ")" come fields 3 (state) onward; utime and stime are fields
 	// 14 and 15, so the 12th and 13th here.
 	fields := bytes.Fields(b[end+1:])
 	if len(fields) < 13 {
-		return 0, fmt.Errorf("%w: /proc/PID/stat has %d fields after the command name, want at least 13", errProc, len(fields))
+		return cpuTime{}, fmt.Errorf("%w: /proc/PID/stat has %d fields after the command name, want at least 13", errProc, len(fields))
 	}
-	var ticks uint64
-	for _, f := range fields[11:13] {
+	var ticks [2]uint64
+	for i, f := range fields[11:13] {
 		n, err := strconv.ParseUint(string(f), 10, 63)
 		if err != nil {
-			return 0, fmt.Errorf("%w: /proc/PID/stat utime/stime %q is not a number", errProc, f)
+			return cpuTime{}, fmt.Errorf("%w: /proc/PID/stat utime/stime %q is not a number", errProc, f)
 		}
-		ticks += n
+		// Each below 2^61 ticks, so their sum in nanoseconds fits too.
+		if n > uint64(1<<61/clockTick) {
+			return cpuTime{}, fmt.Errorf("%w: /proc/PID/stat CPU time %d ticks is out of range", errProc, n)
+		}
+		ticks[i] = n
 	}
-	if ticks > uint64(1<<62/clockTick) {
-		return 0, fmt.Errorf("%w: /proc/PID/stat CPU time %d ticks is out of range", errProc, ticks)
-	}
-	return time.Duration(ticks) * clockTick, nil
+	return cpuTime{user: time.Duration(ticks[0]) * clockTick, sys: time.Duration(ticks[1]) * clockTick}, nil
 }
 
 // processRSS returns the resident set size of process pid in bytes.

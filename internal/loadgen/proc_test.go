@@ -11,7 +11,7 @@ func TestParseStatCPU(t *testing.T) {
 	// The command name holds ") (" and spaces: fields count from the last ")".
 	stat := "1234 (my ) (srv 1) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0 100 2000000 500 18446744073709551615\n"
 	got, err := parseStatCPU([]byte(stat))
-	if want := 325 * clockTick; err != nil || got != want {
+	if want := (cpuTime{user: 250 * clockTick, sys: 75 * clockTick}); err != nil || got != want {
 		t.Errorf("parseStatCPU = %v, %v; want %v", got, err, want)
 	}
 	for _, bad := range []string{"", "1 (x) S 1 2", "1 (x) S 1 2 3 4 5 6 7 8 9 10 x 12 13"} {
@@ -41,8 +41,8 @@ func TestProcSelf(t *testing.T) {
 	if err != nil || rss <= 0 {
 		t.Fatalf("processRSS(self) = %d, %v", rss, err)
 	}
-	// Burn CPU until /proc shows it, to prove the fields are the right
-	// ones (a wrong pair of fields would stay put).
+	// Burn CPU in user space until /proc shows it as user time, to prove
+	// the fields are the right ones (a wrong field would stay put).
 	before, err := processCPU(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestProcSelf(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if now > before {
+		if now.user > before.user {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -80,7 +80,7 @@ func FuzzParseStatCPU(f *testing.F) {
 		if err != nil && !errors.Is(err, errProc) {
 			t.Fatalf("error %v does not wrap errProc", err)
 		}
-		if d < 0 {
+		if d.user < 0 || d.sys < 0 || d.total() < 0 {
 			t.Fatalf("negative CPU time %v from %q", d, b)
 		}
 	})

@@ -40,6 +40,11 @@ func TestReportOutputs(t *testing.T) {
 			t.Errorf("%s summary = %q, %v", r.Mode, sum.String(), err)
 		}
 	}
+	sum.Reset()
+	churn := &Report{Mode: "churn", RoomsDone: 100, ServerCPU: 0.008, ServerSysCPU: 0.005, ServerCPUPerRoomUs: 80}
+	if err := churn.WriteSummary(&sum); err != nil || !strings.Contains(sum.String(), "80.0 µs/room, 62% in the kernel") {
+		t.Errorf("churn summary = %q, %v; want the server's CPU per room and its kernel share", sum.String(), err)
+	}
 	if err := (&Report{Mode: "nope"}).WriteSummary(&sum); err == nil {
 		t.Error("WriteSummary of an unknown mode succeeded")
 	}

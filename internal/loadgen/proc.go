@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -18,15 +17,6 @@ const clockTick = 10 * time.Millisecond
 
 // errProc says a /proc file did not have the expected shape.
 var errProc = errors.New("loadgen: unexpected /proc format")
-
-// selfCPU returns the CPU time (user + system) this process has used.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // cpuTime is a process's CPU time, split as /proc/PID/stat splits it:
 // user is time running the program, sys time in the kernel on its behalf

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -163,27 +164,40 @@ func connGoroutines() int {
 	return count
 }
 
-// parkedServer starts a server whose one client has talked and gone
-// quiet, and waits until its connection is parked.
-func parkedServer(t *testing.T, opts Options) (*Server, *websocket.Conn) {
+// parkedServer starts a server with n clients in one room that have each
+// talked and gone quiet, and waits until their connections are parked.
+func parkedServer(t *testing.T, opts Options, n int) (*Server, []*websocket.Conn) {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("readiness polling is Linux-only")
 	}
 	s, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), opts)
 	shortParkTick(s)
-	c := dial(t, ts, "/ws/parked")
-	send(t, c, "hello")
-	expect(t, c, "hello")
+	clients := make([]*websocket.Conn, n)
+	for i := range clients {
+		c := dial(t, ts, "/ws/parked")
+		msg := fmt.Sprintf("hello %d", i)
+		send(t, c, msg)
+		for _, earlier := range clients[:i+1] {
+			if earlier == nil {
+				earlier = c
+			}
+			expect(t, earlier, msg) // fanout relays to everyone
+		}
+		clients[i] = c
+	}
 	eventually(t, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		parked := 0
 		for sc := range s.conns {
-			return sc.parked.Load()
+			if sc.parked.Load() {
+				parked++
+			}
 		}
-		return false
-	}, "the connection to park")
-	return s, c
+		return parked == n
+	}, "%d connections to park", n)
+	return s, clients
 }
 
 // liveConns is the number of connections the server still holds.
@@ -197,8 +211,8 @@ func liveConns(s *Server) int {
 // frame while its connection is parked must still leave its room; the
 // poller's watch covers hangups, not just data.
 func TestParkedConnectionNoticesHangup(t *testing.T) {
-	s, c := parkedServer(t, Options{})
-	c.UnderlyingConn().Close()
+	s, cs := parkedServer(t, Options{}, 1)
+	cs[0].UnderlyingConn().Close()
 	eventually(t, func() bool { return liveConns(s) == 0 }, "the server to drop the vanished client")
 }
 
@@ -211,6 +225,87 @@ func TestParkedConnectionClosedBySilence(t *testing.T) {
 		HeartbeatInterval: 100 * time.Millisecond,
 		HeartbeatTimeout:  250 * time.Millisecond,
 		WriteTimeout:      100 * time.Millisecond,
-	})
+	}, 1)
 	eventually(t, func() bool { return liveConns(s) == 0 }, "the server to drop the silent client")
+}
+
+// TestParkedConnectionGetsMessages: a parked connection still receives
+// (writing needs no reader), and wakes for its own client's message.
+func TestParkedConnectionGetsMessages(t *testing.T) {
+	_, cs := parkedServer(t, Options{}, 2)
+	send(t, cs[0], "to everyone")
+	expect(t, cs[0], "to everyone")
+	expect(t, cs[1], "to everyone")
+}
+
+// TestParkedConnectionsAtShutdown: Shutdown closes parked connections with
+// the going-away code, and returns once they are gone.
+func TestParkedConnectionsAtShutdown(t *testing.T) {
+	s, cs := parkedServer(t, Options{}, 3)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	for _, c := range cs {
+		expectClose(t, c, stateroom.CloseGoingAway, "server shutting down")
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n := liveConns(s); n != 0 {
+		t.Fatalf("%d connections left after Shutdown", n)
+	}
+}
+
+// TestParkedConnectionAbortedWhenShutdownExpires: a parked client that
+// never answers the close frame is cut off when Shutdown's context ends,
+// before WriteTimeout: the abort must reach a connection with no reader.
+func TestParkedConnectionAbortedWhenShutdownExpires(t *testing.T) {
+	s, _ := parkedServer(t, Options{WriteTimeout: time.Minute}, 2) // the clients do not read
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the context's deadline (the clients never answer)", err)
+	}
+	eventually(t, func() bool { return liveConns(s) == 0 }, "the aborted connections to end")
+}
+
+// TestParkedConnectionAbortedWhileItsWriterIsStuck: when Shutdown's context
+// ends while a parked client's writer is stuck on a full socket, aborting
+// must close the socket and also start a reader, the only one that ends
+// the connection: a closed socket gives the poller no event.
+func TestParkedConnectionAbortedWhileItsWriterIsStuck(t *testing.T) {
+	s, cs := parkedServer(t, Options{WriteTimeout: time.Minute, SendQueueBytes: 256 << 20}, 2)
+	var quiet *conn // the server's side of cs[1], which neither reads nor sends
+	s.mu.Lock()
+	for c := range s.conns {
+		if c.nc.RemoteAddr().String() == cs[1].LocalAddr().String() {
+			quiet = c
+		}
+	}
+	s.mu.Unlock()
+	// cs[0] floods the room (fanout relays to both clients, neither reads)
+	// until the quiet client's socket is full and its writer stuck.
+	big := strings.Repeat("x", 64<<10)
+	stuck := func() bool {
+		quiet.mu.Lock()
+		defer quiet.mu.Unlock()
+		return quiet.queued > 1<<20 // more than a megabyte waits behind the full socket
+	}
+	for i := 0; i < 2048 && !stuck(); i++ {
+		send(t, cs[0], big)
+	}
+	eventually(t, stuck, "the quiet client's writer to be stuck")
+	if !quiet.parked.Load() {
+		t.Fatal("the quiet client's connection is not parked")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the context's deadline (the writers are stuck)", err)
+	}
+	eventually(t, func() bool { return liveConns(s) == 0 }, "the aborted connections to end")
 }

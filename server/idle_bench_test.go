@@ -25,10 +25,11 @@ const idleRooms = 100
 // BenchmarkIdleConns measures what an idle connection costs the server:
 // it opens idleConns WebSocket connections over loopback (spread over
 // idleRooms rooms; each sends one message so its reader has done work),
-// waits until the server has them all, and reports per connection the
-// growth of the live heap (heap-B/conn) and of goroutine stacks
-// (stack-B/conn) after a GC, and goroutines/conn. After closing them all
-// it reports what is left (left-B/conn: heap and stacks not given back).
+// waits until the server has them all and has parked them, and reports
+// per connection the growth of the live heap (heap-B/conn) and of
+// goroutine stacks (stack-B/conn) after a GC, and goroutines/conn. After
+// closing them all it reports what is left (left-B/conn: heap and stacks
+// not given back).
 //
 // The clients live in this process too: each is a bare net.Conn (about
 // 0.4 KB of heap, see the tcp sub-benchmark, which holds bare TCP pairs),
@@ -64,6 +65,15 @@ func BenchmarkIdleConns(b *testing.B) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return len(s.conns)
+		}, func() bool { // every connection parked
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for c := range s.conns {
+				if !c.parked.Load() {
+					return false
+				}
+			}
+			return true
 		}, func() {})
 	})
 	b.Run("tcp", func(b *testing.B) {
@@ -97,7 +107,7 @@ func BenchmarkIdleConns(b *testing.B) {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(held)
-		}, func() {
+		}, func() bool { return true }, func() {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, c := range held {
@@ -109,10 +119,11 @@ func BenchmarkIdleConns(b *testing.B) {
 }
 
 // runIdle runs the rounds of an idle-connection benchmark: dial opens
-// connection i, open reports how many the server holds now, and release
+// connection i, open reports how many the server holds now, settled
+// whether the ones it holds have reached their idle state, and release
 // closes the server's side of closed connections where the server does not
 // notice by itself.
-func runIdle(b *testing.B, dial func(ctx context.Context, i int) (net.Conn, error), open func() int, release func()) {
+func runIdle(b *testing.B, dial func(ctx context.Context, i int) (net.Conn, error), open func() int, settled func() bool, release func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// A first connection starts what lives as long as the server (the
@@ -138,7 +149,7 @@ func runIdle(b *testing.B, dial func(ctx context.Context, i int) (net.Conn, erro
 			}
 			conns = append(conns, nc)
 		}
-		waitIdle(ctx, b, func() bool { return open() == idleConns }, "the server to hold every connection")
+		waitIdle(ctx, b, func() bool { return open() == idleConns && settled() }, "the server to hold every connection, idle")
 		during := memNow()
 		heap += float64(during.heap - before.heap)
 		stack += float64(during.stack - before.stack)

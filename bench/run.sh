@@ -13,6 +13,7 @@
 #   RAW=/tmp/bench.jsonl bench/run.sh   # keep every JSON report
 #   SCENARIOS="fanout1 fanout100" SERVERS="stateroom wasm wasm-budget" ROUNDS=3 bench/run.sh
 #   PROFILES=/tmp/prof SCENARIOS=churn bench/run.sh   # a CPU profile per server run
+#   BEFORE=c41e269 SERVERS="before stateroom gorilla" ROUNDS=3 bench/run.sh   # a change against its parent
 #
 # Scenarios: fanout1 (1 room x 50 clients), fanout100 (100 rooms x 10
 # clients), conns10k, conns20k (idle connections; 20k is capped by the
@@ -31,6 +32,9 @@
 # (SERVER-SCENARIO-ROUND.prof; read it with go tool pprof BINARY FILE). The
 # "kernel %" column is the share of the server's CPU time spent in the
 # kernel (system time), which no change to the server's Go code removes.
+# BEFORE, a git revision, adds the server "before": bench/relayserver built
+# from that revision (in a temporary worktree), to measure a change against
+# its parent in the same run.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -57,6 +61,11 @@ echo "building into $BIN" >&2
 go build -o "$BIN/relayserver" ./bench/relayserver
 go build -o "$BIN/hubserver" ./bench/hubserver
 go build -o "$BIN/stateroom" ./cmd/stateroom
+if [[ -n ${BEFORE:-} ]]; then
+	git worktree add --quiet --detach "$BIN/before-src" "$BEFORE"
+	(cd "$BIN/before-src" && go build -o "$BIN/relayserver-before" ./bench/relayserver)
+	git worktree remove --force "$BIN/before-src"
+fi
 
 # Both processes need a descriptor per connection: take the hard limit.
 ulimit -n "$(ulimit -Hn)"
@@ -80,10 +89,14 @@ start_server() {
 	wasm-budget)
 		taskset -c "$SERVER_CORE" "$BIN/relayserver" --addr "$RELAY_ADDR" --end-empty-rooms --wasm --wasm-budget "${prof[@]}" 2>"$BIN/server.log" &
 		URL=ws://$RELAY_ADDR/ws ;;
+	before) # the revision BEFORE may predate --cpuprofile: no profile
+		[[ -x $BIN/relayserver-before ]] || { echo "server before needs BEFORE=<git revision>" >&2; exit 2; }
+		taskset -c "$SERVER_CORE" "$BIN/relayserver-before" --addr "$RELAY_ADDR" --end-empty-rooms 2>"$BIN/server.log" &
+		URL=ws://$RELAY_ADDR/ws ;;
 	gorilla)
 		taskset -c "$SERVER_CORE" "$BIN/hubserver" --addr "$HUB_ADDR" "${prof[@]}" 2>"$BIN/server.log" &
 		URL=ws://$HUB_ADDR/ws ;;
-	*) echo "unknown server $1; use stateroom, gorilla, wasm or wasm-budget" >&2; exit 2 ;;
+	*) echo "unknown server $1; use stateroom, gorilla, wasm, wasm-budget or before" >&2; exit 2 ;;
 	esac
 	SERVER_PID=$!
 	local hostport=${URL#ws://}; hostport=${hostport%/ws}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stateroom-go/stateroom"
 )
 
@@ -40,6 +41,9 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 		return true
 	}
 	checkIdleGoroutines(t, ts, websocket.DefaultDialer, allParked, 0)
+	if got := testutil.ToFloat64(s.metrics.parked); got != float64(liveConns(s)) {
+		t.Errorf("stateroom_connections_parked = %v with %d connections parked", got, liveConns(s))
+	}
 }
 
 // TestIdleTLSConnectionsHoldOneGoroutine: a TLS connection may hold

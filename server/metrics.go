@@ -21,6 +21,7 @@ type metrics struct {
 	closedEmpty, closedOperator, closedRestart, closedShutdown, closedFault prometheus.Counter
 
 	clients           prometheus.Gauge
+	parked            prometheus.Gauge
 	messagesIn        prometheus.Counter
 	bytesIn           prometheus.Counter
 	messagesOut       prometheus.Counter
@@ -73,6 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.closedFault = closed.WithLabelValues("fault")
 
 	m.clients = gauge("clients", "WebSocket clients connected now.")
+	m.parked = gauge("connections_parked", "Idle connections parked now: no goroutine, their sockets watched by the server's poller (Linux, not TLS).")
 	m.messagesIn = counter("messages_received_total", "Messages received from clients.")
 	m.bytesIn = counter("received_bytes_total", "Payload bytes of the messages received from clients.")
 	m.messagesOut = counter("messages_sent_total", "Messages queued for clients, one per recipient.")

@@ -100,14 +100,20 @@ func (c *conn) park() bool {
 	// From here on another goroutine may unpark c and read: this one
 	// touches nothing of the reader's. A close that begins after the
 	// check below finds c parked and unparks it; one that began before is
-	// caught by the check.
+	// caught by the check. The gauge counts every change of parked that
+	// succeeds.
+	c.srv.metrics.parked.Inc()
 	c.parked.Store(true)
 	if !c.isClosing() && p.watch(c) {
 		return true
 	}
 	// Not parked after all: unless someone unparked c meanwhile (then
 	// their reader reads), this goroutine goes on reading.
-	return !c.parked.CompareAndSwap(true, false)
+	if c.parked.CompareAndSwap(true, false) {
+		c.srv.metrics.parked.Dec()
+		return false
+	}
+	return true
 }
 
 // unpark starts a reader for c if it is parked, and does nothing otherwise:
@@ -115,6 +121,7 @@ func (c *conn) park() bool {
 // reader must see a deadline or a closed socket.
 func (c *conn) unpark() {
 	if c.parked.CompareAndSwap(true, false) {
+		c.srv.metrics.parked.Dec()
 		c.srv.wg.Go(c.waitAndRead)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/bench/relay"
 	"github.com/stateroom-go/stateroom/server"
@@ -87,6 +88,7 @@ type soak struct {
 	cfg     config
 	srv     *server.Server
 	base    string // ws://host:port/ws/
+	metrics prometheus.Gatherer
 	groups  []*wsclient.Group
 	kinds   []string
 	tallies map[string]*tally
@@ -110,7 +112,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		}
 		return native.NewService(id)
 	})
-	srv, err := server.New(factory, server.Options{MaxMessageSize: maxMessage, HandshakeTimeout: 2 * time.Second, Logger: quiet})
+	metrics := prometheus.NewRegistry()
+	srv, err := server.New(factory, server.Options{MaxMessageSize: maxMessage, HandshakeTimeout: 2 * time.Second, Logger: quiet, Metrics: metrics})
 	if err != nil {
 		return err
 	}
@@ -122,7 +125,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 
-	s := &soak{cfg: cfg, srv: srv, base: "ws://" + ln.Addr().String() + "/ws/", tallies: map[string]*tally{}}
+	s := &soak{cfg: cfg, srv: srv, metrics: metrics, base: "ws://" + ln.Addr().String() + "/ws/", tallies: map[string]*tally{}}
 	runErr := s.run(ctx, out)
 
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -167,8 +170,12 @@ func (s *soak) run(ctx context.Context, out io.Writer) error {
 	mix, stopMix := context.WithTimeout(ctx, s.cfg.Duration)
 	defer stopMix()
 	var actors sync.WaitGroup
-	for _, g := range s.groups {
-		actors.Go(func() { s.healthy(mix, g) })
+	for i, g := range s.groups {
+		every := s.cfg.Interval
+		if i%2 == 1 {
+			every = max(every, quietTalkerInterval)
+		}
+		actors.Go(func() { s.healthy(mix, g, every) })
 	}
 	for w := range s.cfg.FaultyWorkers {
 		actors.Go(func() { s.faulty(mix, w) })
@@ -179,8 +186,9 @@ func (s *soak) run(ctx context.Context, out io.Writer) error {
 	began := time.Now()
 	fmt.Fprintf(out, "soak: %v on %s, %d healthy rooms of %d clients + 1 wasm room, %d faulty workers\n",
 		s.cfg.Duration, strings.TrimSuffix(s.base, "/ws/"), s.cfg.Rooms, s.cfg.Clients, s.cfg.FaultyWorkers)
-	const row = "%8v %12v %10v %9v %10v %12v %5v %10v %7v %8v\n"
-	fmt.Fprintf(out, row, "elapsed", "healthy sent", "delivered", "faulty ok", "unexpected", "guest faults", "rooms", "goroutines", "RSS MiB", "heap MiB")
+	const row = "%8v %12v %10v %9v %10v %12v %5v %10v %7v %8v %6v\n"
+	fmt.Fprintf(out, row, "elapsed", "healthy sent", "delivered", "faulty ok", "unexpected", "guest faults", "rooms", "goroutines", "RSS MiB", "heap MiB", "parked")
+	maxParked := 0.0
 	var warm sample
 	warmAt := min(s.cfg.Report, s.cfg.Duration/4)
 	tick := time.NewTicker(s.cfg.Report)
@@ -191,9 +199,11 @@ func (s *soak) run(ctx context.Context, out io.Writer) error {
 		sm := takeSample()
 		sent, delivered := s.healthyCounts()
 		ok, bad := s.faultCounts()
+		parked := s.gauge("stateroom_connections_parked")
+		maxParked = max(maxParked, parked)
 		fmt.Fprintf(out, row, time.Since(began).Round(time.Second), sent, delivered, ok, bad,
 			s.tallies["guest fault"].ok.Load(), len(s.srv.Rooms()), sm.goroutines,
-			fmt.Sprintf("%.1f", mib(sm.rss)), fmt.Sprintf("%.1f", mib(int64(sm.heap))))
+			fmt.Sprintf("%.1f", mib(sm.rss)), fmt.Sprintf("%.1f", mib(int64(sm.heap))), parked)
 		return sm
 	}
 loop:
@@ -238,6 +248,7 @@ loop:
 			failures = append(failures, fmt.Errorf("%s: %d unexpected outcomes, the last: %w", k, t.unexpected.Load(), t.lastErr))
 		}
 	}
+	fmt.Fprintf(st, "parked connections\tup to %v at once (the quiet talkers' connections park between messages)\n", maxParked)
 	fmt.Fprintf(st, "goroutines\t%d after warm-up, %d at the end (bound +%d)\n", warm.goroutines, end.goroutines, s.cfg.MaxGoroutineGrowth)
 	fmt.Fprintf(st, "RSS\t%.1f MiB after warm-up, %.1f MiB at the end (bound +%d MiB)\n", mib(warm.rss), mib(end.rss), s.cfg.MaxRSSGrowthMiB)
 	st.Flush()
@@ -246,6 +257,9 @@ loop:
 	}
 	if sent == 0 {
 		failures = append(failures, errors.New("healthy clients sent nothing"))
+	}
+	if maxParked == 0 && runtime.GOOS == "linux" {
+		failures = append(failures, errors.New("no connection was ever seen parked, though the quiet talkers pause longer than the server's parking tick"))
 	}
 	if end.goroutines > warm.goroutines+s.cfg.MaxGoroutineGrowth {
 		failures = append(failures, fmt.Errorf("goroutines grew from %d to %d, beyond the bound of +%d", warm.goroutines, end.goroutines, s.cfg.MaxGoroutineGrowth))
@@ -257,6 +271,20 @@ loop:
 		fmt.Fprintln(out, "PASS")
 	}
 	return errors.Join(failures...)
+}
+
+// gauge reads the server's gauge name from its metrics, or -1 if absent.
+func (s *soak) gauge(name string) float64 {
+	families, err := s.metrics.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }
 
 func (s *soak) healthyCounts() (sent, delivered int64) {
@@ -278,9 +306,15 @@ func (s *soak) faultCounts() (ok, unexpected int64) {
 	return ok, unexpected
 }
 
+// quietTalkerInterval is how often the clients of every other healthy room
+// send: longer than the server's parking tick (100-200 ms of quiet), so
+// their connections park and wake between messages, while the other rooms'
+// clients talk too often to park.
+const quietTalkerInterval = 300 * time.Millisecond
+
 // healthy makes every client of g send a message every interval.
-func (s *soak) healthy(ctx context.Context, g *wsclient.Group) {
-	tick := time.NewTicker(s.cfg.Interval)
+func (s *soak) healthy(ctx context.Context, g *wsclient.Group, every time.Duration) {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {

@@ -59,14 +59,10 @@ type conn struct {
 	byteLimit  int
 	writerDone chan struct{} // closed once the last write is done
 
-	// Parking a quiet reader (park.go), also under c.mu: the sweeper kicks
-	// a reader that has been waiting for a whole tick out of its read with
-	// a past deadline, and the reader parks instead of waiting on.
-	waiting      bool      // the reader waits for the client's next message
-	waits        uint32    // counts the reader's waits
-	waitSeen     uint32    // waits at the sweeper's last look
-	kicked       bool      // the sweeper set a past read deadline
-	readDeadline time.Time // the read deadline the writer set (close handshake); zero for none
+	// readDeadline is the read deadline the writer set for the close
+	// handshake, zero for none; the reader's quiet deadline (park.go)
+	// gives way to it.
+	readDeadline time.Time
 
 	// Heartbeat: the reader sets active on every frame; the sweeper clears
 	// it and owns lastSeen.
@@ -105,6 +101,9 @@ func newConn(s *Server, r *room, nc net.Conn, pending []byte, token, addr string
 	c.wire.reset(nc, pending)
 	c.msgs.init(&c.wire, s.opts.MaxMessageSize)
 	c.msgs.onFrame = func() { c.active.Store(true) }
+	// A pong that woke a parked connection must not leave its reader
+	// blocked inside next: back at a message boundary, it parks again.
+	c.msgs.drained = func() bool { return !c.wire.buffered() }
 	c.msgs.onPing = func(p []byte) error {
 		if c.send(serverFrame(ws.OpPong, p)) == queueFull {
 			c.logger().Warn("closing slow consumer: its send queue is full")
@@ -389,6 +388,9 @@ func (c *conn) read(fresh bool) {
 		}
 		fresh = false
 		p, err := c.msgs.next()
+		if err == errNoMessage {
+			continue
+		}
 		if err != nil {
 			c.end(err)
 			return

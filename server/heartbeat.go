@@ -21,8 +21,7 @@ func (s *Server) track(c *conn) bool {
 	}
 	if !s.sweeping {
 		s.sweeping = true
-		tick := s.parkTick
-		s.wg.Go(func() { s.sweep(tick) })
+		s.wg.Go(s.sweep)
 	}
 	s.conns[c] = struct{}{}
 	s.peakConns = max(s.peakConns, len(s.conns))
@@ -37,26 +36,15 @@ func (s *Server) untrack(c *conn) {
 }
 
 // sweep pings every client each HeartbeatInterval and closes those silent
-// for longer than HeartbeatTimeout, and parks quiet connections' readers
-// (park.go) every parkTick, until Shutdown.
-func (s *Server) sweep(parkTick time.Duration) {
+// for longer than HeartbeatTimeout, until Shutdown.
+func (s *Server) sweep() {
 	t := time.NewTicker(s.opts.HeartbeatInterval)
 	defer t.Stop()
-	park := time.NewTicker(parkTick)
-	defer park.Stop()
 	var silent, full []*conn
 	for {
 		select {
 		case <-s.quit:
 			return
-		case <-park.C:
-			s.mu.Lock()
-			for c := range s.conns {
-				if c.fd >= 0 && !c.parked.Load() && s.readiness() != nil {
-					c.kickQuiet()
-				}
-			}
-			s.mu.Unlock()
 		case now := <-t.C:
 			silent, full = silent[:0], full[:0]
 			s.mu.Lock()

@@ -141,9 +141,7 @@ func TestFrameRightBehindTheHandshake(t *testing.T) {
 // shortParkTick makes s park quiet connections within milliseconds; call
 // it before the first connection.
 func shortParkTick(s *Server) {
-	s.mu.Lock()
-	s.parkTick = 5 * time.Millisecond
-	s.mu.Unlock()
+	s.quietBeforePark.Store(int64(5 * time.Millisecond))
 }
 
 // connGoroutines counts the goroutines running a connection's code (its
@@ -312,4 +310,49 @@ func TestParkedConnectionAbortedWhileItsWriterIsStuck(t *testing.T) {
 		t.Fatalf("Shutdown = %v, want the context's deadline (the writers are stuck)", err)
 	}
 	eventually(t, func() bool { return liveConns(s) == 0 }, "the aborted connections to end")
+}
+
+// TestParkedConnectionParksAgainAfterPong: the heartbeat's ping makes the
+// client answer with a pong, which wakes its parked connection; with no
+// message behind the pong, the reader must park again rather than block
+// inside the frame reader until the next message.
+func TestParkedConnectionParksAgainAfterPong(t *testing.T) {
+	s, cs := parkedServer(t, Options{
+		HeartbeatInterval: 20 * time.Millisecond,
+		HeartbeatTimeout:  time.Second,
+	}, 1)
+	c := cs[0]
+	pongs := make(chan struct{}, 100)
+	c.SetPingHandler(func(data string) error {
+		err := c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(waitTimeout))
+		select {
+		case pongs <- struct{}{}:
+		default:
+		}
+		return err
+	})
+	go func() { // gorilla answers pings while it reads
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	for range 3 {
+		select {
+		case <-pongs:
+		case <-time.After(waitTimeout):
+			t.Fatal("no ping from the server's heartbeat")
+		}
+	}
+	// Three pongs have woken the connection; it must be parked again
+	// between heartbeats.
+	eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for sc := range s.conns {
+			return sc.parked.Load()
+		}
+		return false
+	}, "the connection to park again after answering pings")
 }

@@ -15,69 +15,54 @@ import (
 // takes the poller's thread and a new goroutine, which a chatty client
 // would pay on every message (measured: +30% server CPU per frame in a
 // broadcast, +25% per room in churn, docs/PERFORMANCE.md). So a reader
-// first waits in an ordinary read, and only one that has waited through a
-// whole tick of the sweeper (quietBeforePark) is kicked out of its read
-// with a past deadline and parks: connections that talk, and short-lived
-// ones, never park; idle ones park within two ticks.
+// first waits in an ordinary read under a short read deadline
+// (quietBeforePark); only a wait that reaches it parks. Connections that
+// talk, and short-lived ones, never park. The deadline is the reader's own
+// (a timer in Go's poller, reset per wait), so idle connections cost
+// nothing once parked: no sweep over every connection.
 
-// quietBeforePark is the sweeper's parking tick: a reader found waiting at
-// two ticks in a row, in the same wait, parks.
+// quietBeforePark is how long a reader waits for its client's next message
+// before it parks the connection.
 const quietBeforePark = 100 * time.Millisecond
 
-// aLongTimeAgo is a read deadline in the past, to end a read at once.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // wait waits for the client's next bytes, at a message boundary with every
-// byte read. It reports parked when the sweeper kicked the wait and c
-// parked: the caller must return at once, another goroutine may be
-// reading c already.
+// byte read. It reports parked when the client stayed quiet and c parked:
+// the caller must return at once, another goroutine may be reading c
+// already.
 func (c *conn) wait() (parked bool, err error) {
+	if !c.parkable() {
+		return false, c.wire.wait()
+	}
 	for {
+		// The quiet deadline and the close handshake's (set by the
+		// writer) are both set under c.mu, so the quiet one is never set
+		// over the other, and it is cleared before the reader reads on:
+		// it can never cut a message in half.
 		c.mu.Lock()
-		c.waiting = true
-		c.waits++
+		armed := !c.closing
+		if armed {
+			c.nc.SetReadDeadline(time.Now().Add(time.Duration(c.srv.quietBeforePark.Load())))
+		}
 		c.mu.Unlock()
 
 		err = c.wire.wait()
 
-		// A kick lands only while waiting is set (both under c.mu), so
-		// once it is cleared no past deadline can hit a read inside a
-		// message; a kick that did land is undone here.
-		c.mu.Lock()
-		c.waiting = false
-		kicked := c.kicked
-		c.kicked = false
-		if kicked {
-			c.nc.SetReadDeadline(c.readDeadline)
-		}
-		closing := c.closing
-		c.mu.Unlock()
-		if !kicked || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if !armed {
 			return false, err
 		}
-		// The kick ended the wait. A closing connection goes on waiting,
-		// under the close handshake's deadline.
+		c.mu.Lock()
+		c.nc.SetReadDeadline(c.readDeadline) // zero, unless the writer set one meanwhile
+		closing := c.closing
+		c.mu.Unlock()
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return false, err
+		}
+		// Quiet for long enough, or the close handshake began and its
+		// deadline replaced ours: then wait on under it.
 		if !closing && c.park() {
 			return true, nil
 		}
 	}
-}
-
-// kickQuiet kicks c's reader out of its wait if it has been waiting since
-// the sweeper's last look, so that it parks. Called by the sweeper with
-// s.mu held.
-func (c *conn) kickQuiet() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.waiting || c.closing || c.kicked {
-		return
-	}
-	if c.waitSeen != c.waits {
-		c.waitSeen = c.waits // a new wait: give it a whole tick
-		return
-	}
-	c.kicked = true
-	c.nc.SetReadDeadline(aLongTimeAgo)
 }
 
 // parkable reports whether c can park: its socket can be watched and the

@@ -24,6 +24,10 @@ type messageReader struct {
 	onPing func(payload []byte) error
 	// onFrame is called for every frame that arrives, for the heartbeat.
 	onFrame func()
+	// drained, when set, is asked after each control frame between
+	// messages: true makes next return errNoMessage, so the caller can
+	// wait (and park) as between messages instead of blocking inside next.
+	drained func() bool
 
 	ctl [ws.MaxControlFramePayloadSize]byte
 }
@@ -38,6 +42,11 @@ type peerClosed struct {
 func (e *peerClosed) Error() string {
 	return fmt.Sprintf("client closed the connection (code %d %q)", e.code, e.reason)
 }
+
+// errNoMessage is what next returns when it handled a control frame
+// between messages (a pong, say) and drained reports nothing else to read:
+// no message, no error.
+var errNoMessage = errors.New("no message: only control frames")
 
 // errRateLimited ends the reader of a client that sent messages faster than
 // Options.MessageRate allows.
@@ -108,6 +117,9 @@ func (m *messageReader) next() (stateroom.Payload, error) {
 		if hdr.OpCode.IsControl() {
 			if err := m.control(hdr, &m.rd); err != nil {
 				return stateroom.Payload{}, err
+			}
+			if m.drained != nil && m.drained() {
+				return stateroom.Payload{}, errNoMessage
 			}
 			continue
 		}

@@ -48,10 +48,11 @@ type Server struct {
 	conns        map[*conn]struct{}
 	quit         chan struct{} // closed when Shutdown begins
 
-	parkTick  time.Duration // quietBeforePark; tests shrink it before the first connection
-	peakConns int           // the most connections since memory was last released
+	peakConns int // the most connections since memory was last released
 	releasing bool
 	release   memoryRelease
+
+	quietBeforePark atomic.Int64 // a time.Duration; tests shrink it
 
 	pollOnce sync.Once
 	poll     *poller       // watches idle connections; nil until one parks, or when there can be none
@@ -108,9 +109,9 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		quit:        make(chan struct{}),
 		done:        make(chan struct{}),
 		release:     defaultMemoryRelease,
-		parkTick:    quietBeforePark,
 	}
 	s.fact.Store(&f)
+	s.quietBeforePark.Store(int64(quietBeforePark))
 	s.reg = newLocalRegistry(s)
 	s.upgrader = ws.HTTPUpgrader{Timeout: o.HandshakeTimeout}
 

@@ -84,14 +84,13 @@
 // buffers beyond a 128-byte array (the read buffer and the message buffer
 // are pooled and borrowed only while bytes flow). A reader whose client
 // has gone quiet (every byte read, at a message boundary) waits in an
-// ordinary read at first; the heartbeat sweeper kicks a reader that has
-// waited through a whole parking tick (100 ms) out of its read with a past
-// deadline, and the reader parks the connection with the server's poller,
-// an epoll instance of its own that watches the socket for one readiness
-// event, and ends. The poller starts a fresh reader when bytes or a hangup
-// arrive, and whoever closes a parked connection starts one too, for the
-// close handshake's read deadline to apply (park.go). Clients that talk,
-// and short-lived connections, so never pay for parking. A connection that
+// ordinary read under a 100 ms read deadline of its own; when it passes,
+// the reader parks the connection with the server's poller, an epoll
+// instance of its own that watches the socket for one readiness event, and
+// ends. The poller starts a fresh reader when bytes or a hangup arrive, and
+// whoever closes a parked connection starts one too, for the close
+// handshake's read deadline to apply (park.go). Clients that talk, and
+// short-lived connections, so never pay for parking. A connection that
 // cannot park (TLS, whose socket readiness says nothing about decrypted
 // bytes; other systems) keeps one reader goroutine, handed over to a fresh
 // one whenever the client goes quiet, because the service runs on the

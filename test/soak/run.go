@@ -259,7 +259,7 @@ loop:
 		failures = append(failures, errors.New("healthy clients sent nothing"))
 	}
 	if maxParked == 0 && runtime.GOOS == "linux" {
-		failures = append(failures, errors.New("no connection was ever seen parked, though the quiet talkers pause longer than the server's parking tick"))
+		failures = append(failures, errors.New("no connection was ever seen parked, though the quiet talkers pause longer than the server's quiet time before parking"))
 	}
 	if end.goroutines > warm.goroutines+s.cfg.MaxGoroutineGrowth {
 		failures = append(failures, fmt.Errorf("goroutines grew from %d to %d, beyond the bound of +%d", warm.goroutines, end.goroutines, s.cfg.MaxGoroutineGrowth))
@@ -307,7 +307,7 @@ func (s *soak) faultCounts() (ok, unexpected int64) {
 }
 
 // quietTalkerInterval is how often the clients of every other healthy room
-// send: longer than the server's parking tick (100-200 ms of quiet), so
+// send: longer than the server's quiet time before parking (100 ms), so
 // their connections park and wake between messages, while the other rooms'
 // clients talk too often to park.
 const quietTalkerInterval = 300 * time.Millisecond

@@ -185,6 +185,13 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 // startServer runs a Server on an httptest server; both stop with the test.
 func startServer(t *testing.T, f stateroom.Factory, opts Options) (*Server, *httptest.Server) {
 	t.Helper()
+	return startServerOn(t, f, opts, httptest.NewServer)
+}
+
+// startServerOn is startServer with the httptest constructor to use
+// (httptest.NewTLSServer for TLS).
+func startServerOn(t *testing.T, f stateroom.Factory, opts Options, newTS func(http.Handler) *httptest.Server) (*Server, *httptest.Server) {
+	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger
 	}
@@ -192,7 +199,7 @@ func startServer(t *testing.T, f stateroom.Factory, opts Options) (*Server, *htt
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s)
+	ts := newTS(s)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()

@@ -65,16 +65,7 @@ func BenchmarkIdleConns(b *testing.B) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return len(s.conns)
-		}, func() bool { // every connection parked
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			for c := range s.conns {
-				if !c.parked.Load() {
-					return false
-				}
-			}
-			return true
-		}, func() {})
+		}, func() bool { parked, all := parkedConns(s); return parked == all }, func() {})
 	})
 	b.Run("tcp", func(b *testing.B) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

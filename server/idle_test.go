@@ -30,17 +30,7 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 	}
 	s, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), Options{})
 	shortParkTick(s)
-	allParked := func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for c := range s.conns {
-			if !c.parked.Load() {
-				return false
-			}
-		}
-		return true
-	}
-	checkIdleGoroutines(t, ts, websocket.DefaultDialer, allParked, 0)
+	checkIdleGoroutines(t, ts, websocket.DefaultDialer, func() bool { parked, all := parkedConns(s); return parked == all }, 0)
 	if got := testutil.ToFloat64(s.metrics.parked); got != float64(liveConns(s)) {
 		t.Errorf("stateroom_connections_parked = %v with %d connections parked", got, liveConns(s))
 	}
@@ -50,19 +40,7 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 // decrypted bytes the socket's readiness knows nothing of, so it never
 // parks; its reader waits, on a fresh goroutine's small stack.
 func TestIdleTLSConnectionsHoldOneGoroutine(t *testing.T) {
-	s, err := New(stateroom.New(func(string) fanout { return fanout{} }), Options{Logger: quietLogger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewTLSServer(s)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		ts.Close()
-	})
+	_, ts := startServerOn(t, stateroom.New(func(string) fanout { return fanout{} }), Options{}, httptest.NewTLSServer)
 	d := &websocket.Dialer{TLSClientConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig}
 	checkIdleGoroutines(t, ts, d, func() bool { return true }, 1)
 }
@@ -188,18 +166,20 @@ func parkedServer(t *testing.T, opts Options, n int) (*Server, []*websocket.Conn
 		}
 		clients[i] = c
 	}
-	eventually(t, func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		parked := 0
-		for sc := range s.conns {
-			if sc.parked.Load() {
-				parked++
-			}
-		}
-		return parked == n
-	}, "%d connections to park", n)
+	eventually(t, func() bool { parked, _ := parkedConns(s); return parked == n }, "%d connections to park", n)
 	return s, clients
+}
+
+// parkedConns counts the connections s holds, and those of them parked.
+func parkedConns(s *Server) (parked, all int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.parked.Load() {
+			parked++
+		}
+	}
+	return parked, len(s.conns)
 }
 
 // liveConns is the number of connections the server still holds.
@@ -347,12 +327,5 @@ func TestParkedConnectionParksAgainAfterPong(t *testing.T) {
 	}
 	// Three pongs have woken the connection; it must be parked again
 	// between heartbeats.
-	eventually(t, func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for sc := range s.conns {
-			return sc.parked.Load()
-		}
-		return false
-	}, "the connection to park again after answering pings")
+	eventually(t, func() bool { parked, _ := parkedConns(s); return parked == 1 }, "the connection to park again after answering pings")
 }

@@ -89,16 +89,27 @@ func (c *conn) park() bool {
 	// succeeds.
 	c.srv.metrics.parked.Inc()
 	c.parked.Store(true)
-	if !c.isClosing() && p.watch(c) {
+	closing := c.isClosing()
+	if !closing && p.watch(c) {
 		return true
 	}
 	// Not parked after all: unless someone unparked c meanwhile (then
 	// their reader reads), this goroutine goes on reading.
-	if c.parked.CompareAndSwap(true, false) {
-		c.srv.metrics.parked.Dec()
-		return false
+	if !c.parked.CompareAndSwap(true, false) {
+		return true
 	}
-	return true
+	c.srv.metrics.parked.Dec()
+	if !closing {
+		// The kernel would not watch the socket (out of epoll watches,
+		// say): rather than retry at every quiet deadline, this
+		// connection keeps its reader from now on.
+		p.forget(c)
+		c.fd = -1
+		if c.srv.debugOn() {
+			c.logger().Debug("cannot park the connection: its socket cannot be watched")
+		}
+	}
+	return false
 }
 
 // unpark starts a reader for c if it is parked, and does nothing otherwise:

@@ -321,7 +321,7 @@ func TestTimer(t *testing.T) {
 func TestPanicEndsOnlyItsRoom(t *testing.T) {
 	var log eventLog
 	s, ts := startServer(t, probeFactory(&log, ""), Options{})
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		cmd    string
 		reason string
 	}{
@@ -347,7 +347,10 @@ func TestPanicEndsOnlyItsRoom(t *testing.T) {
 			_, inst := hello(t, a1)
 			a2 := dial(t, ts, "/ws/p")
 			hello(t, a2)
-			b := dial(t, ts, "/ws/q")
+			// A room of its own per case: the previous case's client of
+			// the other room leaves as this one starts, and its "left"
+			// would race this case's messages.
+			b := dial(t, ts, "/ws/q"+strconv.Itoa(i))
 			hello(t, b)
 
 			send(t, a1, tc.cmd)

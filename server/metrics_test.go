@@ -86,8 +86,15 @@ func TestMetrics(t *testing.T) {
 	a := dial(t, ts, "/ws/m")
 	b := dial(t, ts, "/ws/m")
 	outBytes := 0
+	var bID string // clients join at Connect, after the handshake: b may be client 1
 	for _, c := range []*websocket.Conn{a, b} {
-		outBytes += 2 + len(expectPrefix(t, c, "hello")) // a frame under 126 bytes has a 2-byte header
+		msg := expectPrefix(t, c, "hello")
+		outBytes += 2 + len(msg) // a frame under 126 bytes has a 2-byte header
+		m := helloRE.FindStringSubmatch(msg)
+		if m == nil {
+			t.Fatalf("got %q, want a hello with the client id", msg)
+		}
+		bID = m[1]
 	}
 	checkMetrics(t, url, map[string]float64{
 		"stateroom_rooms":               1,
@@ -102,7 +109,7 @@ func TestMetrics(t *testing.T) {
 	send(t, b, "echo:\xff") // invalid UTF-8 is refused by the reader, closing b
 	outBytes += 2 * 4
 	expectClose(t, b, stateroom.CloseInvalidPayload, "text message is not valid UTF-8; send bytes as a binary message")
-	expect(t, a, "left 2") // the probe's Disconnect tells everyone
+	expect(t, a, "left "+bID) // the probe's Disconnect tells everyone
 	outBytes += 2 + 6
 
 	// A second room whose service panics.

@@ -13,10 +13,10 @@ import (
 )
 
 // conn is one client connection. Its reader is a goroutine that lives while
-// the client sends and hands over to a fresh one when it goes quiet (see
-// read); a connection that stays quiet parks with the server's poller and
-// holds no goroutine until its socket is readable (see park.go). Its writer is a goroutine that lives while frames are queued and
-// writes them with one writev per batch (see writeLoop).
+// the client sends (see read); a connection that stays quiet parks with the
+// server's poller and holds no goroutine until its socket is readable (see
+// park.go). Its writer is a goroutine that lives while frames are queued
+// and writes them with one writev per batch (see writeLoop).
 //
 // Fields under "room-owned" are guarded by the room's mutex; the queue by
 // c.mu. Lock order: room.mu, then c.mu (see doc.go).

@@ -46,17 +46,15 @@ type Server struct {
 	shuttingDown bool
 	sweeping     bool
 	conns        map[*conn]struct{}
+	peakConns    int           // the most connections since memory was last released (memory.go)
+	releasing    bool          // a memory release is scheduled
+	release      memoryRelease // when to release memory; tests shrink it
 	quit         chan struct{} // closed when Shutdown begins
+	done         chan struct{} // closed when every goroutine has ended, after Shutdown began
 
-	peakConns int // the most connections since memory was last released
-	releasing bool
-	release   memoryRelease
-
-	quietBeforePark atomic.Int64 // a time.Duration; tests shrink it
-
-	pollOnce sync.Once
-	poll     *poller       // watches idle connections; nil until one parks, or when there can be none
-	done     chan struct{} // closed when every goroutine has ended, after Shutdown began
+	quietBeforePark atomic.Int64 // a time.Duration (park.go); tests shrink it
+	pollOnce        sync.Once
+	poll            *poller // watches idle connections; nil until one parks, or when there can be none
 }
 
 // RoomInfo describes a running room, as reported by [Server.Rooms].

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,20 +19,11 @@ func (sized) MemoryBytes() int64 { return 65536 }
 
 func adminDo(t *testing.T, method, url, token string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var header http.Header
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		header = http.Header{"Authorization": {"Bearer " + token}}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return httpDo(t, method, url, header)
 }
 
 func TestAdminAPI(t *testing.T) {

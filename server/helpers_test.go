@@ -342,7 +342,13 @@ func (c *rawConn) readUntilClose(t *testing.T) (code int, reason string, data in
 // httpGet returns the status and body of a plain GET.
 func httpGet(t *testing.T, url string, header http.Header) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	return httpDo(t, http.MethodGet, url, header)
+}
+
+// httpDo returns the status and body of a request with no body.
+func httpDo(t *testing.T, method, url string, header http.Header) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -467,6 +467,11 @@ func Serve(ctx context.Context, ln net.Listener, f stateroom.Factory, opts Optio
 // ListenAndServe listens on the TCP address addr and calls [Serve]. A port
 // already in use gives an error that says so and suggests another port.
 func ListenAndServe(ctx context.Context, addr string, f stateroom.Factory, opts Options) error {
+	return listenAndServe(ctx, addr, f, opts, nil)
+}
+
+// listenAndServe is ListenAndServe, with TLS when cfg is not nil.
+func listenAndServe(ctx context.Context, addr string, f stateroom.Factory, opts Options, cfg *tls.Config) error {
 	s, err := New(f, opts)
 	if err != nil {
 		return err
@@ -475,7 +480,7 @@ func ListenAndServe(ctx context.Context, addr string, f stateroom.Factory, opts 
 	if err != nil {
 		return err
 	}
-	return s.Serve(ctx, ln)
+	return s.serveWith(ctx, ln, cfg)
 }
 
 // listen listens on the TCP address addr, with an error that says what to

@@ -29,15 +29,7 @@ func ListenAndServeTLS(ctx context.Context, addr, certFile, keyFile string, f st
 	if err != nil {
 		return err
 	}
-	s, err := New(f, opts)
-	if err != nil {
-		return err
-	}
-	ln, err := listen(addr)
-	if err != nil {
-		return err
-	}
-	return s.serveWith(ctx, ln, cfg)
+	return listenAndServe(ctx, addr, f, opts, cfg)
 }
 
 // loadTLS loads a certificate and its key into a server TLS config.

@@ -2,18 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/testcert"
 	"github.com/stateroom-go/stateroom/server"
 )
 
@@ -105,7 +98,7 @@ func TestServeTokensOriginMetrics(t *testing.T) {
 // TestServeTLS serves wss with a self-signed certificate the client trusts;
 // --metrics-path moves the metrics.
 func TestServeTLS(t *testing.T) {
-	certFile, keyFile, pool := selfSigned(t)
+	certFile, keyFile, pool := testcert.Write(t)
 	p := start(t, builtScaffold(t), "serve", ".", "-p", "0", "--cache-dir", cacheDir,
 		"--tls-cert", certFile, "--tls-key", keyFile, "--metrics-path", "/internal/metrics")
 	httpURL, wsURL := p.ready(t)
@@ -185,7 +178,7 @@ func TestServeLimitFlags(t *testing.T) {
 
 // TestServeTLSErrors checks the advice for TLS files users get wrong.
 func TestServeTLSErrors(t *testing.T) {
-	certFile, _, _ := selfSigned(t)
+	certFile, _, _ := testcert.Write(t)
 	junk := filepath.Join(t.TempDir(), "junk.pem")
 	if err := os.WriteFile(junk, []byte("not pem"), 0o644); err != nil {
 		t.Fatal(err)
@@ -371,49 +364,4 @@ func status(resp *http.Response) string {
 		return "no response"
 	}
 	return resp.Status
-}
-
-// selfSigned writes a self-signed certificate for 127.0.0.1 and localhost
-// and its key as PEM files, and returns them with a pool trusting it.
-func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }

@@ -31,16 +31,23 @@ func hostModules(b *testing.B) map[string][]byte {
 	return map[string][]byte{"go": probeBytes, "handwritten": relay}
 }
 
+// compileHost compiles wasm with hostOpts; the module is closed with b.
+func compileHost(b *testing.B, wasm []byte) *wasmhost.Module {
+	b.Helper()
+	m, err := wasmhost.Compile(context.Background(), wasm, hostOpts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	return m
+}
+
 // BenchmarkHostInstantiate measures starting one room's instance through
 // wasmhost (instantiate, initialize, version check) and closing it.
 func BenchmarkHostInstantiate(b *testing.B) {
 	for name, wasm := range hostModules(b) {
 		b.Run(name, func(b *testing.B) {
-			m, err := wasmhost.Compile(context.Background(), wasm, hostOpts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close(context.Background())
+			m := compileHost(b, wasm)
 			b.ResetTimer()
 			for range b.N {
 				svc, err := m.NewService("bench")
@@ -58,11 +65,7 @@ func BenchmarkHostInstantiate(b *testing.B) {
 func BenchmarkHostEvent(b *testing.B) {
 	for name, wasm := range hostModules(b) {
 		b.Run(name, func(b *testing.B) {
-			m, err := wasmhost.Compile(context.Background(), wasm, hostOpts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close(context.Background())
+			m := compileHost(b, wasm)
 			svc, err := m.NewService("bench")
 			if err != nil {
 				b.Fatal(err)

@@ -75,10 +75,10 @@ func (c *conn) parkable() bool { return c.fd >= 0 && c.srv.readiness() != nil }
 // server has no poller or c's socket cannot be watched (TLS), nor a closing
 // connection, which must wait in a read for its read deadline to apply.
 func (c *conn) park() bool {
-	if !c.parkable() {
+	p := c.srv.readiness()
+	if c.fd < 0 || p == nil {
 		return false
 	}
-	p := c.srv.readiness()
 	c.msgs.release()
 	c.wire.release()
 	p.register(c)

@@ -1,10 +1,26 @@
 package stateroom
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrRoomRefused is wrapped by a [Factory] error to refuse a room on purpose
 // (an unknown game id, say): the client gets 403 Forbidden instead of 500.
 var ErrRoomRefused = errors.New("stateroom: room refused")
+
+// ErrCloseCode is wrapped by the error [Room.Close] returns for a code a
+// service may not close a client with.
+var ErrCloseCode = errors.New("stateroom: a service closes a client with CloseNormal (1000) or a code in 4100-4999")
+
+// CheckServiceClose returns an error wrapping [ErrCloseCode] unless a
+// service may close a client with code; the runtimes of [Room] call it.
+func CheckServiceClose(code CloseCode) error {
+	if code.ForService() {
+		return nil
+	}
+	return fmt.Errorf("%w; got %d (%s): codes below 4100 belong to the protocol and the runtime", ErrCloseCode, uint16(code), code)
+}
 
 // Fault is a panic value that ends a room with a reason for its clients. The
 // runtime closes every client of the room with [CloseServiceFault] and sends

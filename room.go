@@ -20,6 +20,14 @@ type Room interface {
 	// zero or less fires as soon as the current event is handled. The
 	// timer dies with the room.
 	SetTimer(d time.Duration)
+	// Close closes one client's connection with code and reason (cut to
+	// 123 bytes): the client gets the messages sent to it so far, then a
+	// close frame with code, and the service gets its Disconnect once the
+	// current event is handled. code must be CloseNormal or in 4100-4999
+	// (see [CloseCode.ForService]); any other returns an error wrapping
+	// [ErrCloseCode] and closes nothing. Closing a client that is not
+	// connected does nothing.
+	Close(client ClientID, code CloseCode, reason string) error
 }
 
 // ClientID identifies a client within a room. Ids are assigned per room from 1

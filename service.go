@@ -8,11 +8,14 @@ package stateroom
 //
 // A service that panics ends its room only: every client of the room is
 // closed with [CloseServiceFault] and the next connection to that room id
-// gets a fresh instance. If the service also implements io.Closer, Close is
-// called once when the room ends.
+// gets a fresh instance.
+//
+// A service may implement optional interfaces, listed in capabilities.go:
+// [io.Closer] to release what it holds when its room ends, and
+// [MemoryReporter] to report its memory to the admin API.
 type Service interface {
 	// Init runs once when the room is created, before any client connects.
-	Init(room Room)
+	Init(room Room, ev InitEvent)
 	// Connect runs when a client joins the room.
 	Connect(room Room, ev ConnectEvent)
 	// Disconnect runs when a client has left the room. Messages sent to
@@ -22,7 +25,7 @@ type Service interface {
 	// client sent them.
 	Message(room Room, ev MessageEvent)
 	// Timer runs when the timer set with [Room.SetTimer] fires.
-	Timer(room Room)
+	Timer(room Room, ev TimerEvent)
 }
 
 // BaseService implements every [Service] callback as a no-op. Embed it in a
@@ -30,7 +33,7 @@ type Service interface {
 type BaseService struct{}
 
 // Init does nothing.
-func (BaseService) Init(Room) {}
+func (BaseService) Init(Room, InitEvent) {}
 
 // Connect does nothing.
 func (BaseService) Connect(Room, ConnectEvent) {}
@@ -42,7 +45,16 @@ func (BaseService) Disconnect(Room, DisconnectEvent) {}
 func (BaseService) Message(Room, MessageEvent) {}
 
 // Timer does nothing.
-func (BaseService) Timer(Room) {}
+func (BaseService) Timer(Room, TimerEvent) {}
+
+// InitEvent describes the start of a room. It has no fields yet; it is a
+// struct so that fields can be added (whether the room was restored from a
+// snapshot, say) without breaking services.
+type InitEvent struct{}
+
+// TimerEvent describes a firing of the room's timer. It has no fields yet;
+// it is a struct so that fields can be added without breaking services.
+type TimerEvent struct{}
 
 // ConnectEvent describes a client that joined a room.
 type ConnectEvent struct {

@@ -128,7 +128,7 @@ func (g *guest) recv(b []byte) {
 	r := room{g}
 	switch ev.Kind {
 	case abi.EventInit:
-		g.service.Init(r)
+		g.service.Init(r, stateroom.InitEvent{})
 	case abi.EventConnect:
 		g.service.Connect(r, stateroom.ConnectEvent{Client: ev.Client})
 	case abi.EventDisconnect:
@@ -136,7 +136,7 @@ func (g *guest) recv(b []byte) {
 	case abi.EventMessage:
 		g.service.Message(r, stateroom.MessageEvent{Client: ev.Client, Payload: ev.Payload})
 	case abi.EventTimer:
-		g.service.Timer(r)
+		g.service.Timer(r, stateroom.TimerEvent{})
 	}
 }
 
@@ -184,6 +184,11 @@ func (r room) ID() string { return r.g.roomID }
 
 func (r room) Send(to stateroom.Recipient, p stateroom.Payload) {
 	r.g.command(abi.Command{Kind: abi.CommandMessage, To: to, Payload: p})
+}
+
+// Close is not wired to the host yet (TODO(issue 11): the close extension).
+func (r room) Close(id stateroom.ClientID, code stateroom.CloseCode, reason string) error {
+	return stateroom.CheckServiceClose(code)
 }
 
 func (r room) SetTimer(d time.Duration) {

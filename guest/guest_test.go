@@ -20,7 +20,7 @@ type recorder struct {
 	roomID string
 }
 
-func (r *recorder) Init(room stateroom.Room) {
+func (r *recorder) Init(room stateroom.Room, _ stateroom.InitEvent) {
 	r.events = append(r.events, "init "+room.ID())
 	room.Send(stateroom.Everyone, stateroom.Text("x"))
 }
@@ -44,7 +44,7 @@ func (r *recorder) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 	room.SetTimer(4 * time.Second)
 }
 
-func (r *recorder) Timer(room stateroom.Room) {
+func (r *recorder) Timer(room stateroom.Room, _ stateroom.TimerEvent) {
 	r.events = append(r.events, "timer")
 	room.SetTimer(0)
 }

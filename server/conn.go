@@ -54,7 +54,7 @@ type conn struct {
 	closing    bool        // no more frames are queued; the writer ends after closeMsg
 	finished   bool        // nothing more will be written; writerDone is closed
 	closeMsg   []byte      // close frame the writer sends last; nil for none
-	closeCode  int         // the code in closeMsg, for the metrics
+	closeCode  stateroom.CloseCode        // the code in closeMsg, for the metrics
 	queueLimit int
 	byteLimit  int
 	writerDone chan struct{} // closed once the last write is done
@@ -180,7 +180,7 @@ func (c *conn) isClosing() bool {
 // reading them), then the close frame; later frames are dropped. A code of 0
 // sends a close frame with no body. Only the first call counts: it reports
 // whether this call started the close.
-func (c *conn) closeWith(code int, reason string, discard bool) bool {
+func (c *conn) closeWith(code stateroom.CloseCode, reason string, discard bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.beginClose(code, reason, discard) {
@@ -193,7 +193,7 @@ func (c *conn) closeWith(code int, reason string, discard bool) bool {
 // closeHere is closeWith for the reader as the connection ends: with no
 // writer running, it writes what is left and the close frame on the calling
 // goroutine, which has nothing else to do, instead of starting a writer.
-func (c *conn) closeHere(code int, reason string, discard bool) {
+func (c *conn) closeHere(code stateroom.CloseCode, reason string, discard bool) {
 	c.mu.Lock()
 	c.beginClose(code, reason, discard)
 	here := !c.writing && !c.finished
@@ -206,7 +206,7 @@ func (c *conn) closeHere(code int, reason string, discard bool) {
 
 // beginClose marks c closing with code and reason (see closeWith) and
 // reports whether this call did it. Called with c.mu held.
-func (c *conn) beginClose(code int, reason string, discard bool) bool {
+func (c *conn) beginClose(code stateroom.CloseCode, reason string, discard bool) bool {
 	if c.closing {
 		return false
 	}
@@ -322,7 +322,7 @@ func (c *conn) writeLoop() {
 
 // writeClose writes the close frame msg, if there is one, and gives the
 // client WriteTimeout to answer with its own.
-func (c *conn) writeClose(msg []byte, code int) {
+func (c *conn) writeClose(msg []byte, code stateroom.CloseCode) {
 	if msg == nil {
 		return
 	}

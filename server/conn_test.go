@@ -46,7 +46,7 @@ func TestClientLimitsAndProtocolErrors(t *testing.T) {
 		name string
 		typ  int
 		data []byte
-		code int
+		code stateroom.CloseCode
 	}{
 		{
 			name: "message too big",

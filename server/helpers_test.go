@@ -100,7 +100,7 @@ func (p *probe) enter() {
 }
 func (p *probe) exit() { p.inCall.Store(false) }
 
-func (p *probe) Init(r stateroom.Room) {
+func (p *probe) Init(r stateroom.Room, _ stateroom.InitEvent) {
 	p.enter()
 	defer p.exit()
 	p.log.add("%d init %s", p.inst, r.ID())
@@ -120,7 +120,7 @@ func (p *probe) Disconnect(r stateroom.Room, ev stateroom.DisconnectEvent) {
 	r.Send(stateroom.Everyone, stateroom.Text(fmt.Sprintf("left %d", ev.Client)))
 }
 
-func (p *probe) Timer(r stateroom.Room) {
+func (p *probe) Timer(r stateroom.Room, _ stateroom.TimerEvent) {
 	p.enter()
 	defer p.exit()
 	p.log.add("%d timer", p.inst)
@@ -270,7 +270,7 @@ func send(t *testing.T, c *websocket.Conn, text string) {
 
 // expectClose reads until the server closes the connection and checks the
 // close code and reason.
-func expectClose(t *testing.T, c *websocket.Conn, code int, reason string) {
+func expectClose(t *testing.T, c *websocket.Conn, code stateroom.CloseCode, reason string) {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(waitTimeout))
 	for {
@@ -321,7 +321,7 @@ func (c *rawConn) writeFrame(t *testing.T, f ws.Frame) {
 
 // readUntilClose reads frames until a close frame and returns its code and
 // reason, and how many data frames came before it.
-func (c *rawConn) readUntilClose(t *testing.T) (code int, reason string, data int) {
+func (c *rawConn) readUntilClose(t *testing.T) (code stateroom.CloseCode, reason string, data int) {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(waitTimeout))
 	for {

@@ -88,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.heartbeatTimeouts = counter("heartbeat_timeouts_total", "Clients closed for being silent past the heartbeat timeout.")
 	m.rateLimited = counter("rate_limited_disconnects_total", "Clients closed for sending messages faster than Options.MessageRate.")
 	m.closeCodes = counterVec("close_codes_sent_total", "Close frames sent to clients, by close code.", "code")
-	m.closeNormal = m.closeCodes.WithLabelValues(strconv.Itoa(stateroom.CloseNormal))
+	m.closeNormal = m.closeCodes.WithLabelValues(strconv.Itoa(int(stateroom.CloseNormal)))
 	m.faults = counterVec("service_faults_total", "Rooms ended by their service: panic (a Go service panicked), fault (a stateroom.Fault of the service), or the WebAssembly fault reason.", "kind")
 	m.refused = counterVec("connections_refused_total", "WebSocket requests refused before joining a room, by reason.", "reason")
 	if err := errors.Join(errs...); err != nil {
@@ -114,7 +114,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]er
 }
 
 // roomEnded counts a room that ended with close code code.
-func (m *metrics) roomEnded(code int) {
+func (m *metrics) roomEnded(code stateroom.CloseCode) {
 	m.rooms.Dec()
 	switch code {
 	case stateroom.CloseNormal:
@@ -146,10 +146,10 @@ func faultKind(reason string, isFault bool) string {
 }
 
 // closeSent counts a close frame with code (0: a close frame with no code).
-func (m *metrics) closeSent(code int) {
+func (m *metrics) closeSent(code stateroom.CloseCode) {
 	if code == stateroom.CloseNormal {
 		m.closeNormal.Inc()
 		return
 	}
-	m.closeCodes.WithLabelValues(strconv.Itoa(code)).Inc()
+	m.closeCodes.WithLabelValues(strconv.Itoa(int(code))).Inc()
 }

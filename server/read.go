@@ -160,7 +160,7 @@ func (m *messageReader) control(hdr ws.Header, body io.Reader) error {
 			if err := ws.CheckCloseFrameData(code, reason); err != nil {
 				return err
 			}
-			if !validCloseCode(int(code)) { // CheckCloseFrameData lets 5000 and up through
+			if !stateroom.CloseCode(code).Sendable() { // CheckCloseFrameData lets 5000 and up through
 				return ws.ErrProtocolStatusCodeUnknown
 			}
 		}
@@ -172,7 +172,7 @@ func (m *messageReader) control(hdr ws.Header, body io.Reader) error {
 // closeFor says how to end a connection whose reader stopped with err: the
 // close code and reason to send, and whether the peer is still there to
 // read them (false for a broken or half-closed socket).
-func closeFor(err error, maxSize int64) (code int, reason string, reachable bool) {
+func closeFor(err error, maxSize int64) (code stateroom.CloseCode, reason string, reachable bool) {
 	var pc *peerClosed
 	var pe ws.ProtocolError
 	switch {
@@ -180,7 +180,7 @@ func closeFor(err error, maxSize int64) (code int, reason string, reachable bool
 		if pc.code == 0 {
 			return 0, "", true // answer a bodiless close with a bodiless close
 		}
-		return int(pc.code), "", true
+		return stateroom.CloseCode(pc.code), "", true
 	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
 		return stateroom.CloseMessageTooBig, fmt.Sprintf("message too big: the limit is %d bytes", maxSize), true
 	case errors.Is(err, errRateLimited):

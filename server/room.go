@@ -31,7 +31,7 @@ type room struct {
 	mu        sync.Mutex
 	ended     bool
 	faulted   bool // the service panicked: it is never called again
-	endCode   int
+	endCode   stateroom.CloseCode
 	endReason string
 	svc       stateroom.Service
 	members   []*conn // in join order; detached ones stay until settle
@@ -128,6 +128,17 @@ func (r *room) Send(to stateroom.Recipient, p stateroom.Payload) {
 		m.messagesOut.Add(float64(n))
 		m.bytesOut.Add(float64(n * len(frame)))
 	}
+}
+
+// Close implements stateroom.Room.
+func (r *room) Close(id stateroom.ClientID, code stateroom.CloseCode, reason string) error {
+	if err := stateroom.CheckServiceClose(code); err != nil {
+		return err
+	}
+	if c := r.byID[id]; c != nil && c.attached && !r.ended {
+		r.kickLocked(c, code, reason)
+	}
+	return nil
 }
 
 // push queues frame for c and reports whether it was queued; a client whose
@@ -267,7 +278,7 @@ func (r *room) leave(c *conn) {
 
 // kick closes c with code and reason and delivers its Disconnect; for callers
 // outside the room (heartbeat sweeper, reader).
-func (r *room) kick(c *conn, code int, reason string) {
+func (r *room) kick(c *conn, code stateroom.CloseCode, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.kickLocked(c, code, reason)
@@ -276,7 +287,7 @@ func (r *room) kick(c *conn, code int, reason string) {
 
 // kickLocked closes c and queues its Disconnect, to run once the current
 // event is handled. A slow consumer's queue is discarded: it is not reading.
-func (r *room) kickLocked(c *conn, code int, reason string) {
+func (r *room) kickLocked(c *conn, code stateroom.CloseCode, reason string) {
 	if c.attached {
 		r.detach(c)
 	}
@@ -393,7 +404,7 @@ func (r *room) call(kind eventKind, id stateroom.ClientID, p stateroom.Payload) 
 	r.lastActivity.Store(time.Now().UnixNano())
 	switch kind {
 	case evInit:
-		r.svc.Init(r)
+		r.svc.Init(r, stateroom.InitEvent{})
 	case evConnect:
 		var identity any
 		if c := r.byID[id]; c != nil {
@@ -407,7 +418,7 @@ func (r *room) call(kind eventKind, id stateroom.ClientID, p stateroom.Payload) 
 	case evTimer:
 		r.inTimer = true
 		defer func() { r.inTimer = false }()
-		r.svc.Timer(r)
+		r.svc.Timer(r, stateroom.TimerEvent{})
 	}
 }
 
@@ -431,7 +442,7 @@ func (r *room) fault(v any, stack []byte) {
 // close ends the room from outside (operator, factory swap, shutdown),
 // delivering every client's Disconnect. It reports false if the room had
 // already ended.
-func (r *room) close(code int, reason string) bool {
+func (r *room) close(code stateroom.CloseCode, reason string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ended {
@@ -445,7 +456,7 @@ func (r *room) close(code int, reason string) bool {
 // stop, (if notify and the service has not faulted) every client's
 // Disconnect is delivered, the service is closed if it is an io.Closer, and
 // the room leaves the registry. Called with mu held.
-func (r *room) end(code int, reason string, notify bool) {
+func (r *room) end(code stateroom.CloseCode, reason string, notify bool) {
 	if r.ended {
 		return
 	}
@@ -516,7 +527,7 @@ func (r *room) memoryBytes() (n int64) {
 		return -1
 	}
 	defer r.mu.Unlock()
-	mr, ok := r.svc.(MemoryReporter)
+	mr, ok := r.svc.(stateroom.MemoryReporter)
 	if r.ended || r.faulted || !ok {
 		return -1
 	}

@@ -405,4 +405,4 @@ func TestInitPanic(t *testing.T) {
 
 type initPanicker struct{ stateroom.BaseService }
 
-func (initPanicker) Init(stateroom.Room) { panic("init failed") }
+func (initPanicker) Init(stateroom.Room, stateroom.InitEvent) { panic("init failed") }

@@ -68,17 +68,9 @@ type RoomInfo struct {
 	// LastActivity is when the room last handled an event.
 	LastActivity time.Time
 	// MemoryBytes is the memory the room's service reports through an
-	// optional MemoryBytes() int64 method (see [MemoryReporter]), or -1
+	// optional MemoryBytes() int64 method (see [stateroom.MemoryReporter]), or -1
 	// when it has none or the room was busy at that instant.
 	MemoryBytes int64
-}
-
-// MemoryReporter is implemented by a service that can tell how much memory
-// its room holds (a WebAssembly instance: its linear memory). [Server.Rooms]
-// and the admin API report it. The server calls it between events, never
-// concurrently with the service's callbacks.
-type MemoryReporter interface {
-	MemoryBytes() int64
 }
 
 // New returns a server whose rooms run services built by f. It fills the
@@ -304,7 +296,7 @@ func (s *Server) refuse(w http.ResponseWriter, id, addr, reason string, status i
 // upgradeAndClose completes the handshake only to close the WebSocket at
 // once with code and reason: a browser never sees the HTTP status of a
 // refused handshake, but it does see a close frame's code and reason.
-func (s *Server) upgradeAndClose(w http.ResponseWriter, r *http.Request, id, addr string, code int, reason string) {
+func (s *Server) upgradeAndClose(w http.ResponseWriter, r *http.Request, id, addr string, code stateroom.CloseCode, reason string) {
 	s.log.Info("WebSocket closed on arrival", "room", id, "remote", addr, "code", code, "reason", reason)
 	nc, _, _, err := s.upgrader.Upgrade(r, w)
 	if err != nil {
@@ -416,14 +408,14 @@ func (s *Server) SwapFactory(f stateroom.Factory) {
 // server may not send (below 1000, 1004-1006, 1015-2999, 5000 and up) is
 // replaced by stateroom.CloseRoomClosed and logged. The reason is cut to
 // 123 bytes.
-func (s *Server) CloseRoom(id string, code int, reason string) bool {
+func (s *Server) CloseRoom(id string, code stateroom.CloseCode, reason string) bool {
 	r := s.reg.lookup(id)
 	if r == nil {
 		return false
 	}
 	if code == 0 {
 		code = stateroom.CloseRoomClosed
-	} else if !validCloseCode(code) {
+	} else if !code.Sendable() {
 		r.logger().Warn("CloseRoom: a server cannot send this close code; using CloseRoomClosed", "code", code)
 		code = stateroom.CloseRoomClosed
 	}
@@ -476,16 +468,18 @@ func listenAndServe(ctx context.Context, addr string, f stateroom.Factory, opts 
 	if err != nil {
 		return err
 	}
-	ln, err := listen(addr)
+	ln, err := Listen(addr)
 	if err != nil {
 		return err
 	}
 	return s.serveWith(ctx, ln, cfg)
 }
 
-// listen listens on the TCP address addr, with an error that says what to
-// do when the port is taken.
-func listen(addr string) (net.Listener, error) {
+// Listen listens on the TCP address addr as [ListenAndServe] does: with no
+// TCP keep-alive on accepted connections (the heartbeat finds dead
+// clients), and with an error that says what to do when the port is taken.
+// Use it to take the port before serving, to print a ready line, say.
+func Listen(addr string) (net.Listener, error) {
 	// No TCP keep-alive on accepted connections: the heartbeat finds dead
 	// clients, and keep-alive costs four setsockopt calls per connection
 	// (a fifth of the system calls of a short-lived one).

@@ -164,7 +164,7 @@ func (s *service) stopBudget() {
 }
 
 // Init delivers the Init event.
-func (s *service) Init(room stateroom.Room) {
+func (s *service) Init(room stateroom.Room, _ stateroom.InitEvent) {
 	s.deliver(room, abi.Event{Kind: abi.EventInit})
 }
 
@@ -184,12 +184,12 @@ func (s *service) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 }
 
 // Timer delivers a Timer event.
-func (s *service) Timer(room stateroom.Room) {
+func (s *service) Timer(room stateroom.Room, _ stateroom.TimerEvent) {
 	s.deliver(room, abi.Event{Kind: abi.EventTimer})
 }
 
 // MemoryBytes is the size of the instance's linear memory, for the server's
-// room listing (server.MemoryReporter). It is called with the room locked,
+// room listing (stateroom.MemoryReporter). It is called with the room locked,
 // so never during a call into the guest.
 func (s *service) MemoryBytes() int64 {
 	if s.closed {

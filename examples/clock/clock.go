@@ -25,10 +25,10 @@ type Clock struct {
 func NewClock(roomID string) *Clock { return &Clock{Period: DefaultPeriod} }
 
 // Init starts the timer.
-func (c *Clock) Init(room stateroom.Room) { room.SetTimer(c.Period) }
+func (c *Clock) Init(room stateroom.Room, _ stateroom.InitEvent) { room.SetTimer(c.Period) }
 
 // Timer broadcasts the tick and sets the timer again.
-func (c *Clock) Timer(room stateroom.Room) {
+func (c *Clock) Timer(room stateroom.Room, _ stateroom.TimerEvent) {
 	room.Send(stateroom.Everyone, stateroom.Text("Timer @ "+strconv.Itoa(c.ticks)))
 	c.ticks++
 	room.SetTimer(c.Period)

@@ -31,7 +31,7 @@ func (p *probe) Disconnect(room stateroom.Room, ev stateroom.DisconnectEvent) {
 	room.Send(stateroom.Everyone, stateroom.Text("left "+ev.Client.String()))
 }
 
-func (p *probe) Timer(room stateroom.Room) {
+func (p *probe) Timer(room stateroom.Room, _ stateroom.TimerEvent) {
 	room.Send(stateroom.Everyone, stateroom.Text("timer"))
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/rooms"
 )
 
 // ErrForbidden is wrapped by an Options.Authenticate error to refuse with
@@ -72,16 +73,5 @@ func tokenEqual(want *[sha256.Size]byte, got string) bool {
 //		...
 //	}
 func ClientIdentity(r stateroom.Room, id stateroom.ClientID) any {
-	rm, ok := r.(*room)
-	if !ok {
-		return nil
-	}
-	// The service is called with rm.mu held, so these are safe to read.
-	if c := rm.byID[id]; c != nil {
-		return c.identity
-	}
-	if c := rm.departing; c != nil && c.id == id {
-		return c.identity
-	}
-	return nil
+	return rooms.Identity(r, id)
 }

@@ -245,7 +245,7 @@ func BenchmarkChurn(b *testing.B) {
 	})
 	b.StopTimer()
 	// Every room has ended before the next benchmark round starts.
-	for len(s.reg.rooms()) > 0 && ctx.Err() == nil {
+	for s.reg.RoomCount() > 0 && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/rooms"
 )
 
 // conn is one client connection. Its reader is a goroutine that lives while
@@ -18,14 +19,15 @@ import (
 // park.go). Its writer is a goroutine that lives while frames are queued
 // and writes them with one writev per batch (see writeLoop).
 //
-// Fields under "room-owned" are guarded by the room's mutex; the queue by
-// c.mu. Lock order: room.mu, then c.mu (see doc.go).
+// A conn is the rooms.Member of its client: the room queues frames with
+// Send and closes it with Close, holding the room's lock, so neither
+// blocks. The queue is guarded by c.mu. Lock order: the room's lock, then
+// c.mu (see doc.go).
 type conn struct {
-	srv   *Server
-	room  *room
-	nc    net.Conn
-	token string
-	addr  string // what the connection counts against in Server.admit
+	srv  *Server
+	room rooms.Handle // the client's place in its room; the conn sees nothing else of it
+	nc   net.Conn
+	addr string // what the connection counts against in the connection table
 
 	// The reader's state: the reader goroutine of the moment owns it.
 	wire  wireReader
@@ -38,23 +40,14 @@ type conn struct {
 	parked  atomic.Bool
 	pollGen uint32
 
-	// identity is what Options.Authenticate returned; set before the
-	// connection joins its room, read-only after.
-	identity any
-
-	// Room-owned.
-	id       stateroom.ClientID
-	attached bool // a member of the room: messages reach the service
-	leaving  bool // detached, its Disconnect not yet delivered
-
 	mu         sync.Mutex
-	queue      *frameBatch // frames waiting for the writer, in send order; nil when none
-	queued     int         // bytes in queue
-	writing    bool        // a writer goroutine runs, or is about to
-	closing    bool        // no more frames are queued; the writer ends after closeMsg
-	finished   bool        // nothing more will be written; writerDone is closed
-	closeMsg   []byte      // close frame the writer sends last; nil for none
-	closeCode  stateroom.CloseCode        // the code in closeMsg, for the metrics
+	queue      *frameBatch         // frames waiting for the writer, in send order; nil when none
+	queued     int                 // bytes in queue
+	writing    bool                // a writer goroutine runs, or is about to
+	closing    bool                // no more frames are queued; the writer ends after closeMsg
+	finished   bool                // nothing more will be written; writerDone is closed
+	closeMsg   []byte              // close frame the writer sends last; nil for none
+	closeCode  stateroom.CloseCode // the code in closeMsg, for the metrics
 	queueLimit int
 	byteLimit  int
 	writerDone chan struct{} // closed once the last write is done
@@ -73,23 +66,17 @@ type conn struct {
 // logger returns the connection's logger, built on use: slog's With
 // formats its attributes at once, which would cost every connection and
 // room for the few that log anything.
-func (c *conn) logger() *slog.Logger {
-	if c.id == 0 { // not a member: its room ended before it joined
-		return c.room.logger()
-	}
-	return c.room.logger().With("client", c.id)
-}
+func (c *conn) logger() *slog.Logger { return c.room.Logger() }
 
-// newConn returns the connection for nc, upgraded for room r; pending holds
-// the bytes the HTTP server read past the handshake (the client may send
-// before it has the answer), and addr is the address its admission slot
-// counts against.
-func newConn(s *Server, r *room, nc net.Conn, pending []byte, token, addr string) *conn {
+// newConn returns the connection for nc, upgraded for the room place h
+// holds; pending holds the bytes the HTTP server read past the handshake
+// (the client may send before it has the answer), and addr is the address
+// its slot in the connection table counts against.
+func newConn(s *Server, h rooms.Handle, nc net.Conn, pending []byte, addr string) *conn {
 	c := &conn{
 		srv:        s,
-		room:       r,
+		room:       h,
 		nc:         nc,
-		token:      token,
 		addr:       addr,
 		limit:      newRateLimiter(s.opts.MessageRate, s.opts.MessageBurst),
 		queueLimit: s.opts.SendQueueMessages,
@@ -105,27 +92,25 @@ func newConn(s *Server, r *room, nc net.Conn, pending []byte, token, addr string
 	// blocked inside next: back at a message boundary, it parks again.
 	c.msgs.drained = func() bool { return !c.wire.buffered() }
 	c.msgs.onPing = func(p []byte) error {
-		if c.send(serverFrame(ws.OpPong, p)) == queueFull {
+		if c.Send(serverFrame(ws.OpPong, p)) == queueFull {
 			c.logger().Warn("closing slow consumer: its send queue is full")
-			c.room.kick(c, stateroom.CloseSlowConsumer, "slow consumer")
+			c.room.Kick(stateroom.CloseSlowConsumer, "slow consumer")
 		}
 		return nil
 	}
 	return c
 }
 
-// sendResult says what became of a frame given to conn.send.
-type sendResult uint8
-
+// What became of a frame given to conn.Send.
 const (
-	queued         sendResult = iota
-	droppedClosing            // the client is being closed
-	queueFull                 // the caller must close the client as a slow consumer
+	queued         = rooms.Queued
+	droppedClosing = rooms.DroppedClosing // the client is being closed
+	queueFull      = rooms.QueueFull      // the caller must close the client as a slow consumer
 )
 
-// send queues frame for the client, unless the client is closing or its
-// queue is full.
-func (c *conn) send(frame []byte) sendResult {
+// Send implements rooms.Member: it queues frame for the client, unless the
+// client is closing or its queue is full.
+func (c *conn) Send(frame []byte) rooms.SendResult {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -154,7 +139,7 @@ func (c *conn) send(frame []byte) sendResult {
 func (c *conn) startWriter() {
 	if !c.writing {
 		c.writing = true
-		c.srv.wg.Go(c.writeLoop)
+		c.srv.owner.Spawn(c.writeLoop)
 	}
 }
 
@@ -175,12 +160,12 @@ func (c *conn) isClosing() bool {
 	return c.closing
 }
 
-// closeWith starts closing the client with code and reason: frames queued
-// so far are still written (unless discard is set, for a client that is not
-// reading them), then the close frame; later frames are dropped. A code of 0
-// sends a close frame with no body. Only the first call counts: it reports
-// whether this call started the close.
-func (c *conn) closeWith(code stateroom.CloseCode, reason string, discard bool) bool {
+// Close implements rooms.Member: it starts closing the client with code and
+// reason: frames queued so far are still written (unless discard is set,
+// for a client that is not reading them), then the close frame; later
+// frames are dropped. A code of 0 sends a close frame with no body. Only
+// the first call counts: it reports whether this call started the close.
+func (c *conn) Close(code stateroom.CloseCode, reason string, discard bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.beginClose(code, reason, discard) {
@@ -190,7 +175,7 @@ func (c *conn) closeWith(code stateroom.CloseCode, reason string, discard bool) 
 	return true
 }
 
-// closeHere is closeWith for the reader as the connection ends: with no
+// closeHere is Close for the reader as the connection ends: with no
 // writer running, it writes what is left and the close frame on the calling
 // goroutine, which has nothing else to do, instead of starting a writer.
 func (c *conn) closeHere(code stateroom.CloseCode, reason string, discard bool) {
@@ -204,7 +189,7 @@ func (c *conn) closeHere(code stateroom.CloseCode, reason string, discard bool) 
 	}
 }
 
-// beginClose marks c closing with code and reason (see closeWith) and
+// beginClose marks c closing with code and reason (see Close) and
 // reports whether this call did it. Called with c.mu held.
 func (c *conn) beginClose(code stateroom.CloseCode, reason string, discard bool) bool {
 	if c.closing {
@@ -342,14 +327,15 @@ func (c *conn) writeClose(msg []byte, code stateroom.CloseCode) {
 }
 
 // start joins the room, on the calling goroutine (the HTTP handler's), and
-// starts the connection's reader.
+// starts the connection's reader. The caller has counted c in the server's
+// owner (Hold); end releases it.
 func (c *conn) start() {
-	// connect sets c.id before any writer starts (writers start from
-	// sends, which need the id), so a writer reads it (to log) without the
-	// room's lock.
-	c.room.connect(c)
+	// Connect sets the client id before any writer starts (writers start
+	// from sends, which need the id), so a writer reads it (to log)
+	// without the room's lock.
+	c.room.Connect(c)
 	c.srv.track(c)
-	c.srv.wg.Go(c.waitAndRead)
+	c.srv.owner.Spawn(c.waitAndRead)
 }
 
 // waitAndRead is the body of a fresh reader goroutine: it waits for the
@@ -373,7 +359,7 @@ func (c *conn) read(fresh bool) {
 			if !c.wire.full {
 				c.msgs.release()
 				if !fresh && !c.parkable() {
-					c.srv.wg.Go(c.waitAndRead)
+					c.srv.owner.Spawn(c.waitAndRead)
 					return
 				}
 			}
@@ -402,7 +388,7 @@ func (c *conn) read(fresh bool) {
 		}
 		m.messagesIn.Inc()
 		m.bytesIn.Add(float64(len(p.Data)))
-		c.room.message(c, p)
+		c.room.Message(p)
 	}
 }
 
@@ -430,9 +416,9 @@ func (c *conn) linger() {
 // end finishes the connection after its reader stopped with err: it leaves
 // the room, closes the client and waits for its writer.
 func (c *conn) end(err error) {
-	defer c.srv.admit.release(c.addr)
+	defer c.srv.owner.Release() // last: c's goroutines are done
 	defer c.srv.untrack(c)
-	c.room.leave(c)
+	c.room.Leave()
 
 	code, reason, reachable := closeFor(err, c.srv.opts.MaxMessageSize)
 	switch {

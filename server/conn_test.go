@@ -76,7 +76,7 @@ func TestClientLimitsAndProtocolErrors(t *testing.T) {
 			}
 			c.SetReadDeadline(time.Now().Add(waitTimeout))
 			_, _, err := c.ReadMessage()
-			if !websocket.IsCloseError(err, tc.code) {
+			if !websocket.IsCloseError(err, int(tc.code)) {
 				t.Fatalf("got %v, want close %d", err, tc.code)
 			}
 			log.waitFor(t, fmt.Sprintf("%s disconnect %d", inst, id))
@@ -87,7 +87,7 @@ func TestClientLimitsAndProtocolErrors(t *testing.T) {
 	rawCases := []struct {
 		name   string
 		frames []ws.Frame
-		code   int
+		code   stateroom.CloseCode
 	}{
 		{
 			name:   "unmasked frame",
@@ -240,15 +240,13 @@ func TestSlowConsumer(t *testing.T) {
 				kicked = true
 			}
 		}
-		s.mu.Lock()
-		for c := range s.conns {
+		s.conns.each(func(c *conn) {
 			c.mu.Lock()
 			if n := c.queue.len(); c.queued > c.byteLimit || n > c.queueLimit {
 				t.Errorf("queue over its bounds: %d frames, %d bytes", n, c.queued)
 			}
 			c.mu.Unlock()
-		}
-		s.mu.Unlock()
+		})
 	}
 	if !kicked {
 		expect(t, fast, "left 2")

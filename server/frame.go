@@ -57,3 +57,12 @@ func closeFrame(code stateroom.CloseCode, reason string) []byte {
 
 // pingFrame is the heartbeat ping, built once and shared by every client.
 var pingFrame = serverFrame(ws.OpPing, nil)
+
+// encodePayload is the frame a service's message goes out as: built once
+// per Send and shared by every recipient (rooms.Config.Encode).
+func encodePayload(p stateroom.Payload) []byte {
+	if p.Binary {
+		return serverFrame(ws.OpBinary, p.Data)
+	}
+	return serverFrame(ws.OpText, p.Data)
+}

@@ -282,7 +282,7 @@ func expectClose(t *testing.T, c *websocket.Conn, code stateroom.CloseCode, reas
 		if !errors.As(err, &ce) {
 			t.Fatalf("got error %v (after %q), want close %d %q", err, msg, code, reason)
 		}
-		if ce.Code != code || ce.Text != reason {
+		if ce.Code != int(code) || ce.Text != reason {
 			t.Fatalf("got close %d %q, want %d %q", ce.Code, ce.Text, code, reason)
 		}
 		return
@@ -332,7 +332,7 @@ func (c *rawConn) readUntilClose(t *testing.T) (code stateroom.CloseCode, reason
 		switch f.Header.OpCode {
 		case ws.OpClose:
 			sc, r := ws.ParseCloseFrameData(f.Payload)
-			return int(sc), r, data
+			return stateroom.CloseCode(sc), r, data
 		case ws.OpText, ws.OpBinary:
 			data++
 		}

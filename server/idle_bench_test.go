@@ -62,9 +62,7 @@ func BenchmarkIdleConns(b *testing.B) {
 			msg := ws.MaskFrameInPlace(ws.NewTextFrame([]byte("hello")))
 			return nc, ws.WriteFrame(nc, msg)
 		}, func() int {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return len(s.conns)
+			return s.conns.count()
 		}, func() bool { parked, all := parkedConns(s); return parked == all }, func() {})
 	})
 	b.Run("tcp", func(b *testing.B) {

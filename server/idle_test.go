@@ -172,21 +172,18 @@ func parkedServer(t *testing.T, opts Options, n int) (*Server, []*websocket.Conn
 
 // parkedConns counts the connections s holds, and those of them parked.
 func parkedConns(s *Server) (parked, all int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
+	s.conns.each(func(c *conn) {
+		all++
 		if c.parked.Load() {
 			parked++
 		}
-	}
-	return parked, len(s.conns)
+	})
+	return parked, all
 }
 
 // liveConns is the number of connections the server still holds.
 func liveConns(s *Server) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
+	return s.conns.count()
 }
 
 // TestParkedConnectionNoticesHangup: a client that vanishes without a close
@@ -261,13 +258,11 @@ func TestParkedConnectionAbortedWhenShutdownExpires(t *testing.T) {
 func TestParkedConnectionAbortedWhileItsWriterIsStuck(t *testing.T) {
 	s, cs := parkedServer(t, Options{WriteTimeout: time.Minute, SendQueueBytes: 256 << 20}, 2)
 	var quiet *conn // the server's side of cs[1], which neither reads nor sends
-	s.mu.Lock()
-	for c := range s.conns {
+	s.conns.each(func(c *conn) {
 		if c.nc.RemoteAddr().String() == cs[1].LocalAddr().String() {
 			quiet = c
 		}
-	}
-	s.mu.Unlock()
+	})
 	// cs[0] floods the room (fanout relays to both clients, neither reads)
 	// until the quiet client's socket is full and its writer stuck.
 	big := strings.Repeat("x", 64<<10)

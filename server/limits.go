@@ -4,56 +4,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
-
-// admission counts the WebSocket connections open now, in total and per
-// remote address, for Options.MaxConnections and MaxConnectionsPerIP. A slot
-// is taken before the room is joined and given back when the handler ends.
-// Its mutex is a leaf: nothing else is locked while it is held.
-type admission struct {
-	maxTotal, maxPerIP int // NoLimit: none
-
-	mu    sync.Mutex
-	total int
-	perIP map[string]int
-}
-
-// refusal says why admission refused a connection.
-type refusal uint8
-
-const (
-	admitted refusal = iota
-	tooManyConnections
-	tooManyFromAddr
-)
-
-func (a *admission) acquire(addr string) refusal {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.maxTotal != NoLimit && a.total >= a.maxTotal {
-		return tooManyConnections
-	}
-	if a.maxPerIP != NoLimit && a.perIP[addr] >= a.maxPerIP {
-		return tooManyFromAddr
-	}
-	a.total++
-	if a.perIP == nil {
-		a.perIP = make(map[string]int)
-	}
-	a.perIP[addr]++
-	return admitted
-}
-
-func (a *admission) release(addr string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.total--
-	if a.perIP[addr]--; a.perIP[addr] <= 0 {
-		delete(a.perIP, addr)
-	}
-}
 
 // clientAddr is the address a request counts against for
 // MaxConnectionsPerIP: the TCP peer's IP, or with trustForwarded the last

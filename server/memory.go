@@ -7,7 +7,7 @@ import (
 
 // memoryRelease says when the server hands memory back to the operating
 // system after connections close (see Options.KeepFreedMemory). Tests
-// shrink it; it is guarded by Server.mu.
+// shrink it; it is guarded by the connection table's lock.
 type memoryRelease struct {
 	minDrop int           // the fewest connections closed since the peak
 	delay   time.Duration // from the trigger to the release, so that a mass close ends first
@@ -24,35 +24,37 @@ type memoryRelease struct {
 var defaultMemoryRelease = memoryRelease{minDrop: 1024, delay: time.Second, free: debug.FreeOSMemory}
 
 // maybeReleaseMemory schedules a release when enough connections have
-// closed since the peak. Called with s.mu held, as a connection goes.
+// closed since the peak. Called with the connection table locked, as a
+// connection goes.
 func (s *Server) maybeReleaseMemory() {
-	n := len(s.conns)
-	if s.opts.KeepFreedMemory || s.releasing || s.shuttingDown ||
-		s.peakConns-n < s.release.minDrop || n > s.peakConns/2 {
+	t := &s.conns
+	n := len(t.live)
+	if s.opts.KeepFreedMemory || t.releasing || t.peak-n < t.memRelease.minDrop || n > t.peak/2 {
 		return
 	}
-	s.releasing = true
-	rel := s.release
-	s.wg.Go(func() { s.releaseMemory(rel) })
+	rel := t.memRelease
+	// Refused once Shutdown has begun: the process is going anyway.
+	t.releasing = s.owner.Go(func() { s.releaseMemory(rel) })
 }
 
 // releaseMemory waits for the close to settle, then returns freed memory
 // to the operating system, unless the server shuts down first.
 func (s *Server) releaseMemory(rel memoryRelease) {
-	t := time.NewTimer(rel.delay)
-	defer t.Stop()
+	tm := time.NewTimer(rel.delay)
+	defer tm.Stop()
 	select {
-	case <-s.quit:
+	case <-s.owner.Quit():
 		return
-	case <-t.C:
+	case <-tm.C:
 	}
 	start := time.Now()
 	rel.free()
-	s.mu.Lock()
-	s.peakConns = len(s.conns)
-	s.releasing = false
-	n := s.peakConns
-	s.mu.Unlock()
+	t := &s.conns
+	t.mu.Lock()
+	t.peak = len(t.live)
+	t.releasing = false
+	n := t.peak
+	t.mu.Unlock()
 	if s.debugOn() {
 		s.log.Debug("returned freed memory to the operating system", "connections", n, "took", time.Since(start))
 	}

@@ -18,9 +18,9 @@ func TestMemoryReleasedAfterMassClose(t *testing.T) {
 		t.Run(fmt.Sprintf("KeepFreedMemory=%v", keep), func(t *testing.T) {
 			s, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), Options{KeepFreedMemory: keep})
 			var released atomic.Int32
-			s.mu.Lock()
-			s.release = memoryRelease{minDrop: 4, delay: 10 * time.Millisecond, free: func() { released.Add(1) }}
-			s.mu.Unlock()
+			s.conns.mu.Lock()
+			s.conns.memRelease = memoryRelease{minDrop: 4, delay: 10 * time.Millisecond, free: func() { released.Add(1) }}
+			s.conns.mu.Unlock()
 
 			const n = 8
 			clients := make([]*websocket.Conn, n)

@@ -3,11 +3,11 @@ package server
 import (
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/rooms"
 )
 
 // metrics are the server's Prometheus metrics. Every child of a labelled
@@ -113,9 +113,28 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]er
 	return c
 }
 
-// roomEnded counts a room that ended with close code code.
+// roomMetrics are the room runtime's hooks into m.
+func (m *metrics) roomMetrics() rooms.Metrics {
+	return rooms.Metrics{
+		Rooms:             m.rooms,
+		RoomsCreated:      m.roomsCreated,
+		RoomEnded:         m.roomEnded,
+		Fault:             func(kind string) { m.faults.WithLabelValues(kind).Inc() },
+		Clients:           m.clients,
+		MessagesOut:       m.messagesOut,
+		BytesOut:          m.bytesOut,
+		DropNotConnected:  m.dropNotConnected,
+		DropClosing:       m.dropClosing,
+		DropInvalidUTF8:   m.dropInvalidUTF8,
+		DropQueueFull:     m.dropQueueFull,
+		SlowConsumers:     m.slowConsumers,
+		HeartbeatTimeouts: m.heartbeatTimeouts,
+	}
+}
+
+// roomEnded counts a room that ended with close code code (the rooms gauge
+// is the runtime's to decrement).
 func (m *metrics) roomEnded(code stateroom.CloseCode) {
-	m.rooms.Dec()
 	switch code {
 	case stateroom.CloseNormal:
 		m.closedEmpty.Inc()
@@ -127,21 +146,6 @@ func (m *metrics) roomEnded(code stateroom.CloseCode) {
 		m.closedFault.Inc()
 	default:
 		m.closedOperator.Inc()
-	}
-}
-
-// faultKind names the kind of a service fault for the metric label: the
-// WebAssembly host's reasons are a fixed set ("wasm trap", "wasm event
-// budget exceeded", ...) and are kept; a Go service's own Fault reasons are
-// free text and fold into "fault", so the label's values stay few.
-func faultKind(reason string, isFault bool) string {
-	switch {
-	case !isFault:
-		return "panic"
-	case strings.HasPrefix(reason, "wasm "):
-		return reason
-	default:
-		return "fault"
 	}
 }
 

@@ -118,6 +118,6 @@ func (c *conn) park() bool {
 func (c *conn) unpark() {
 	if c.parked.CompareAndSwap(true, false) {
 		c.srv.metrics.parked.Dec()
-		c.srv.wg.Go(c.waitAndRead)
+		c.srv.owner.Spawn(c.waitAndRead)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -157,11 +158,14 @@ func (m *messageReader) control(hdr ws.Header, body io.Reader) error {
 		}
 		code, reason := ws.ParseCloseFrameData(p)
 		if len(p) >= 2 {
-			if err := ws.CheckCloseFrameData(code, reason); err != nil {
-				return err
-			}
-			if !stateroom.CloseCode(code).Sendable() { // CheckCloseFrameData lets 5000 and up through
+			// Not ws.CheckCloseFrameData: it refuses 1012-1014, which
+			// this server sends (a client echoing our code is no error),
+			// and lets 5000 and up through.
+			if !stateroom.CloseCode(code).Sendable() {
 				return ws.ErrProtocolStatusCodeUnknown
+			}
+			if !utf8.ValidString(reason) {
+				return ws.ErrProtocolInvalidUTF8
 			}
 		}
 		return &peerClosed{code: code, reason: reason}

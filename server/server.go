@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,8 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/rooms"
+	"github.com/stateroom-go/stateroom/internal/routines"
 )
 
 // Server serves the rooms of one service over WebSocket. It is an
@@ -32,25 +33,19 @@ type Server struct {
 	opts     Options
 	log      *slog.Logger
 	fact     atomic.Pointer[stateroom.Factory]
-	reg      registry
+	place    rooms.Placement // where clients join rooms: today always reg
+	reg      *rooms.Registry // the rooms of this process
 	upgrader ws.HTTPUpgrader
 	files    http.Handler // /status, /metrics and the static directories
 	metrics  *metrics
-	admit    admission
+	conns    connTable
 
 	clientToken, adminToken *[sha256.Size]byte // digests of the tokens; nil when unset
 
-	wg sync.WaitGroup // every goroutine the server started, and every live WebSocket handler
-
-	mu           sync.Mutex
-	shuttingDown bool
-	sweeping     bool
-	conns        map[*conn]struct{}
-	peakConns    int           // the most connections since memory was last released (memory.go)
-	releasing    bool          // a memory release is scheduled
-	release      memoryRelease // when to release memory; tests shrink it
-	quit         chan struct{} // closed when Shutdown begins
-	done         chan struct{} // closed when every goroutine has ended, after Shutdown began
+	// owner counts every goroutine the server starts, every live
+	// WebSocket handler and connection, and every room; closing it is the
+	// server's one shutdown state.
+	owner *routines.Owner
 
 	quietBeforePark atomic.Int64 // a time.Duration (park.go); tests shrink it
 	pollOnce        sync.Once
@@ -92,17 +87,24 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		opts:        o,
 		log:         o.Logger,
 		metrics:     m,
-		admit:       admission{maxTotal: o.MaxConnections, maxPerIP: o.MaxConnectionsPerIP},
+		conns:       newConnTable(o.MaxConnections, o.MaxConnectionsPerIP),
 		clientToken: tokenDigest(o.ClientToken),
 		adminToken:  tokenDigest(o.AdminToken),
-		conns:       make(map[*conn]struct{}),
-		quit:        make(chan struct{}),
-		done:        make(chan struct{}),
-		release:     defaultMemoryRelease,
+		owner:       routines.New(),
 	}
 	s.fact.Store(&f)
 	s.quietBeforePark.Store(int64(quietBeforePark))
-	s.reg = newLocalRegistry(s)
+	s.reg = rooms.New(rooms.Config{
+		Factory:           s.factory,
+		Encode:            encodePayload,
+		GracePeriod:       o.RoomGracePeriod, // its special values are rooms'
+		MaxRooms:          o.MaxRooms,
+		MaxClientsPerRoom: o.MaxClientsPerRoom,
+		Logger:            o.Logger,
+		Owner:             s.owner,
+		Metrics:           m.roomMetrics(),
+	})
+	s.place = s.reg
 	s.upgrader = ws.HTTPUpgrader{Timeout: o.HandshakeTimeout}
 
 	mux := http.NewServeMux()
@@ -204,12 +206,30 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		s.refuse(w, id, addr, "auth", status, err.Error())
 		return
 	}
-	if !s.begin() {
+	if err := checkHandshake(r); err != nil {
+		// Checked before the room is joined, so a request that cannot
+		// become a WebSocket never creates a room (nor a guest instance).
+		status := http.StatusBadRequest
+		if errors.Is(err, errBadVersion) {
+			w.Header().Set("Sec-WebSocket-Version", "13") // RFC 6455, section 4.4
+			status = http.StatusUpgradeRequired
+		}
+		s.refuse(w, id, addr, "bad_handshake", status, err.Error())
+		return
+	}
+	// The handler, then the connection, is counted by the owner until the
+	// connection ends, so Shutdown waits for it; refused once it began.
+	if !s.owner.Hold() {
 		s.refuse(w, id, addr, "shutdown", http.StatusServiceUnavailable, msgShuttingDown)
 		return
 	}
-	defer s.wg.Done()
-	switch s.admit.acquire(addr) {
+	handedOver := false // to the connection, which releases both when it ends
+	defer func() {
+		if !handedOver {
+			s.owner.Release()
+		}
+	}()
+	switch s.conns.acquire(addr) {
 	case tooManyConnections:
 		s.refuse(w, id, addr, "max_connections", http.StatusServiceUnavailable, fmt.Sprintf("the server has %d connections, its limit (Options.MaxConnections); try again later", s.opts.MaxConnections))
 		return
@@ -217,23 +237,21 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		s.refuse(w, id, addr, "max_connections_per_ip", http.StatusTooManyRequests, fmt.Sprintf("%d connections from %s already, the limit (Options.MaxConnectionsPerIP); close some or try again later", s.opts.MaxConnectionsPerIP, addr))
 		return
 	}
-	handedOver := false // to the connection, which releases the slot when it ends
 	defer func() {
 		if !handedOver {
-			s.admit.release(addr)
+			s.conns.release(addr)
 		}
 	}()
 
-	token := r.URL.Query().Get("token")
-	rm, err := s.reg.join(id, token)
+	h, err := s.place.Join(rooms.JoinRequest{Room: id, Token: r.URL.Query().Get("token"), Identity: identity})
 	switch {
-	case errors.Is(err, errShuttingDown):
+	case errors.Is(err, rooms.ErrShuttingDown):
 		s.refuse(w, id, addr, "shutdown", http.StatusServiceUnavailable, msgShuttingDown)
 		return
-	case errors.Is(err, errTooManyRooms):
+	case errors.Is(err, rooms.ErrTooManyRooms):
 		s.refuse(w, id, addr, "max_rooms", http.StatusServiceUnavailable, err.Error())
 		return
-	case errors.Is(err, errRoomFull):
+	case errors.Is(err, rooms.ErrRoomFull):
 		s.metrics.refused.WithLabelValues("room_full").Inc()
 		s.upgradeAndClose(w, r, id, addr, stateroom.CloseTryAgainLater, "room is full")
 		return
@@ -248,12 +266,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 	if err != nil {
 		// The upgrader has answered the client with the reason.
 		if s.debugOn() {
-			rm.logger().Debug("WebSocket upgrade failed", "remote", addr, "err", err)
+			h.Logger().Debug("WebSocket upgrade failed", "remote", addr, "err", err)
 		}
 		if nc != nil {
 			nc.Close()
 		}
-		rm.release()
+		h.Release()
 		return
 	}
 	// The connection reads nc itself from here on; the bytes the client
@@ -265,8 +283,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		b, _ := rw.Reader.Peek(n)
 		pending = bytes.Clone(b)
 	}
-	c := newConn(s, rm, nc, pending, token, addr)
-	c.identity = identity
+	c := newConn(s, h, nc, pending, addr)
 	handedOver = true
 	c.start()
 }
@@ -333,53 +350,29 @@ func isUpgrade(r *http.Request) bool {
 	return false
 }
 
-// begin counts a WebSocket handler in s.wg, unless Shutdown has begun.
-func (s *Server) begin() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shuttingDown {
-		return false
-	}
-	s.wg.Add(1)
-	return true
-}
-
 // Shutdown stops the server gracefully: new WebSocket connections get 503,
-// every client is closed with stateroom.CloseGoingAway and its Disconnect
-// delivered, timers stop, services are closed, and Shutdown waits for every
-// goroutine the server started. If ctx ends first, it closes the remaining
-// sockets at once and returns ctx.Err(). Calling it again waits the same
-// way. It does not close listeners: stop the http.Server too (Serve does
-// both).
+// every room is ended (rooms in parallel, so a stuck one delays no other):
+// its clients are closed with stateroom.CloseGoingAway after the messages
+// queued for them, their Disconnects delivered, timers stopped and
+// services closed; then Shutdown waits for every goroutine the server
+// started. If ctx ends first, Shutdown returns ctx.Err() at once, whatever
+// the rooms are doing: a client whose room could not be reached (its
+// service is stuck in a callback) is sent CloseGoingAway directly, and a
+// connection already closing is cut. Calling it again waits the same way.
+// It does not close listeners: stop the http.Server too (Serve does both).
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	first := !s.shuttingDown
-	if first {
-		s.shuttingDown = true
-		close(s.quit)
-	}
-	s.mu.Unlock()
-	if first {
-		for _, r := range s.reg.close() {
-			r.close(stateroom.CloseGoingAway, "server shutting down")
-		}
-		// This goroutine ends when the server's last one does; it closes
-		// done, which every Shutdown call waits on.
-		go func() {
-			s.wg.Wait()
-			s.stopPoller()
-			close(s.done)
-		}()
-	}
+	s.owner.Close(func() {
+		s.reg.Shutdown(stateroom.CloseGoingAway, "server shutting down")
+	}, s.stopPoller)
 	select {
-	case <-s.done:
+	case <-s.owner.Done():
 		return nil
 	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.abort()
-		}
-		s.mu.Unlock()
+		s.conns.each(func(c *conn) {
+			if !c.Close(stateroom.CloseGoingAway, "server shutting down", false) {
+				c.abort()
+			}
+		})
 		return ctx.Err()
 	}
 }
@@ -393,56 +386,43 @@ func (s *Server) SwapFactory(f stateroom.Factory) {
 		return
 	}
 	s.fact.Store(&f)
-	n := 0
-	for _, r := range s.reg.rooms() {
-		if r.close(stateroom.CloseServiceRestart, "service restarted") {
-			n++
-		}
-	}
+	n := s.reg.CloseAll(stateroom.CloseServiceRestart, "service restarted")
 	s.log.Info("service factory swapped", "rooms_closed", n)
 }
 
 // CloseRoom ends room id now: its clients are closed with code and reason,
 // their Disconnects delivered, and its service closed. It reports false if
 // no such room is running. Code 0 means stateroom.CloseRoomClosed; a code a
-// server may not send (below 1000, 1004-1006, 1015-2999, 5000 and up) is
-// replaced by stateroom.CloseRoomClosed and logged. The reason is cut to
-// 123 bytes.
+// server may not send (see [stateroom.CloseCode.Sendable]) is replaced by
+// stateroom.CloseRoomClosed and logged. The reason is cut to 123 bytes.
 func (s *Server) CloseRoom(id string, code stateroom.CloseCode, reason string) bool {
-	r := s.reg.lookup(id)
-	if r == nil {
-		return false
-	}
 	if code == 0 {
 		code = stateroom.CloseRoomClosed
 	} else if !code.Sendable() {
-		r.logger().Warn("CloseRoom: a server cannot send this close code; using CloseRoomClosed", "code", code)
+		s.log.Warn("CloseRoom: a server cannot send this close code; using CloseRoomClosed", "room", id, "code", int(code))
 		code = stateroom.CloseRoomClosed
 	}
-	return r.close(code, reason)
+	return s.reg.Close(id, code, reason)
 }
 
 // Rooms returns a snapshot of the running rooms, sorted by id. It never
 // waits for a busy room: the memory of a room handling an event at that
 // instant is reported as -1.
 func (s *Server) Rooms() []RoomInfo {
-	rs := s.reg.rooms()
-	out := make([]RoomInfo, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, RoomInfo{
-			ID:           r.id,
-			Clients:      int(r.clients.Load()),
-			Created:      r.created,
-			LastActivity: time.Unix(0, r.lastActivity.Load()),
-			MemoryBytes:  r.memoryBytes(),
-		})
+	infos := s.reg.Rooms()
+	out := make([]RoomInfo, len(infos))
+	for i, ri := range infos {
+		out[i] = RoomInfo(ri)
 	}
-	slices.SortFunc(out, func(a, b RoomInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
 // shutdownTimeout bounds the graceful stop of Serve and ListenAndServe.
 const shutdownTimeout = 10 * time.Second
+
+// httpShutdownGrace is how long Serve lets plain HTTP requests (static
+// files, metrics) finish once every WebSocket client is closed.
+const httpShutdownGrace = 500 * time.Millisecond
 
 // Serve serves rooms built by f on ln until ctx is done, then shuts down
 // gracefully (at most 10 s) and returns nil. It returns an error if opts are
@@ -554,7 +534,24 @@ func (s *Server) serveWith(ctx context.Context, ln net.Listener, cfg *tls.Config
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	err := errors.Join(hs.Shutdown(sctx), s.Shutdown(sctx))
+	// The rooms first, with the listener: clients get 1001 at once. net/
+	// http's Shutdown closes the listener at once too, but then waits for
+	// its connections to go idle, and counts a connection that has sent
+	// no request yet (a browser's preconnect) as busy for 5 s.
+	hsErr := make(chan error, 1)
+	go func() { hsErr <- hs.Shutdown(sctx) }() // waited for below
+	err := s.Shutdown(sctx)
+	// Every client is closed; what net/http still holds are plain
+	// requests in flight and idle sockets. Requests get a moment to end.
+	grace := time.NewTimer(httpShutdownGrace)
+	select {
+	case e := <-hsErr:
+		err = errors.Join(err, e)
+	case <-grace.C:
+		hs.Close()
+		<-hsErr // nil or ctx's error: what was left was cut, on purpose
+	}
+	grace.Stop()
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
 		return fmt.Errorf("server: serving on %s: %w", ln.Addr(), e)
 	}

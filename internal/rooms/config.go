@@ -1,0 +1,105 @@
+package rooms
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/routines"
+)
+
+// Config is what the room runtime needs from its host. Every field is
+// required unless it says otherwise.
+type Config struct {
+	// Factory returns the factory new rooms are built with; it is read at
+	// each room's creation, so a swap reaches new rooms at once.
+	Factory func() stateroom.Factory
+	// Encode builds the frame a Member is sent for a payload, once per
+	// Send whatever the number of recipients.
+	Encode func(p stateroom.Payload) []byte
+	// GracePeriod is how long an empty room lives on: EndImmediately,
+	// KeepForever, or a positive duration.
+	GracePeriod time.Duration
+	// MaxRooms and MaxClientsPerRoom are limits; NoLimit for none.
+	MaxRooms, MaxClientsPerRoom int
+	// Logger gets the rooms' log lines.
+	Logger *slog.Logger
+	// Owner counts the rooms and their timers, and refuses new rooms once
+	// it is closing.
+	Owner *routines.Owner
+	// Metrics are counted as events happen.
+	Metrics Metrics
+}
+
+// Special values of Config.GracePeriod and the limits.
+const (
+	EndImmediately time.Duration = -1
+	KeepForever    time.Duration = -2
+	NoLimit                      = -1
+)
+
+// Counter and Gauge are the parts of Prometheus metrics the runtime uses;
+// prometheus.Counter and prometheus.Gauge implement them.
+type (
+	Counter interface {
+		Inc()
+		Add(float64)
+	}
+	Gauge interface {
+		Counter
+		Dec()
+		Sub(float64)
+	}
+)
+
+// Metrics are the runtime's metric hooks. Nil fields count nothing.
+type Metrics struct {
+	Rooms        Gauge
+	RoomsCreated Counter
+	// RoomEnded is called with the close code a room ended with.
+	RoomEnded func(code stateroom.CloseCode)
+	// Fault is called with the kind of a service fault: "panic", "fault",
+	// or a WebAssembly host's reason ("wasm trap", ...).
+	Fault func(kind string)
+
+	Clients           Gauge
+	MessagesOut       Counter // one per recipient
+	BytesOut          Counter // frame bytes, once per recipient
+	DropNotConnected  Counter
+	DropClosing       Counter
+	DropInvalidUTF8   Counter
+	DropQueueFull     Counter
+	SlowConsumers     Counter
+	HeartbeatTimeouts Counter
+}
+
+// nop stands in for every metric left nil.
+type nop struct{}
+
+func (nop) Inc()        {}
+func (nop) Dec()        {}
+func (nop) Add(float64) {}
+func (nop) Sub(float64) {}
+
+// withDefaults returns m with nil fields replaced by no-ops, so the hot
+// path calls them without checks.
+func (m Metrics) withDefaults() Metrics {
+	for _, g := range []*Gauge{&m.Rooms, &m.Clients} {
+		if *g == nil {
+			*g = nop{}
+		}
+	}
+	for _, c := range []*Counter{&m.RoomsCreated, &m.MessagesOut, &m.BytesOut, &m.DropNotConnected,
+		&m.DropClosing, &m.DropInvalidUTF8, &m.DropQueueFull, &m.SlowConsumers, &m.HeartbeatTimeouts} {
+		if *c == nil {
+			*c = nop{}
+		}
+	}
+	if m.RoomEnded == nil {
+		m.RoomEnded = func(stateroom.CloseCode) {}
+	}
+	if m.Fault == nil {
+		m.Fault = func(string) {}
+	}
+	return m
+}

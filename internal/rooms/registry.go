@@ -1,0 +1,242 @@
+package rooms
+
+import (
+	"cmp"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stateroom-go/stateroom"
+)
+
+// Registry places every room in this process: it is the local
+// [Placement], and the owner of its rooms.
+//
+// Lock order: a room's mu may be held while taking the registry's mu (a room
+// removes itself as it ends), never the other way round.
+type Registry struct {
+	cfg     Config
+	metrics Metrics
+
+	mu     sync.Mutex
+	closed bool
+	byID   map[string]*Room
+}
+
+// New returns an empty registry.
+func New(cfg Config) *Registry {
+	return &Registry{cfg: cfg, metrics: cfg.Metrics.withDefaults(), byID: make(map[string]*Room)}
+}
+
+// Join implements Placement.
+func (g *Registry) Join(req JoinRequest) (Handle, error) {
+	for {
+		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			return nil, ErrShuttingDown
+		}
+		r := g.byID[req.Room]
+		g.mu.Unlock()
+
+		if r == nil {
+			r, err := g.create(req.Room)
+			if err != nil {
+				return nil, err
+			}
+			if r != nil {
+				return g.seat(r, req), nil // create reserved it
+			}
+			continue // another join created it first
+		}
+		r.mu.Lock()
+		if !r.ended {
+			if r.full(req.Token) {
+				r.mu.Unlock()
+				return nil, ErrRoomFull
+			}
+			r.reserve()
+			r.mu.Unlock()
+			return g.seat(r, req), nil
+		}
+		// The room ended between the lookup and the lock; it has removed
+		// itself, so the next round finds or creates a fresh one.
+		r.mu.Unlock()
+	}
+}
+
+func (g *Registry) seat(r *Room, req JoinRequest) *seat {
+	return &seat{room: r, token: req.Token, identity: req.Identity}
+}
+
+// create registers a new room for id, starts its service and reserves a
+// place in it. It returns (nil, nil) if another join registered one first.
+// The room is locked from before it is published until Init has run, so
+// other joins wait for it.
+func (g *Registry) create(id string) (*Room, error) {
+	r := newRoom(g, id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil, ErrShuttingDown
+	}
+	if g.byID[id] != nil {
+		g.mu.Unlock()
+		return nil, nil
+	}
+	if max := g.cfg.MaxRooms; max != NoLimit && len(g.byID) >= max {
+		g.mu.Unlock()
+		return nil, ErrTooManyRooms
+	}
+	// The room's count in the owner; its end releases it. Taken under
+	// g.mu, so Shutdown (which closes the registry first) sees every room
+	// that got one.
+	if !g.cfg.Owner.Hold() {
+		g.mu.Unlock()
+		return nil, ErrShuttingDown
+	}
+	g.byID[id] = r
+	g.mu.Unlock()
+
+	// The factory is read after the room is published, so a factory swap
+	// either sees this room (and closes it) or this room gets the new
+	// factory.
+	inst, err := newInstance(g.cfg.Factory(), id)
+	if err != nil {
+		r.ended = true
+		g.remove(r)
+		g.cfg.Owner.Release()
+		r.logger().Warn("room refused", "err", err)
+		return nil, err
+	}
+	r.inst = inst
+	r.reserve()
+	g.metrics.RoomsCreated.Inc()
+	g.metrics.Rooms.Inc()
+	if r.debugOn() {
+		r.logger().Debug("room created")
+	}
+	r.deliver(evInit, nil, stateroom.Payload{})
+	if r.ended {
+		return nil, fmt.Errorf("room %q: the service failed in Init (%s); see the server log", id, r.endReason)
+	}
+	return r, nil
+}
+
+// remove forgets r if it is still the room registered for its id.
+func (g *Registry) remove(r *Room) {
+	g.mu.Lock()
+	if g.byID[r.id] == r {
+		delete(g.byID, r.id)
+	}
+	g.mu.Unlock()
+}
+
+func (g *Registry) lookup(id string) *Room {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.byID[id]
+}
+
+func (g *Registry) all() []*Room {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	rs := make([]*Room, 0, len(g.byID))
+	for _, r := range g.byID {
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// Info describes a running room.
+type Info struct {
+	ID           string
+	Clients      int
+	Created      time.Time
+	LastActivity time.Time
+	// MemoryBytes is what a MemoryReporter service reports, or -1 when it
+	// is none or the room was busy at that instant.
+	MemoryBytes int64
+}
+
+// Rooms describes the running rooms, sorted by id. It never waits for a
+// busy room.
+func (g *Registry) Rooms() []Info {
+	rs := g.all()
+	out := make([]Info, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, Info{
+			ID:           r.id,
+			Clients:      int(r.members.count.Load()),
+			Created:      r.created,
+			LastActivity: time.Unix(0, r.lastActivity.Load()),
+			MemoryBytes:  r.memoryBytes(),
+		})
+	}
+	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Close ends room id with code and reason, delivering its clients'
+// Disconnects, and reports false if no such room is running.
+func (g *Registry) Close(id string, code stateroom.CloseCode, reason string) bool {
+	r := g.lookup(id)
+	return r != nil && r.close(code, reason)
+}
+
+// CloseAll ends every running room with code and reason (a factory swap)
+// and returns how many it ended.
+func (g *Registry) CloseAll(code stateroom.CloseCode, reason string) int {
+	n := 0
+	for _, r := range g.all() {
+		if r.close(code, reason) {
+			n++
+		}
+	}
+	return n
+}
+
+// Shutdown refuses joins from now on and ends every room with code and
+// reason, closing rooms in parallel on at most a few goroutines per CPU,
+// so that a room whose service is stuck delays no other. It returns at
+// once. Call it from Config.Owner's Close (its during), which counts the
+// caller while the closers are spawned. Stuck rooms end when their service
+// returns: whoever waits for the owner decides how long to wait
+// (Server.Shutdown's ctx).
+func (g *Registry) Shutdown(code stateroom.CloseCode, reason string) {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	rs := g.all()
+	if len(rs) == 0 {
+		return
+	}
+	work := make(chan *Room, len(rs))
+	for _, r := range rs {
+		work <- r
+	}
+	close(work)
+	workers := min(len(rs), cmp.Or(4*runtime.GOMAXPROCS(0), 4))
+	for range workers {
+		g.cfg.Owner.Spawn(func() {
+			for r := range work {
+				r.close(code, reason)
+			}
+		})
+	}
+}
+
+// RoomCount returns the number of running rooms.
+func (g *Registry) RoomCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.byID)
+}
+
+var _ Placement = (*Registry)(nil)

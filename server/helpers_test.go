@@ -134,8 +134,9 @@ func (p *probe) Close() error {
 
 // Message obeys: echo:X (X back to the sender, binary stays binary), all:X,
 // others:X, to:ID:X, timer:DURATION, timer0:X (zero timer, then send X),
-// bcast:N (N bytes binary to everyone), count (number of messages so far),
-// panic, fault:REASON, wrapfault:REASON.
+// bcast:N (N bytes binary to everyone), flood:N (N small texts to the
+// sender), kick:ID:CODE:REASON (Room.Close), count (number of messages so
+// far), panic, fault:REASON, wrapfault:REASON.
 func (p *probe) Message(r stateroom.Room, ev stateroom.MessageEvent) {
 	p.enter()
 	defer p.exit()
@@ -165,6 +166,18 @@ func (p *probe) Message(r stateroom.Room, ev stateroom.MessageEvent) {
 	case "bcast":
 		n, _ := strconv.Atoi(arg)
 		r.Send(stateroom.Everyone, stateroom.Binary(make([]byte, n)))
+	case "flood": // N small messages to the sender, in this one event
+		n, _ := strconv.Atoi(arg)
+		for range n {
+			r.Send(stateroom.To(ev.Client), stateroom.Text("f"))
+		}
+	case "kick": // kick:ID:CODE:REASON closes client ID through Room.Close
+		parts := strings.SplitN(arg, ":", 3)
+		id, _ := strconv.Atoi(parts[0])
+		code, _ := strconv.Atoi(parts[1])
+		if err := r.Close(stateroom.ClientID(id), stateroom.CloseCode(code), parts[2]); err != nil {
+			r.Send(stateroom.To(ev.Client), stateroom.Text("close error: "+err.Error()))
+		}
 	case "count":
 		r.Send(stateroom.To(ev.Client), stateroom.Text(strconv.Itoa(p.msgs)))
 	case "panic":
@@ -272,6 +285,14 @@ func send(t *testing.T, c *websocket.Conn, text string) {
 // close code and reason.
 func expectClose(t *testing.T, c *websocket.Conn, code stateroom.CloseCode, reason string) {
 	t.Helper()
+	if err := checkClose(c, code, reason); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkClose is expectClose for a goroutine other than the test's: it
+// returns what is wrong instead of failing the test.
+func checkClose(c *websocket.Conn, code stateroom.CloseCode, reason string) error {
 	c.SetReadDeadline(time.Now().Add(waitTimeout))
 	for {
 		_, msg, err := c.ReadMessage()
@@ -280,12 +301,12 @@ func expectClose(t *testing.T, c *websocket.Conn, code stateroom.CloseCode, reas
 		}
 		var ce *websocket.CloseError
 		if !errors.As(err, &ce) {
-			t.Fatalf("got error %v (after %q), want close %d %q", err, msg, code, reason)
+			return fmt.Errorf("got error %v (after %q), want close %d %q", err, msg, code, reason)
 		}
 		if ce.Code != int(code) || ce.Text != reason {
-			t.Fatalf("got close %d %q, want %d %q", ce.Code, ce.Text, code, reason)
+			return fmt.Errorf("got close %d %q, want %d %q", ce.Code, ce.Text, code, reason)
 		}
-		return
+		return nil
 	}
 }
 

@@ -309,8 +309,9 @@ func TestShutdown(t *testing.T) {
 	// The clients read while the server shuts down, so they answer its
 	// close frames (gorilla does so from ReadMessage).
 	var wg sync.WaitGroup
+	errs := make(chan error, 2)
 	for _, c := range []*websocket.Conn{a, b} {
-		wg.Go(func() { expectClose(t, c, stateroom.CloseGoingAway, "server shutting down") })
+		wg.Go(func() { errs <- checkClose(c, stateroom.CloseGoingAway, "server shutting down") })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -319,6 +320,12 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
 	if d := time.Since(start); d > DefaultWriteTimeout/2 {
 		t.Errorf("Shutdown took %v: it waited for close answers the clients had sent", d)
 	}

@@ -61,24 +61,44 @@
 // service (the examples send one on Connect) or for its own first message
 // to come back.
 //
-// # Concurrency
+// # Shutdown
+//
+// [Server.Shutdown] refuses new connections (503), ends every room with
+// stateroom.CloseGoingAway (rooms in parallel, so a service stuck in a
+// callback delays no other room) and waits for the server's goroutines.
+// When its context ends first it returns the context's error at once: the
+// clients of a room that could not be reached get 1001 directly. [Serve]
+// closes the rooms before it waits for net/http's own connections, so
+// clients hear 1001 at once, not after idle keep-alive sockets time out.
+//
+// # Internals
+//
+// The room runtime (rooms, timers, membership, the call into the service)
+// is package internal/rooms; this package is the WebSocket transport. A
+// connection (conn) is the rooms.Member of its client: the room queues
+// frames into it and closes it. The connection holds only a rooms.Handle,
+// its place in the room, from a rooms.Placement (today the local
+// rooms.Registry), so a room on another node or a hibernated one can stand
+// behind the same handle.
 //
 // Every call into a room's service happens with that room's mutex held, so
-// a room's events are serial and rooms run in parallel. The callers are the
-// goroutines the events come from: the HTTP handler that upgraded a
-// connection (Connect), the connection's reader (Message,
-// Disconnect), the room's timer and grace timer (time.AfterFunc), and
-// whoever ends a room (CloseRoom, SwapFactory, Shutdown, the heartbeat
-// sweeper). There is no goroutine per room. Events a room causes while
-// locked (a slow client closed during Send, a zero-delay timer) are queued
-// and run right after the current callback, under the same lock.
-//
-// Room.Send never touches a socket: it builds the frame once and appends the
-// same bytes to each recipient's bounded queue. A client whose queue is full
-// is closed with stateroom.CloseSlowConsumer. No lock is held during socket
-// I/O.
+// a room's events are serial and rooms run in parallel (see
+// internal/rooms). Room.Send never touches a socket: it builds the frame
+// once and appends the same bytes to each recipient's bounded queue. A
+// client whose queue is full is closed with stateroom.CloseSlowConsumer.
+// No lock is held during socket I/O.
 //
 // # Goroutines
+//
+// Every goroutine the server starts goes through one owner
+// (internal/routines): top-level work (a WebSocket handler, a room, the
+// heartbeat sweeper, a memory release) is refused once Shutdown has begun;
+// the goroutines of a connection or room that is already counted (its
+// reader, writer, timers) are counted too and never refused, so a
+// connection being closed at shutdown still writes its close frame. The
+// exceptions, each owned and waited for by its starter: the poller's
+// goroutine (stopped after the last counted one), the owner's own waiter,
+// and Serve's http.Server goroutine.
 //
 // Per connection, while it is idle: no goroutine at all on Linux, and no
 // buffers beyond a 128-byte array (the read buffer and the message buffer
@@ -101,17 +121,16 @@
 // everything queued with one writev per batch and ends when the queue is
 // empty. The reader writes the last close frame itself. Per server: one
 // heartbeat sweeper, started with the first connection, and the poller's
-// goroutine, started with the first connection that can park and stopped
-// after the last goroutine at Shutdown. Per armed timer: the
-// time.AfterFunc callback while it runs. After a mass close, one goroutine
-// hands freed memory back (Options.KeepFreedMemory). Shutdown waits for
-// all of them (Server.wg).
+// goroutine, started with the first connection that can park. Per armed
+// timer: the time.AfterFunc callback while it runs. After a mass close,
+// one goroutine hands freed memory back (Options.KeepFreedMemory).
 //
 // # Lock order
 //
-// room.mu, then registry.mu; room.mu, then conn.mu; Server.mu, then
-// conn.mu. Server.mu and registry.mu are never held while taking a room's
-// mutex, and conn.mu is a leaf. admission.mu (connection counts) is a leaf
-// taken with nothing else held, and so is poller.mu. The admin API and Server.Rooms only
-// TryLock a room (to ask a MemoryReporter), so they never wait on one.
+// A room's mutex, then the registry's (internal/rooms); a room's mutex,
+// then conn.mu (a room sends to and closes its members); the connection
+// table's mutex (connTable.mu), then conn.mu. The table's mutex is never
+// held while taking a room's, and conn.mu is a leaf. poller.mu and the
+// owner's mutex are leaves. The admin API and Server.Rooms only TryLock a
+// room (to ask a MemoryReporter), so they never wait on one.
 package server

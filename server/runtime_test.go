@@ -103,9 +103,9 @@ func TestGraceRejoinStaysPastGrace(t *testing.T) {
 		t.Fatal("the room ended under a client who rejoined within its grace period")
 	}
 
+	left := time.Now() // before the grace timer can be armed
 	b.Close()
 	log.waitFor(t, inst+" disconnect 2")
-	left := time.Now()
 	log.waitFor(t, inst+" close")
 	if lived := time.Since(left); lived < grace {
 		t.Errorf("the empty room ended %v after its last client left; the grace period is %v", lived, grace)

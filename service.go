@@ -47,10 +47,14 @@ func (BaseService) Message(Room, MessageEvent) {}
 // Timer does nothing.
 func (BaseService) Timer(Room, TimerEvent) {}
 
-// InitEvent describes the start of a room. It has no fields yet; it is a
-// struct so that fields can be added (whether the room was restored from a
-// snapshot, say) without breaking services.
-type InitEvent struct{}
+// InitEvent describes the start of a room. It is a struct so that fields
+// can be added without breaking services.
+type InitEvent struct {
+	// Restored is true when the service's Restore was called with the
+	// room's saved state just before (see [Snapshotter]): the room
+	// existed before this process or this instance.
+	Restored bool
+}
 
 // TimerEvent describes a firing of the room's timer. It has no fields yet;
 // it is a struct so that fields can be added without breaking services.

@@ -294,7 +294,9 @@ func TestParkedConnectionAbortedWhileItsWriterIsStuck(t *testing.T) {
 func TestParkedConnectionParksAgainAfterPong(t *testing.T) {
 	s, cs := parkedServer(t, Options{
 		HeartbeatInterval: 20 * time.Millisecond,
-		HeartbeatTimeout:  time.Second,
+		// Far longer than a pong can take on a loaded machine: a client
+		// closed for silence would get no more pings.
+		HeartbeatTimeout: 10 * time.Second,
 	}, 1)
 	c := cs[0]
 	pongs := make(chan struct{}, 100)

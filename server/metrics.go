@@ -34,6 +34,9 @@ type metrics struct {
 	heartbeatTimeouts prometheus.Counter
 	rateLimited       prometheus.Counter
 
+	snapshotsSaved, snapshotBytes, roomsRestored, storeErrors prometheus.Counter
+	snapshotSeconds                                           prometheus.Histogram
+
 	closeCodes  *prometheus.CounterVec // by code; resolved when sent, but for:
 	closeNormal prometheus.Counter     // code 1000, sent at the end of most connections
 	faults      *prometheus.CounterVec // by kind
@@ -87,6 +90,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.slowConsumers = counter("slow_consumer_disconnects_total", "Clients closed because their send queue was full.")
 	m.heartbeatTimeouts = counter("heartbeat_timeouts_total", "Clients closed for being silent past the heartbeat timeout.")
 	m.rateLimited = counter("rate_limited_disconnects_total", "Clients closed for sending messages faster than Options.MessageRate.")
+	m.snapshotsSaved = counter("snapshots_saved_total", "Room snapshots written to the store (Options.Store).")
+	m.snapshotBytes = counter("snapshot_bytes_total", "Bytes of room snapshots written to the store.")
+	m.roomsRestored = counter("rooms_restored_total", "Rooms whose service was restored from a saved snapshot.")
+	m.storeErrors = counter("store_errors_total", "Failed loads, saves and set-asides of room state (see the log for the room and the error).")
+	m.snapshotSeconds = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "snapshot_seconds", Help: "Time a service took to take its snapshot (the room is busy meanwhile).",
+		Buckets: prometheus.ExponentialBuckets(1e-5, 4, 10),
+	}), &errs)
 	m.closeCodes = counterVec("close_codes_sent_total", "Close frames sent to clients, by close code.", "code")
 	m.closeNormal = m.closeCodes.WithLabelValues(strconv.Itoa(int(stateroom.CloseNormal)))
 	m.faults = counterVec("service_faults_total", "Rooms ended by their service: panic (a Go service panicked), fault (a stateroom.Fault of the service), or the WebAssembly fault reason.", "kind")
@@ -129,6 +140,11 @@ func (m *metrics) roomMetrics() rooms.Metrics {
 		DropQueueFull:     m.dropQueueFull,
 		SlowConsumers:     m.slowConsumers,
 		HeartbeatTimeouts: m.heartbeatTimeouts,
+		SnapshotsSaved:    m.snapshotsSaved,
+		SnapshotBytes:     m.snapshotBytes,
+		SnapshotSeconds:   m.snapshotSeconds,
+		RoomsRestored:     m.roomsRestored,
+		StoreErrors:       m.storeErrors,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stateroom-go/stateroom/store"
 )
 
 // Special values of [Options.RoomGracePeriod].
@@ -27,15 +28,16 @@ const (
 
 // Defaults of the [Options] fields left at zero.
 const (
-	DefaultRoomGracePeriod   = 30 * time.Second
-	DefaultHeartbeatInterval = 30 * time.Second
-	DefaultHeartbeatTimeout  = 120 * time.Second
-	DefaultWriteTimeout      = 10 * time.Second
-	DefaultMaxMessageSize    = 1 << 20
-	DefaultSendQueueMessages = 1024
-	DefaultSendQueueBytes    = 4 << 20
-	DefaultMaxRoomIDLength   = 256
-	DefaultRoom              = "default"
+	DefaultRoomGracePeriod    = 30 * time.Second
+	DefaultCheckpointInterval = time.Second
+	DefaultHeartbeatInterval  = 30 * time.Second
+	DefaultHeartbeatTimeout   = 120 * time.Second
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultMaxMessageSize     = 1 << 20
+	DefaultSendQueueMessages  = 1024
+	DefaultSendQueueBytes     = 4 << 20
+	DefaultMaxRoomIDLength    = 256
+	DefaultRoom               = "default"
 
 	DefaultHandshakeTimeout    = 10 * time.Second
 	DefaultMaxConnections      = 10000
@@ -87,6 +89,22 @@ type Options struct {
 	// otherwise keep that memory resident for minutes. Set it when the
 	// process does its own memory management.
 	KeepFreedMemory bool
+
+	// Store makes rooms durable: a room whose service implements
+	// stateroom.Snapshotter is saved to it after events (at most once per
+	// CheckpointInterval), when the room ends and at Shutdown, and the
+	// next instance of the room, in this process or a later one, is
+	// restored from it before its Init. A room saved with its timer
+	// pending is started at New so the timer fires at its deadline. Nil
+	// (the default) keeps rooms in memory only. The server does not close
+	// the store. See package store for an embedded file store and an
+	// in-memory one.
+	Store store.Store
+
+	// CheckpointInterval is the most often a room with events is saved to
+	// Store. Zero means 1 s. A crash loses at most this much of a room's
+	// events.
+	CheckpointInterval time.Duration
 
 	// WriteTimeout bounds one write to a client's socket, and how long a
 	// client gets to answer the server's close frame before its socket is
@@ -264,6 +282,7 @@ func (o Options) withDefaults() (Options, error) {
 	o.MaxRooms = cmp.Or(o.MaxRooms, DefaultMaxRooms)
 	o.MaxClientsPerRoom = cmp.Or(o.MaxClientsPerRoom, DefaultMaxClientsPerRoom)
 	o.MessageRate = cmp.Or(o.MessageRate, DefaultMessageRate)
+	o.CheckpointInterval = cmp.Or(o.CheckpointInterval, DefaultCheckpointInterval)
 	if o.MessageBurst == 0 {
 		o.MessageBurst = max(DefaultMessageBurst, int(o.MessageRate))
 	}

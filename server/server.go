@@ -103,8 +103,21 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		Logger:            o.Logger,
 		Owner:             s.owner,
 		Metrics:           m.roomMetrics(),
+
+		Store:              o.Store,
+		CheckpointInterval: o.CheckpointInterval,
 	})
 	s.place = s.reg
+	if o.Store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), wakeTimeout)
+		n, err := s.reg.WakeTimers(ctx)
+		cancel()
+		if err != nil {
+			s.log.Error("rooms with pending timers were not started", "err", err)
+		} else if n > 0 {
+			s.log.Info("started saved rooms whose timers are pending", "rooms", n)
+		}
+	}
 	s.upgrader = ws.HTTPUpgrader{Timeout: o.HandshakeTimeout}
 
 	mux := http.NewServeMux()
@@ -419,6 +432,10 @@ func (s *Server) Rooms() []RoomInfo {
 
 // shutdownTimeout bounds the graceful stop of Serve and ListenAndServe.
 const shutdownTimeout = 10 * time.Second
+
+// wakeTimeout bounds New's scan of the store for rooms whose saved timer
+// is pending.
+const wakeTimeout = 30 * time.Second
 
 // httpShutdownGrace is how long Serve lets plain HTTP requests (static
 // files, metrics) finish once every WebSocket client is closed.

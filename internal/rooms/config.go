@@ -6,6 +6,7 @@ import (
 
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/internal/routines"
+	"github.com/stateroom-go/stateroom/store"
 )
 
 // Config is what the room runtime needs from its host. Every field is
@@ -29,6 +30,14 @@ type Config struct {
 	Owner *routines.Owner
 	// Metrics are counted as events happen.
 	Metrics Metrics
+
+	// Store, when set, makes rooms whose service is a
+	// stateroom.Snapshotter durable (durable.go); nil keeps rooms in
+	// memory only.
+	Store store.Store
+	// CheckpointInterval is the most often a room with events is saved;
+	// required with a Store.
+	CheckpointInterval time.Duration
 }
 
 // Special values of Config.GracePeriod and the limits.
@@ -71,6 +80,28 @@ type Metrics struct {
 	DropQueueFull     Counter
 	SlowConsumers     Counter
 	HeartbeatTimeouts Counter
+
+	// Durable rooms.
+	SnapshotsSaved  Counter
+	SnapshotBytes   Counter // bytes handed to the store
+	SnapshotSeconds Observer
+	RoomsRestored   Counter
+	StoreErrors     Counter
+}
+
+// Observer is the part of a Prometheus histogram the runtime uses.
+type Observer interface{ Observe(float64) }
+
+func (nop) Observe(float64) {}
+
+// saved counts one write to the store.
+func (m *Metrics) saved(err error, n int) {
+	if err != nil {
+		m.StoreErrors.Inc()
+		return
+	}
+	m.SnapshotsSaved.Inc()
+	m.SnapshotBytes.Add(float64(n))
 }
 
 // nop stands in for every metric left nil.
@@ -90,10 +121,14 @@ func (m Metrics) withDefaults() Metrics {
 		}
 	}
 	for _, c := range []*Counter{&m.RoomsCreated, &m.MessagesOut, &m.BytesOut, &m.DropNotConnected,
-		&m.DropClosing, &m.DropInvalidUTF8, &m.DropQueueFull, &m.SlowConsumers, &m.HeartbeatTimeouts} {
+		&m.DropClosing, &m.DropInvalidUTF8, &m.DropQueueFull, &m.SlowConsumers, &m.HeartbeatTimeouts,
+		&m.SnapshotsSaved, &m.SnapshotBytes, &m.RoomsRestored, &m.StoreErrors} {
 		if *c == nil {
 			*c = nop{}
 		}
+	}
+	if m.SnapshotSeconds == nil {
+		m.SnapshotSeconds = nop{}
 	}
 	if m.RoomEnded == nil {
 		m.RoomEnded = func(stateroom.CloseCode) {}

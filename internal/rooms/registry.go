@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"runtime"
 	"slices"
@@ -20,6 +21,7 @@ import (
 type Registry struct {
 	cfg     Config
 	metrics Metrics
+	saver   *saver // nil without a store
 
 	mu     sync.Mutex
 	closed bool
@@ -28,7 +30,12 @@ type Registry struct {
 
 // New returns an empty registry.
 func New(cfg Config) *Registry {
-	return &Registry{cfg: cfg, metrics: cfg.Metrics.withDefaults(), byID: make(map[string]*Room)}
+	g := &Registry{cfg: cfg, metrics: cfg.Metrics.withDefaults(), byID: make(map[string]*Room)}
+	if cfg.Store != nil {
+		g.saver = newSaver(cfg.Store)
+		g.saver.start(g)
+	}
+	return g
 }
 
 // Join implements Placement.
@@ -116,6 +123,17 @@ func (g *Registry) create(id string) (*Room, error) {
 		return nil, err
 	}
 	r.inst = inst
+	var timer time.Time
+	if g.saver != nil {
+		if r.restored, timer, err = r.load(g); err != nil {
+			r.ended = true
+			r.inst.close(r)
+			g.remove(r)
+			g.cfg.Owner.Release()
+			r.logger().Error("room refused", "err", err)
+			return nil, err
+		}
+	}
 	r.reserve()
 	g.metrics.RoomsCreated.Inc()
 	g.metrics.Rooms.Inc()
@@ -123,6 +141,10 @@ func (g *Registry) create(id string) (*Room, error) {
 		r.logger().Debug("room created")
 	}
 	r.deliver(evInit, nil, stateroom.Payload{})
+	if !timer.IsZero() && !r.ended && !r.timer.armed() && !r.timerDue {
+		// The restored room's timer, unless Init set one of its own.
+		r.armTimer(max(time.Until(timer), 0))
+	}
 	if r.ended {
 		return nil, fmt.Errorf("room %q: the service failed in Init (%s); see the server log", id, r.endReason)
 	}
@@ -136,6 +158,9 @@ func (g *Registry) remove(r *Room) {
 		delete(g.byID, r.id)
 	}
 	g.mu.Unlock()
+	if g.saver != nil && g.cfg.Owner.Closing() {
+		g.saver.wakeAll() // the last room may have gone: writers may end
+	}
 }
 
 func (g *Registry) lookup(id string) *Room {
@@ -214,6 +239,9 @@ func (g *Registry) Shutdown(code stateroom.CloseCode, reason string) {
 	g.closed = true
 	g.mu.Unlock()
 	rs := g.all()
+	if g.saver != nil {
+		g.saver.wakeAll() // with no room left, the writers end
+	}
 	if len(rs) == 0 {
 		return
 	}
@@ -230,6 +258,38 @@ func (g *Registry) Shutdown(code stateroom.CloseCode, reason string) {
 			}
 		})
 	}
+}
+
+// WakeTimers starts every stored room whose saved timer is pending, with no
+// client, so that its timer fires at its deadline after a restart; like any
+// empty room, it then lives for the grace period. It returns how many it
+// started. Rooms it cannot read are left for their next join to report.
+func (g *Registry) WakeTimers(ctx context.Context) (int, error) {
+	if g.saver == nil {
+		return 0, nil
+	}
+	infos, err := g.cfg.Store.List(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("listing the saved rooms: %w", err)
+	}
+	n := 0
+	for _, info := range infos {
+		rec, err := g.cfg.Store.Load(ctx, info.Room)
+		if err != nil {
+			continue
+		}
+		if e, err := decodeEnvelope(rec.Data); err != nil || e.Timer.IsZero() {
+			continue
+		}
+		h, err := g.Join(JoinRequest{Room: info.Room})
+		if err != nil {
+			g.cfg.Logger.Warn("a saved room with a pending timer could not be started", "room", info.Room, "err", err)
+			continue
+		}
+		h.Release() // no client: the room's grace period starts
+		n++
+	}
+	return n, nil
 }
 
 // RoomCount returns the number of running rooms.

@@ -36,6 +36,11 @@ type Room struct {
 	timerDue bool       // a zero-delay timer fires once the current event is handled
 	inTimer  bool
 	grace    ownedTimer // ends the room once it has been empty for the grace period
+
+	// Durable rooms (durable.go), with a store.
+	restored   bool       // Init is told the instance was restored
+	dirty      bool       // an event ran since the last snapshot
+	checkpoint ownedTimer // the next checkpoint of a dirty room
 }
 
 type eventKind uint8
@@ -145,7 +150,12 @@ func (r *Room) SetTimer(d time.Duration) {
 	}
 	// A zero delay set by the Timer callback itself goes through the clock,
 	// so a service that re-arms at zero cannot starve the room's other events.
-	r.timer.arm(r, max(d, 0), func() { r.deliver(evTimer, nil, stateroom.Payload{}) })
+	r.armTimer(max(d, 0))
+}
+
+// armTimer arms the service's timer to fire after d.
+func (r *Room) armTimer(d time.Duration) {
+	r.timer.arm(r, d, func() { r.deliver(evTimer, nil, stateroom.Payload{}) })
 }
 
 // Close implements stateroom.Room.
@@ -282,7 +292,7 @@ func (r *Room) call(kind eventKind, s *seat, p stateroom.Payload) {
 	svc := r.inst.svc
 	switch kind {
 	case evInit:
-		svc.Init(r, stateroom.InitEvent{})
+		svc.Init(r, stateroom.InitEvent{Restored: r.restored})
 	case evConnect:
 		svc.Connect(r, stateroom.ConnectEvent{Client: s.id, Identity: s.identity})
 	case evDisconnect:
@@ -294,6 +304,7 @@ func (r *Room) call(kind eventKind, s *seat, p stateroom.Payload) {
 		defer func() { r.inTimer = false }()
 		svc.Timer(r, stateroom.TimerEvent{})
 	}
+	r.touched()
 }
 
 // fault ends the room after its service panicked with v.
@@ -329,9 +340,6 @@ func (r *Room) end(code stateroom.CloseCode, reason string, notify bool) {
 	r.ended = true
 	r.endCode, r.endReason = code, reason
 	o := r.reg.cfg.Owner
-	r.timer.stop(o)
-	r.timerDue = false
-	r.grace.stop(o)
 	attached := r.members.count.Load()
 	due, members := r.members.clear()
 	for _, s := range members {
@@ -343,6 +351,13 @@ func (r *Room) end(code stateroom.CloseCode, reason string, notify bool) {
 			r.disconnect(s)
 		}
 	}
+	// The last save, with the timer still pending: a room that ends with
+	// its timer armed is woken at its deadline after a restart.
+	r.save()
+	r.timer.stop(o)
+	r.timerDue = false
+	r.grace.stop(o)
+	r.checkpoint.stop(o)
 	r.inst.close(r)
 	r.reg.remove(r)
 	r.reg.metrics.RoomEnded(code)

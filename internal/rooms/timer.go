@@ -15,6 +15,7 @@ import (
 type ownedTimer struct {
 	t   *time.Timer
 	gen uint64
+	due time.Time // when the pending firing is due; zero when none
 }
 
 // arm replaces any pending firing with one after d, which runs fire with
@@ -22,13 +23,14 @@ type ownedTimer struct {
 func (ot *ownedTimer) arm(r *Room, d time.Duration, fire func()) {
 	ot.stop(r.reg.cfg.Owner)
 	gen := ot.gen
+	ot.due = time.Now().Add(d)
 	ot.t = r.reg.cfg.Owner.AfterFunc(d, func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if gen != ot.gen || r.ended {
 			return
 		}
-		ot.t = nil
+		ot.t, ot.due = nil, time.Time{}
 		fire()
 	})
 }
@@ -37,7 +39,7 @@ func (ot *ownedTimer) arm(r *Room, d time.Duration, fire func()) {
 func (ot *ownedTimer) stop(o *routines.Owner) {
 	ot.gen++
 	o.Stop(ot.t)
-	ot.t = nil
+	ot.t, ot.due = nil, time.Time{}
 }
 
 // armed reports whether a firing is pending.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -218,5 +219,41 @@ func TestTimerSurvivesRestart(t *testing.T) {
 	eventually(t, func() bool { return timers.Load() == 1 }, "the saved timer to fire in the restarted server")
 	if rs := s2.Rooms(); len(rs) != 1 || rs[0].ID != "clock" || rs[0].Clients != 0 {
 		t.Fatalf("rooms after the restart: %+v, want room clock with no client", rs)
+	}
+}
+
+// TestAdminState: GET /admin/state lists the saved rooms; DELETE
+// /admin/state/{room} ends the room and deletes its state, so the next
+// client starts it fresh; without a store both say there is none.
+func TestAdminState(t *testing.T) {
+	st := store.NewMemory()
+	var timers atomic.Int32
+	s, ts := startServer(t, tallyFactory(&timers), Options{Store: st, AdminToken: adminToken})
+	c := dial(t, ts, "/ws/a%2Fb")
+	expect(t, c, "n=0 restored=false")
+	send(t, c, "add:4")
+	expect(t, c, "n=4")
+	c.Close()
+	s.CloseRoom("a/b", 0, "") // its last save
+	eventually(t, func() bool {
+		status, body := adminDo(t, http.MethodGet, ts.URL+"/admin/state", adminToken)
+		return status == http.StatusOK && strings.Contains(body, `"id": "a/b"`)
+	}, "room a/b in GET /admin/state")
+
+	c2 := dial(t, ts, "/ws/a%2Fb")
+	expect(t, c2, "n=4 restored=true")
+	if status, body := adminDo(t, http.MethodDelete, ts.URL+"/admin/state/a%2Fb", adminToken); status != http.StatusNoContent {
+		t.Fatalf("DELETE /admin/state/a%%2Fb: HTTP %d %q", status, body)
+	}
+	expectClose(t, c2, stateroom.CloseRoomClosed, "room state deleted by an operator")
+	if _, err := st.Load(context.Background(), "a/b"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after DELETE the store still has the room: %v", err)
+	}
+	c3 := dial(t, ts, "/ws/a%2Fb")
+	expect(t, c3, "n=0 restored=false")
+
+	_, plain := startServer(t, tallyFactory(&timers), Options{AdminToken: adminToken})
+	if status, body := adminDo(t, http.MethodGet, plain.URL+"/admin/state", adminToken); status != http.StatusNotFound || !strings.Contains(body, "no room state") {
+		t.Fatalf("GET /admin/state without a store: HTTP %d %q", status, body)
 	}
 }

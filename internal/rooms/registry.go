@@ -3,6 +3,7 @@ package rooms
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/store"
 )
 
 // Registry places every room in this process: it is the local
@@ -290,6 +292,34 @@ func (g *Registry) WakeTimers(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// ErrNoStore is returned by the state operations of a registry without a
+// store.
+var ErrNoStore = errors.New("this server keeps no room state (no store configured)")
+
+// SavedRooms lists the rooms whose state is in the store.
+func (g *Registry) SavedRooms(ctx context.Context) ([]store.Info, error) {
+	if g.saver == nil {
+		return nil, ErrNoStore
+	}
+	return g.cfg.Store.List(ctx)
+}
+
+// DeleteState ends room id if it runs (its clients get code and reason),
+// waits for its last save, and deletes its saved state, so that the next
+// connection starts it fresh.
+func (g *Registry) DeleteState(ctx context.Context, id string, code stateroom.CloseCode, reason string) error {
+	if g.saver == nil {
+		return ErrNoStore
+	}
+	g.Close(id, code, reason)
+	g.saver.settled(id)
+	if err := g.cfg.Store.Delete(ctx, id); err != nil {
+		return err
+	}
+	g.saver.setRevision(id, 0)
+	return nil
 }
 
 // RoomCount returns the number of running rooms.

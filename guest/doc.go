@@ -59,8 +59,10 @@
 // # Events and faults
 //
 // The service is built by the factory at the first event (Init). Each event
-// runs the matching Service method; Room.Send and Room.SetTimer call
-// stateroom_send at once. A panic in the service, or a factory error, is not
+// runs the matching Service method; Room.Send, Room.SetTimer and Room.Close
+// call stateroom_send at once. Room.Close uses the ABI's one extension, a
+// Close command (internal/abi/ABI.md): a module whose service never closes a
+// client sends only upstream's commands and runs on upstream's host too. A panic in the service, or a factory error, is not
 // recovered: the Go runtime prints it and the stack to stderr and aborts with
 // a trap, which the host treats as a fault of that room only.
 //

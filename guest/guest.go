@@ -186,9 +186,17 @@ func (r room) Send(to stateroom.Recipient, p stateroom.Payload) {
 	r.g.command(abi.Command{Kind: abi.CommandMessage, To: to, Payload: p})
 }
 
-// Close is not wired to the host yet (TODO(issue 11): the close extension).
+// Close sends the ABI's Close command, our extension (see ABI.md): only a
+// service that closes clients needs a host that knows it. A code a service
+// may not use is refused here, before anything is sent, with the error
+// Room.Close returns natively; the reason is cut as the runtime would cut it,
+// so no more than a close frame holds crosses into the host.
 func (r room) Close(id stateroom.ClientID, code stateroom.CloseCode, reason string) error {
-	return stateroom.CheckServiceClose(code)
+	if err := stateroom.CheckServiceClose(code); err != nil {
+		return err
+	}
+	r.g.command(abi.Command{Kind: abi.CommandClose, Client: id, Code: code, Reason: stateroom.TruncateReason(reason)})
+	return nil
 }
 
 func (r room) SetTimer(d time.Duration) {

@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"math"
@@ -102,6 +103,75 @@ func TestEventsAndCommands(t *testing.T) {
 	}
 	if len(g.buffers) != 0 {
 		t.Errorf("%d buffers still held after every event was freed", len(g.buffers))
+	}
+}
+
+// closer is a service that closes a client from Message, with the code
+// and reason the test sets, and keeps what Close returned.
+type closer struct {
+	stateroom.BaseService
+	client stateroom.ClientID
+	code   stateroom.CloseCode
+	reason string
+	err    error
+}
+
+func (c *closer) Message(room stateroom.Room, _ stateroom.MessageEvent) {
+	c.err = room.Close(c.client, c.code, c.reason)
+}
+
+// TestRoomClose checks Room.Close leaves the guest as the ABI's Close
+// extension (the vectors of ABI.md), with the reason cut as the runtime
+// cuts it, and that a code a service may not use is refused with
+// stateroom.ErrCloseCode and sends nothing.
+func TestRoomClose(t *testing.T) {
+	long := strings.Repeat("é", 100) // 200 bytes: cut to 122, a rune boundary
+	for _, tc := range []struct {
+		name   string
+		svc    closer
+		want   string // hex of the command; "" for none
+		reason string // the reason the command carries
+		err    error
+	}{
+		{"vector", closer{client: 5, code: 4100, reason: "bye"}, "020000000500000004100300000000000000627965", "bye", nil},
+		{"normal, no reason", closer{client: 1, code: stateroom.CloseNormal}, "0200000001000000e8030000000000000000", "", nil},
+		{"last code", closer{client: 4294967295, code: 4999, reason: "é"}, "02000000ffffffff87130200000000000000c3a9", "é", nil},
+		{"long reason", closer{client: 2, code: 4100, reason: long}, "", long[:122], nil},
+		{"runtime's code", closer{client: 2, code: stateroom.CloseServiceFault}, "", "", stateroom.ErrCloseCode},
+		{"protocol code", closer{client: 2, code: stateroom.CloseGoingAway}, "", "", stateroom.ErrCloseCode},
+		{"below the service range", closer{client: 2, code: 4099}, "", "", stateroom.ErrCloseCode},
+		{"above the service range", closer{client: 2, code: 5000}, "", "", stateroom.ErrCloseCode},
+		{"zero", closer{client: 2}, "", "", stateroom.ErrCloseCode},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sent [][]byte
+			g := &guest{buffers: map[uintptr][]byte{}, send: func(b []byte) { sent = append(sent, bytes.Clone(b)) }}
+			svc := tc.svc
+			g.service = &svc
+			deliver(g, abi.Event{Kind: abi.EventMessage, Client: 1, Payload: stateroom.Text("x")})
+			if tc.err != nil {
+				if !errors.Is(svc.err, tc.err) {
+					t.Errorf("Close returned %v, want an error wrapping %v", svc.err, tc.err)
+				}
+				if len(sent) != 0 {
+					t.Errorf("a refused Close sent %x", sent)
+				}
+				return
+			}
+			if svc.err != nil {
+				t.Fatalf("Close returned %v", svc.err)
+			}
+			if len(sent) != 1 {
+				t.Fatalf("sent %d commands, want one Close", len(sent))
+			}
+			if tc.want != "" && hex.EncodeToString(sent[0]) != tc.want {
+				t.Errorf("sent %x, want %s", sent[0], tc.want)
+			}
+			c, err := abi.DecodeCommand(sent[0])
+			if err != nil || c.Kind != abi.CommandClose || c.Client != svc.client || c.Code != svc.code || c.Reason != tc.reason {
+				t.Errorf("sent %+v (err %v), want Close{%d, %d, %q}", c, err, svc.client, svc.code, tc.reason)
+			}
+		})
 	}
 }
 

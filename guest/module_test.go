@@ -42,7 +42,9 @@ func TestModuleABIValues(t *testing.T) {
 }
 
 // TestModuleEvents drives every event kind and recipient kind through the
-// module, and checks text stays text and bytes stay bytes.
+// module, and checks text stays text and bytes stay bytes, and that
+// Room.Close leaves the module as the ABI's Close extension (or not at all,
+// for a code a service may not use).
 func TestModuleEvents(t *testing.T) {
 	inst := newInstance(t, ptr("room/1"))
 	type step struct {
@@ -65,6 +67,9 @@ func TestModuleEvents(t *testing.T) {
 		{text(2, "timer 1500"), []abi.Command{{Kind: abi.CommandSetTimer, DelayMS: 1500}}},
 		{abi.Event{Kind: abi.EventTimer}, []abi.Command{msg(stateroom.Everyone, stateroom.Text("timer"))}},
 		{abi.Event{Kind: abi.EventDisconnect, Client: 2}, []abi.Command{msg(stateroom.Everyone, stateroom.Text("left 2"))}},
+		{text(1, "close 3 4321 see you"), []abi.Command{{Kind: abi.CommandClose, Client: 3, Code: 4321, Reason: "see you"}}},
+		{text(1, "close 3 1000 "), []abi.Command{{Kind: abi.CommandClose, Client: 3, Code: stateroom.CloseNormal}}},
+		{text(1, "close 3 4000 mine"), []abi.Command{msg(stateroom.To(1), stateroom.Text("close refused: "+stateroom.CheckServiceClose(4000).Error()))}},
 	} {
 		got := inst.deliver(s.ev)
 		if len(got) != len(s.want) {
@@ -72,7 +77,8 @@ func TestModuleEvents(t *testing.T) {
 		}
 		for j := range got {
 			g, w := got[j], s.want[j]
-			if g.Kind != w.Kind || g.To != w.To || g.DelayMS != w.DelayMS || g.Payload.Binary != w.Payload.Binary || string(g.Payload.Data) != string(w.Payload.Data) {
+			if g.Kind != w.Kind || g.To != w.To || g.DelayMS != w.DelayMS || g.Payload.Binary != w.Payload.Binary || string(g.Payload.Data) != string(w.Payload.Data) ||
+				g.Client != w.Client || g.Code != w.Code || g.Reason != w.Reason {
 				t.Errorf("step %d (%v) command %d: got %+v, want %+v", i, s.ev.Kind, j, g, w)
 			}
 		}

@@ -13,6 +13,15 @@
 // Guests speak the Stateroom ABI, version 1, protocol 0 (see internal/abi):
 // modules built for upstream Stateroom (Rust) run unchanged, and so do
 // modules from the Go guest SDK (a GOOS=wasip1 -buildmode=c-shared reactor).
+// The host also understands the ABI's one extension, a Close command
+// (internal/abi/ABI.md), which the Go SDK's Room.Close sends; it calls the
+// room's Close. A Close with a code a service may not use is ignored, with a
+// warning logged once per room: it harms no client, so it does not end the
+// room.
+//
+// Text a guest sends that is not valid UTF-8 is handed to the room as text,
+// and the room drops it with a warning and counts it, as it does for a
+// native service; it is not a fault.
 //
 // The host delivers an event as the ABI describes (stateroom_malloc, write,
 // stateroom_recv, stateroom_free) with one difference a guest cannot see: a
@@ -29,10 +38,14 @@
 // every instance under a memory cap ([Options.MemoryLimit]). The guest sees
 // WASI preview 1 with real clocks, real randomness, empty arguments and
 // environment, no files and no network; what it writes to stdout and stderr
-// goes to [Options.Logger] line by line, tagged with the room id.
+// goes to [Options.Logger] line by line, tagged with the room id. The budget
+// counts time asleep too: a sleep in WASI (poll_oneoff on a relative clock,
+// which time.Sleep compiles to) ends the call when the budget runs out, or
+// when the Module is closed, instead of holding the room for its whole
+// duration.
 //
 // A fault (a trap, a guest panic, proc_exit, an exceeded budget or memory
-// cap, a malformed stateroom_send) closes the room's instance and panics out
+// cap, a stateroom_send that does not decode) closes the room's instance and panics out
 // of the service callback with a *[stateroom.Fault]; the server closes the
 // room's clients with [stateroom.CloseServiceFault] and the next connection
 // gets a fresh instance.

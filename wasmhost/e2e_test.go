@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/server"
@@ -20,6 +21,14 @@ import (
 
 // serve runs the relay guest behind a real server on loopback.
 func serve(t *testing.T, opts wasmhost.Options) (url string) {
+	t.Helper()
+	url, _ = serveWith(t, opts, server.Options{})
+	return url
+}
+
+// serveWith is serve with server options (its grace period and logger are
+// set here); it also returns the module.
+func serveWith(t *testing.T, opts wasmhost.Options, sopts server.Options) (url string, mod *wasmhost.Module) {
 	t.Helper()
 	opts.DisableCache = true
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -32,7 +41,8 @@ func serve(t *testing.T, opts wasmhost.Options) (url string) {
 			t.Errorf("Module.Close: %v", err)
 		}
 	})
-	return servertest.Start(t, mod, server.Options{RoomGracePeriod: server.EndRoomsImmediately, Logger: opts.Logger}) + "/ws/"
+	sopts.RoomGracePeriod, sopts.Logger = server.EndRoomsImmediately, opts.Logger
+	return servertest.Start(t, mod, sopts) + "/ws/", mod
 }
 
 // client is one WebSocket client of a test.
@@ -55,7 +65,11 @@ func dial(t *testing.T, url, name string) *client {
 }
 
 func (c *client) read() (websocket.MessageType, []byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return c.readBy(time.Now().Add(10 * time.Second))
+}
+
+func (c *client) readBy(deadline time.Time) (websocket.MessageType, []byte, error) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	return c.c.Read(ctx)
 }
@@ -104,21 +118,33 @@ func (c *client) command(cmdHex string) {
 
 // expectClose reads until the server closes the connection, which must be
 // with code and reason.
-func (c *client) expectClose(code websocket.StatusCode, reason string) {
+func (c *client) expectClose(code stateroom.CloseCode, reason string) {
+	c.t.Helper()
+	if !c.expectCloseBy(time.Now().Add(10*time.Second), code, reason) {
+		c.t.Fatalf("%s: no close %d %q within 10 s", c.name, code, reason)
+	}
+}
+
+// expectCloseBy is expectClose with a deadline; it reports false if the
+// deadline passed first.
+func (c *client) expectCloseBy(deadline time.Time, code stateroom.CloseCode, reason string) bool {
 	c.t.Helper()
 	for {
-		_, _, err := c.read()
+		_, _, err := c.readBy(deadline)
 		if err == nil {
 			continue // messages queued before the close
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return false
 		}
 		var ce websocket.CloseError
 		if !errors.As(err, &ce) {
 			c.t.Fatalf("%s: want close %d %q, got %v", c.name, code, reason, err)
 		}
-		if ce.Code != code || ce.Reason != reason {
+		if ce.Code != websocket.StatusCode(code) || ce.Reason != reason {
 			c.t.Fatalf("%s: closed with %d %q, want %d %q", c.name, ce.Code, ce.Reason, code, reason)
 		}
-		return
+		return true
 	}
 }
 
@@ -191,10 +217,87 @@ func TestEndToEndFault(t *testing.T) {
 
 // TestEndToEndBudget: a guest that loops forever is stopped by the event
 // budget; its clients learn why.
+//
+// The close must come within ten budgets (two seconds at least): were the
+// budget broken, the test fails then, and closes the module so that the
+// server's shutdown does not wait on the spinning room.
 func TestEndToEndBudget(t *testing.T) {
-	url := serve(t, wasmhost.Options{EventBudget: 100 * time.Millisecond}) + "spin"
-	a := dial(t, url, "a")
+	const budget = 100 * time.Millisecond
+	url, mod := serveWith(t, wasmhost.Options{EventBudget: budget}, server.Options{})
+	a := dial(t, url+"spin", "a")
 	a.expectEvent("0100000001000000")
 	a.write(websocket.MessageText, []byte("l"))
-	a.expectClose(stateroom.CloseServiceFault, "wasm event budget exceeded")
+	deadline := max(10*budget, 2*time.Second) // as budgetDeadline in main_test.go
+	if !a.expectCloseBy(time.Now().Add(deadline), stateroom.CloseServiceFault, "wasm event budget exceeded") {
+		_ = mod.Close(context.Background())
+		t.Fatalf("no close %v after the guest began to loop under a %v budget: the budget did not stop it", deadline, budget)
+	}
+}
+
+// TestEndToEndClose: a guest's Close (the ABI's extension) closes one
+// client with the guest's code and reason, after the messages sent to it
+// before; the others stay and the guest hears of the Disconnect. A code a
+// service may not use is ignored and the room goes on.
+func TestEndToEndClose(t *testing.T) {
+	url := serve(t, wasmhost.Options{}) + "closing"
+	a := dial(t, url, "a")
+	a.expectEvent("0100000001000000")
+	b := dial(t, url, "b")
+	a.expectEvent("0100000002000000")
+	b.expectEvent("0100000002000000")
+
+	const closeB = "020000000200000004100300000000000000627965" // Close{2, 4100, "bye"}
+	a.command(closeB)
+	a.expectEvent(messageEvent(1, closeB))
+	b.expectEvent(messageEvent(1, closeB)) // sent before the close: delivered
+	b.expectClose(4100, "bye")
+	a.expectEvent("0200000002000000") // Disconnect{2}
+
+	const closeAWithFault = "0200000001000000f3030000000000000000" // Close{1, 1011, ""}: not a service's code
+	a.command(closeAWithFault)
+	a.expectEvent(messageEvent(1, closeAWithFault))
+	const toEveryoneText = "000000000000000001000000010000000000000078"
+	a.command(toEveryoneText)
+	a.expectEvent(messageEvent(1, toEveryoneText))
+	a.expect(websocket.MessageText, "x")
+}
+
+// TestEndToEndInvalidUTF8: text a guest sends that is not valid UTF-8 is
+// dropped by the room and counted, as for a native service; the room and
+// its instance go on.
+func TestEndToEndInvalidUTF8(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	url, _ := serveWith(t, wasmhost.Options{}, server.Options{Metrics: reg})
+	url += "utf8"
+	a := dial(t, url, "a")
+	a.expectEvent("0100000001000000")
+
+	const badText = "0000000000000000010000000100000000000000ff" // Message{Broadcast, Text(ff)}
+	a.command(badText)
+	a.expectEvent(messageEvent(1, badText))
+	const toEveryoneText = "000000000000000001000000010000000000000078"
+	a.command(toEveryoneText)
+	a.expectEvent(messageEvent(1, toEveryoneText))
+	a.expect(websocket.MessageText, "x") // the next message: the bad one never came
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped float64 = -1
+	for _, f := range families {
+		if f.GetName() != "stateroom_deliveries_dropped_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == "invalid_utf8" {
+					dropped = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if dropped != 1 {
+		t.Errorf("stateroom_deliveries_dropped_total{reason=\"invalid_utf8\"} = %v, want 1 (-1: not found)", dropped)
+	}
 }

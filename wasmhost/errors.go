@@ -37,7 +37,8 @@ var (
 	// ErrExit: the guest called proc_exit.
 	ErrExit = errors.New("wasmhost: guest exited")
 	// ErrSend: the guest called stateroom_send with bytes outside its
-	// memory or that do not decode as a MessageFromProcess.
+	// memory or that do not decode as a MessageFromProcess (text that is
+	// not valid UTF-8 decodes: the room drops it).
 	ErrSend = errors.New("wasmhost: malformed stateroom_send")
 	// ErrMalloc: stateroom_malloc returned a pointer that does not fit the
 	// requested size in the guest's memory.

@@ -30,12 +30,12 @@ func (c allocCall) String() string {
 // query; the query's own delivery is in it.
 func allocLog(t *testing.T, s *service) []allocCall {
 	t.Helper()
-	room := &fakeRoom{}
+	room := newRoom()
 	s.Message(room, stateroom.MessageEvent{Client: 1, Payload: stateroom.Text("?")})
-	if len(room.sends) != 2 {
-		t.Fatalf("the query got %d sends, want the envelope and the log", len(room.sends))
+	if len(room.Sent) != 2 {
+		t.Fatalf("the query got %d sends, want the envelope and the log", len(room.Sent))
 	}
-	b := room.sends[1].Payload.Data
+	b := room.Sent[1].Payload.Data
 	if len(b)%12 != 0 {
 		t.Fatalf("the log is %d bytes, not whole 12-byte records", len(b))
 	}
@@ -100,13 +100,13 @@ func messageEvent(sender uint32, text string) []byte {
 // guest received exactly its encoding.
 func deliverText(t *testing.T, s *service, sender uint32, text string) {
 	t.Helper()
-	room := &fakeRoom{}
+	room := newRoom()
 	s.Message(room, stateroom.MessageEvent{Client: stateroom.ClientID(sender), Payload: stateroom.Text(text)})
-	if len(room.sends) != 1 {
-		t.Fatalf("%d sends, want the envelope", len(room.sends))
+	if len(room.Sent) != 1 {
+		t.Fatalf("%d sends, want the envelope", len(room.Sent))
 	}
-	if want := messageEvent(sender, text); !bytes.Equal(room.sends[0].Payload.Data, want) {
-		t.Fatalf("a %d-byte event arrived as %d bytes that differ from its encoding", len(want), len(room.sends[0].Payload.Data))
+	if want := messageEvent(sender, text); !bytes.Equal(room.Sent[0].Payload.Data, want) {
+		t.Fatalf("a %d-byte event arrived as %d bytes that differ from its encoding", len(want), len(room.Sent[0].Payload.Data))
 	}
 }
 
@@ -137,16 +137,16 @@ func TestEventBufferReused(t *testing.T) {
 	start := allocLog(t, s)
 	wantCalls(t, "start and first event", nil, start, "malloc(9)", "free(9)", "malloc(64)")
 
-	room := &fakeRoom{}
+	room := newRoom()
 	const rounds = 20
 	for range rounds {
 		for _, v := range toProcessVectors {
-			room.reset()
+			room.TakeSent()
 			v.deliver(s, room)
-			if len(room.sends) != 1 {
-				t.Fatalf("%s: %d sends, want the envelope", v.name, len(room.sends))
+			if len(room.Sent) != 1 {
+				t.Fatalf("%s: %d sends, want the envelope", v.name, len(room.Sent))
 			}
-			if got := hex.EncodeToString(room.sends[0].Payload.Data); got != v.hex {
+			if got := hex.EncodeToString(room.Sent[0].Payload.Data); got != v.hex {
 				t.Fatalf("%s: guest received %s, want %s", v.name, got, v.hex)
 			}
 		}
@@ -161,7 +161,7 @@ func TestEventBufferReused(t *testing.T) {
 func TestEventBufferGrows(t *testing.T) {
 	m := loadGuest(t, "alloclog", testOptions())
 	s := newService(t, m)
-	s.Timer(&fakeRoom{})
+	s.Timer(newRoom(), stateroom.TimerEvent{})
 	calls := allocLog(t, s)
 	wantCalls(t, "start", nil, calls, "malloc(9)", "free(9)", "malloc(64)")
 
@@ -241,8 +241,8 @@ func TestEventBufferFaults(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = m.Close(t.Context()) })
 			s := newService(t, m)
-			room := &fakeRoom{}
-			s.Timer(room)
+			room := newRoom()
+			s.Timer(room, stateroom.TimerEvent{})
 			fault := mustFault(t, "wasm trap", ErrTrap, func() {
 				s.Message(room, stateroom.MessageEvent{Client: 1, Payload: stateroom.Text(strings.Repeat("y", c.eventSize-20))})
 			})
@@ -250,10 +250,10 @@ func TestEventBufferFaults(t *testing.T) {
 			if !s.closed {
 				t.Fatal("the instance is still open after the fault")
 			}
-			room.reset()
-			s.Timer(room)
-			if len(room.sends) != 0 {
-				t.Errorf("a faulted instance sent %v", room.sends)
+			room.TakeSent()
+			s.Timer(room, stateroom.TimerEvent{})
+			if len(room.Sent) != 0 {
+				t.Errorf("a faulted instance sent %+v", room.Sent)
 			}
 		})
 	}

@@ -4,22 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
-	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/stateroomtest"
 	"github.com/stateroom-go/stateroom/wasmhost"
 )
-
-// printRoom prints what a service does with its room.
-type printRoom struct{}
-
-func (printRoom) ID() string { return "lobby" }
-
-func (printRoom) Send(to stateroom.Recipient, p stateroom.Payload) {
-	fmt.Printf("send to %v: %q (binary %v)\n", to, p.Data, p.Binary)
-}
-
-func (printRoom) SetTimer(d time.Duration) { fmt.Println("timer", d) }
 
 // Load compiles a module once; each room gets its own instance from
 // NewService. A *Module is a stateroom.Factory: hand it to server.New.
@@ -38,8 +26,11 @@ func ExampleLoad() {
 		return
 	}
 	defer svc.(io.Closer).Close()
-	svc.Init(printRoom{})
-	svc.Connect(printRoom{}, stateroom.ConnectEvent{Client: 1})
+	room := stateroomtest.NewRoom("lobby", svc) // runs Init and records what the service does
+	room.Connect()
+	for _, s := range room.Sent {
+		fmt.Printf("send to %v: %q (binary %v)\n", s.To, s.Payload.Data, s.Payload.Binary)
+	}
 	// Output:
 	// send to everyone: "ready" (binary false)
 	// send to everyone: "ready" (binary false)

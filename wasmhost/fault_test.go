@@ -1,6 +1,7 @@
 package wasmhost
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,64 +11,105 @@ import (
 	"time"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/stateroomtest"
 )
 
-// command sends the relay guest a text command.
+// command sends the relay guest a text command (see testdata/relay.wat).
 func command(s *service, room stateroom.Room, c string) {
 	s.Message(room, stateroom.MessageEvent{Client: 1, Payload: stateroom.Text(c)})
 }
 
 // TestFaults drives every kind of fault through the relay guest and checks
 // the reason the clients would see, the error, and that the instance is
-// closed for good.
+// closed for good. It also holds the one malformed-looking send that is not
+// a fault: text that is not valid UTF-8.
 func TestFaults(t *testing.T) {
 	opts := testOptions()
 	opts.MemoryLimit = 1 << 20 // 16 pages
 	m := loadGuest(t, "relay", opts)
-	opts.EventBudget = 100 * time.Millisecond
-	tight := loadGuest(t, "relay", opts) // for the loop only: the race detector makes memory growth slow
+	tight := opts
+	tight.EventBudget = 100 * time.Millisecond // for the budget cases only: the race detector makes memory growth slow
 	for _, c := range []struct {
 		name    string
 		send    func(s *service, room stateroom.Room)
-		reason  string
+		reason  string // "": the send must not fault
 		target  error
 		message string
+		check   func(t *testing.T, s *service, room *stateroomtest.Room) // for a send that does not fault
 	}{
-		{"trap", func(s *service, r stateroom.Room) { command(s, r, "t") }, "wasm trap", ErrTrap, "unreachable"},
-		{"infinite loop", func(s *service, r stateroom.Room) { command(s, r, "l") }, "wasm event budget exceeded", ErrBudget, "stateroom_recv ran past the 100ms budget"},
-		{"memory growth", func(s *service, r stateroom.Room) { command(s, r, "g") }, "wasm memory limit reached", ErrTrap, "16 of 16 pages"},
-		{"proc_exit", func(s *service, r stateroom.Room) { command(s, r, "x") }, "wasm guest exited", ErrExit, "code 3"},
-		{"send out of bounds", func(s *service, r stateroom.Room) { command(s, r, "o") }, "wasm malformed send", ErrSend, "512 bytes at 0xffffff00"},
-		{"send bad tag", func(s *service, r stateroom.Room) {
+		{name: "trap", send: func(s *service, r stateroom.Room) { command(s, r, "t") }, reason: "wasm trap", target: ErrTrap, message: "unreachable"},
+		{name: "infinite loop", send: func(s *service, r stateroom.Room) { command(s, r, "l") }, reason: "wasm event budget exceeded", target: ErrBudget, message: "stateroom_recv ran past the 100ms budget"},
+		{name: "sleep past the budget", send: func(s *service, r stateroom.Room) { command(s, r, "s") }, reason: "wasm event budget exceeded", target: ErrBudget, message: "stateroom_recv ran past the 100ms budget"},
+		{name: "memory growth", send: func(s *service, r stateroom.Room) { command(s, r, "g") }, reason: "wasm memory limit reached", target: ErrTrap, message: "16 of 16 pages"},
+		{name: "proc_exit", send: func(s *service, r stateroom.Room) { command(s, r, "x") }, reason: "wasm guest exited", target: ErrExit, message: "code 3"},
+		{name: "send out of bounds", send: func(s *service, r stateroom.Room) { command(s, r, "o") }, reason: "wasm malformed send", target: ErrSend, message: "512 bytes at 0xffffff00"},
+		{name: "send bad tag", send: func(s *service, r stateroom.Room) {
 			s.Message(r, stateroom.MessageEvent{Client: 1, Payload: stateroom.Binary([]byte{7, 0, 0, 0})})
-		}, "wasm malformed send", ErrSend, "MessageFromProcess tag 7"},
-		{"send bad recipient", func(s *service, r stateroom.Room) {
+		}, reason: "wasm malformed send", target: ErrSend, message: "MessageFromProcess tag 7"},
+		{name: "send bad recipient", send: func(s *service, r stateroom.Room) {
 			s.Message(r, stateroom.MessageEvent{Client: 1, Payload: stateroom.Binary([]byte{0, 0, 0, 0, 9, 0, 0, 0})})
-		}, "wasm malformed send", ErrSend, "MessageRecipient tag 9"},
-		{"send invalid UTF-8", func(s *service, r stateroom.Room) {
+		}, reason: "wasm malformed send", target: ErrSend, message: "MessageRecipient tag 9"},
+		{name: "send invalid UTF-8", send: func(s *service, r stateroom.Room) {
+			// Message{Broadcast, Text(ff)}: not a fault. The room gets
+			// the text as the guest wrote it and, like any room, drops
+			// and counts it (server: deliveries_dropped_total
+			// {reason="invalid_utf8"}), as for a native service.
 			s.Message(r, stateroom.MessageEvent{Client: 1, Payload: stateroom.Binary(unhex(t, "0000000000000000010000000100000000000000ff"))})
-		}, "wasm malformed send", ErrSend, "UTF-8"},
-		{"send trailing bytes", func(s *service, r stateroom.Room) {
+		}, check: func(t *testing.T, s *service, room *stateroomtest.Room) {
+			if s.closed {
+				t.Fatal("invalid UTF-8 in a text send closed the instance")
+			}
+			if len(room.Sent) != 2 {
+				t.Fatalf("sends %+v, want the envelope and the text", room.Sent)
+			}
+			got := room.Sent[1]
+			if got.To != stateroom.Everyone || got.Payload.Binary || !bytes.Equal(got.Payload.Data, []byte{0xff}) {
+				t.Fatalf("send %+v, want Text(ff) to everyone: the guest's bytes, still text", got)
+			}
+			room.TakeSent()
+			s.Timer(room, stateroom.TimerEvent{}) // the room goes on
+			if len(room.Sent) != 1 {
+				t.Errorf("after the invalid text, a Timer gave sends %+v, want the envelope", room.Sent)
+			}
+		}},
+		{name: "send trailing bytes", send: func(s *service, r stateroom.Room) {
 			s.Message(r, stateroom.MessageEvent{Client: 1, Payload: stateroom.Binary(unhex(t, "0100000000000000ff"))})
-		}, "wasm malformed send", ErrSend, "trailing"},
+		}, reason: "wasm malformed send", target: ErrSend, message: "trailing"},
+		{name: "send truncated close", send: func(s *service, r stateroom.Room) {
+			s.Message(r, stateroom.MessageEvent{Client: 1, Payload: stateroom.Binary(unhex(t, "02000000050000000410"))})
+		}, reason: "wasm malformed send", target: ErrSend, message: "close reason length needs 8 bytes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			mod := m
 			if c.target == ErrBudget {
-				mod = tight
+				// A module of its own: withinBudget closes it if the
+				// budget fails, which must not fail the cases after.
+				mod = loadGuest(t, "relay", tight)
 			}
 			s := newService(t, mod)
-			room := &fakeRoom{}
-			s.Init(room)
-			fault := mustFault(t, c.reason, c.target, func() { c.send(s, room) })
+			room := newRoom()
+			s.Init(room, stateroom.InitEvent{})
+			room.TakeSent()
+			if c.reason == "" {
+				if fault := catchFault(t, func() { c.send(s, room) }); fault != nil {
+					t.Fatalf("faulted: %v", fault)
+				}
+				c.check(t, s, room)
+				return
+			}
+			send := func() { c.send(s, room) }
+			if c.target == ErrBudget {
+				send = withinBudget(t, mod, send)
+			}
+			fault := mustFault(t, c.reason, c.target, send)
 			wantInMessage(t, fault.Err.Error(), c.message)
 			if !s.closed {
 				t.Error("the instance is still open after a fault")
 			}
-			room.reset()
-			s.Timer(room) // must be a no-op, not a call into a closed instance
-			if len(room.sends) != 0 {
-				t.Errorf("a faulted instance sent %v", room.sends)
+			room.TakeSent()
+			s.Timer(room, stateroom.TimerEvent{}) // must be a no-op, not a call into a closed instance
+			if len(room.Sent) != 0 {
+				t.Errorf("a faulted instance sent %+v", room.Sent)
 			}
 		})
 	}
@@ -81,7 +123,7 @@ func TestFaultLogsStderr(t *testing.T) {
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	m := loadGuest(t, "relay", opts)
 	s := newService(t, m)
-	room := &fakeRoom{}
+	room := newRoom()
 	command(s, room, "p")
 	mustFault(t, "wasm trap", ErrTrap, func() { command(s, room, "t") })
 	got := logs.lines("wasm instance faulted", "room=test-room")
@@ -121,10 +163,10 @@ func TestMallocFaults(t *testing.T) {
 			t.Cleanup(func() { _ = m.Close(context.Background()) })
 			s := newService(t, m)
 			if c.over >= minEventBuffer {
-				s.Timer(&fakeRoom{}) // small events still work
+				s.Timer(newRoom(), stateroom.TimerEvent{}) // small events still work
 			}
 			fault := mustFault(t, "wasm malloc failed", ErrMalloc, func() {
-				s.Message(&fakeRoom{}, stateroom.MessageEvent{Client: 1, Payload: stateroom.Text(strings.Repeat("x", c.payload))})
+				s.Message(newRoom(), stateroom.MessageEvent{Client: 1, Payload: stateroom.Text(strings.Repeat("x", c.payload))})
 			})
 			wantInMessage(t, fault.Err.Error(), c.want)
 			if !s.closed {
@@ -143,13 +185,33 @@ func TestSendOutsideEvent(t *testing.T) {
 }
 
 // TestBudgetCoversInstantiation: a reactor whose _initialize loops forever
-// fails at load within the budget instead of hanging.
+// fails at load within the budget instead of hanging. Compile runs in a
+// goroutine so that a broken budget fails the test in seconds; there is no
+// Module yet to close, so that goroutine would then be left spinning (and
+// goleak reports it too).
 func TestBudgetCoversInstantiation(t *testing.T) {
 	opts := testOptions()
 	opts.EventBudget = 50 * time.Millisecond
 	src := variant(t, "reactor", "(global.set $inits", "(loop $l (br $l)) (global.set $inits")
-	msg := loadError(t, src, opts, ErrBudget)
-	wantInMessage(t, msg, "_initialize ran past the 50ms budget")
+	done := make(chan string, 1)
+	go func() {
+		m, err := Compile(context.Background(), src, opts)
+		switch {
+		case err == nil:
+			_ = m.Close(context.Background())
+			done <- "Compile succeeded, want an error wrapping ErrBudget"
+		case !errors.Is(err, ErrBudget):
+			done <- fmt.Sprintf("error %q does not wrap ErrBudget", err)
+		default:
+			done <- err.Error()
+		}
+	}()
+	select {
+	case msg := <-done:
+		wantInMessage(t, msg, "_initialize ran past the 50ms budget")
+	case <-time.After(budgetDeadline(opts.EventBudget)):
+		t.Fatalf("Compile still runs %v into a looping _initialize under a %v budget: the budget did not stop it", budgetDeadline(opts.EventBudget), opts.EventBudget)
+	}
 }
 
 // TestRoomPanicIsFault: a panic in the room's Send (a host bug) unwinds the
@@ -157,14 +219,13 @@ func TestBudgetCoversInstantiation(t *testing.T) {
 func TestRoomPanicIsFault(t *testing.T) {
 	m := loadGuest(t, "relay", testOptions())
 	s := newService(t, m)
-	fault := catchFault(t, func() { s.Init(panicRoom{}) })
+	fault := catchFault(t, func() { s.Init(panicRoom{newRoom()}, stateroom.InitEvent{}) })
 	if fault == nil || !errors.Is(fault.Err, ErrTrap) || !strings.Contains(fault.Err.Error(), "room is broken") {
 		t.Fatalf("fault %v, want a trap carrying the room's panic", fault)
 	}
 }
 
-type panicRoom struct{}
+// panicRoom is a recorder whose Send panics, as a buggy runtime would.
+type panicRoom struct{ *stateroomtest.Room }
 
-func (panicRoom) ID() string                                  { return "panic" }
 func (panicRoom) Send(stateroom.Recipient, stateroom.Payload) { panic("room is broken") }
-func (panicRoom) SetTimer(time.Duration)                      {}

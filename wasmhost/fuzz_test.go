@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/internal/abi"
+	"github.com/stateroom-go/stateroom/stateroomtest"
 )
 
 // FuzzLineSplitter: whatever a guest writes, in whatever pieces, the
@@ -76,7 +78,9 @@ func FuzzCompile(f *testing.F) {
 
 // FuzzSend: whatever bytes a guest hands stateroom_send, the host routes
 // exactly what abi.DecodeCommand reads from them, or faults the instance
-// with ErrSend; it never crashes.
+// with ErrSend; it never crashes. Text that is not valid UTF-8 is routed
+// as text (the room drops it); a Close with a code a service may not use
+// is ignored.
 func FuzzSend(f *testing.F) {
 	m, err := Load(context.Background(), "testdata/relay.wasm", testOptions())
 	if err != nil {
@@ -85,7 +89,8 @@ func FuzzSend(f *testing.F) {
 	f.Cleanup(func() { _ = m.Close(context.Background()) })
 	f.Fuzz(func(t *testing.T, cmd []byte) {
 		s := newService(t, m)
-		room := &fakeRoom{}
+		room := &timerRoom{Room: newRoom()}
+		connectClients(room.Room, 3) // so that a Close of 1, 2 or 3 closes someone
 		fault := catchFault(t, func() {
 			s.Message(room, stateroom.MessageEvent{Client: 1, Payload: stateroom.Binary(cmd)})
 		})
@@ -101,16 +106,27 @@ func FuzzSend(f *testing.F) {
 		case fault != nil:
 			t.Fatalf("valid command %x faulted: %v", cmd, fault)
 		case want.Kind == abi.CommandSetTimer:
-			if len(room.timers) != 1 || room.timers[0].Milliseconds() != int64(want.DelayMS) || len(room.sends) != 1 {
-				t.Fatalf("%x: timers %v sends %v, want one timer of %d ms", cmd, room.timers, room.sends, want.DelayMS)
+			if len(room.timers) != 1 || room.timers[0].Milliseconds() != int64(want.DelayMS) || len(room.Sent) != 1 || len(room.Closed) != 0 {
+				t.Fatalf("%x: timers %v sends %+v closed %+v, want one timer of %d ms", cmd, room.timers, room.Sent, room.Closed, want.DelayMS)
+			}
+		case want.Kind == abi.CommandClose:
+			if len(room.Sent) != 1 || len(room.timers) != 0 {
+				t.Fatalf("%x: sends %+v timers %v, want the envelope only", cmd, room.Sent, room.timers)
+			}
+			var closed []stateroomtest.Closed
+			if want.Code.ForService() && want.Client >= 1 && want.Client <= 3 {
+				closed = []stateroomtest.Closed{{Client: want.Client, Code: want.Code, Reason: stateroom.TruncateReason(want.Reason)}}
+			}
+			if !slices.Equal(room.Closed, closed) {
+				t.Fatalf("%x: closed %+v, want %+v", cmd, room.Closed, closed)
 			}
 		default:
-			if len(room.sends) != 2 || len(room.timers) != 0 {
-				t.Fatalf("%x: sends %v timers %v, want the envelope and one message", cmd, room.sends, room.timers)
+			if len(room.Sent) != 2 || len(room.timers) != 0 || len(room.Closed) != 0 {
+				t.Fatalf("%x: sends %+v timers %v closed %+v, want the envelope and one message", cmd, room.Sent, room.timers, room.Closed)
 			}
-			got := room.sends[1]
+			got := room.Sent[1]
 			if got.To != want.To || got.Payload.Binary != want.Payload.Binary || !bytes.Equal(got.Payload.Data, want.Payload.Data) {
-				t.Fatalf("%x: routed %v, want %v %x", cmd, got, want.To, want.Payload.Data)
+				t.Fatalf("%x: routed %+v, want %v %x", cmd, got, want.To, want.Payload.Data)
 			}
 		}
 	})

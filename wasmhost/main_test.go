@@ -17,42 +17,71 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/stateroomtest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// sent is one Room.Send a fake room recorded.
-type sent struct {
-	To      stateroom.Recipient
-	Payload stateroom.Payload
+// newRoom returns the recorder of tests that call a service's callbacks
+// themselves: a stateroomtest.Room that runs a no-op service, so that its
+// record holds exactly what the service under test did, and its Connect
+// adds clients to the room (for recipients to reach, and for Close to
+// close) without telling the service under test. Tests that want the
+// runtime's order of events (a closed client's Disconnect after the event)
+// bind a room to the service under test instead.
+func newRoom() *stateroomtest.Room {
+	return stateroomtest.NewRoom("test-room", stateroom.BaseService{})
 }
 
-func (s sent) String() string {
-	kind := "text"
-	if s.Payload.Binary {
-		kind = "bytes"
+// budgetDeadline is how long a test waits for a call that an event budget
+// of budget must stop: ten budgets, and at least two seconds. If the budget
+// were broken such a call would run until go test's timeout (30 minutes);
+// with the deadline the test fails within seconds and says why. The floor
+// is for loaded machines under -race: a looping guest was seen to take
+// over a second to stop under a 100 ms budget there (the budget's timer and
+// wazero's watcher goroutine wait for a CPU), while a working budget
+// normally stops it in about the budget.
+func budgetDeadline(budget time.Duration) time.Duration {
+	return max(10*budget, 2*time.Second)
+}
+
+// withinBudget returns a func that runs f, a call into a service of m that
+// the budget must stop, and re-raises in the caller's goroutine whatever f
+// panicked with (so mustFault and catchFault work on it as on f). If f is
+// still running budgetDeadline after it started, the test fails:
+// withinBudget closes m, which stops a guest caught in a loop or a sleep,
+// to leave no goroutine behind.
+func withinBudget(t testing.TB, m *Module, f func()) func() {
+	return func() {
+		t.Helper()
+		if m.set.budget <= 0 {
+			t.Fatal("withinBudget on a module without a budget")
+		}
+		limit := budgetDeadline(m.set.budget)
+		done := make(chan any, 1)
+		go func() {
+			defer func() { done <- recover() }() // nil unless f panicked
+			f()
+		}()
+		select {
+		case v := <-done:
+			if v != nil {
+				panic(v)
+			}
+		case <-time.After(limit):
+			msg := fmt.Sprintf("the guest call still ran %v after it began, under a %v event budget: the budget did not stop it", limit, m.set.budget)
+			_ = m.Close(context.Background())
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				msg += "; nor did Module.Close within 5 s (the call is left running)"
+			}
+			t.Fatal(msg)
+		}
 	}
-	return fmt.Sprintf("%v %s %x", s.To, kind, s.Payload.Data)
 }
-
-// fakeRoom records what a service does with its room.
-type fakeRoom struct {
-	sends  []sent
-	timers []time.Duration
-}
-
-func (r *fakeRoom) ID() string { return "test-room" }
-
-func (r *fakeRoom) Send(to stateroom.Recipient, p stateroom.Payload) {
-	// Copy: the payload aliases guest memory, valid only during Send.
-	r.sends = append(r.sends, sent{to, stateroom.Payload{Data: bytes.Clone(p.Data), Binary: p.Binary}})
-}
-
-func (r *fakeRoom) SetTimer(d time.Duration) { r.timers = append(r.timers, d) }
-
-func (r *fakeRoom) reset() { r.sends, r.timers = nil, nil }
 
 // testOptions are the Options of most tests: no cache on disk, logs
 // discarded.

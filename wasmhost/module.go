@@ -34,6 +34,7 @@ type Module struct {
 	metrics  *metrics            // nil without Options.Metrics
 
 	closed    atomic.Bool
+	done      chan struct{} // closed by Close, to wake guests asleep in WASI (see nanosleep)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -69,7 +70,7 @@ func compile(ctx context.Context, src []byte, name string, opts Options) (_ *Mod
 		return nil, err
 	}
 
-	m := &Module{name: name, set: set}
+	m := &Module{name: name, set: set, done: make(chan struct{})}
 	if m.metrics, err = newMetrics(opts.Metrics); err != nil {
 		return nil, err
 	}
@@ -108,13 +109,13 @@ func compile(ctx context.Context, src []byte, name string, opts Options) (_ *Mod
 	_, m.reactor = m.compiled.ExportedFunctions()["_initialize"]
 
 	// No start functions: a reactor's _initialize is called explicitly,
-	// and a command's _start would run main and exit.
+	// and a command's _start would run main and exit. Each instance adds
+	// its own sleep (service.nanosleep), which the budget can cut short.
 	m.config = wazero.NewModuleConfig().
 		WithName(""). // anonymous: one instance per room from the same code
 		WithStartFunctions().
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
 		WithRandSource(rand.Reader)
 
 	// A probe instance checks at load what only an instance can show: the
@@ -322,6 +323,7 @@ func (m *Module) NewService(roomID string) (stateroom.Service, error) {
 func (m *Module) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
+		close(m.done)
 		m.closeErr = m.rt.Close(ctx)
 		if m.cache != nil {
 			m.closeErr = errors.Join(m.closeErr, m.cache.Close(ctx))

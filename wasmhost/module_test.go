@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/stateroomtest"
 )
 
 // variant returns the WAT of testdata/<name>.wat with each old string
@@ -97,10 +98,10 @@ func TestLoadWAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.(*service).Close()
-	room := &fakeRoom{}
-	svc.Init(room)
-	if len(room.sends) != 1 || room.sends[0].Payload.String() != "ready" {
-		t.Fatalf("sends %v, want Text(ready)", room.sends)
+	room := newRoom()
+	svc.Init(room, stateroom.InitEvent{})
+	if len(room.Sent) != 1 || room.Sent[0].Payload.String() != "ready" || room.Sent[0].Payload.Binary {
+		t.Fatalf("sends %+v, want Text(ready)", room.Sent)
 	}
 }
 
@@ -248,11 +249,11 @@ func TestModuleClosed(t *testing.T) {
 	if _, err := m.NewService("after"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("NewService after Close: %v, want ErrClosed", err)
 	}
-	room := &fakeRoom{}
-	mustFault(t, "wasm module closed", ErrClosed, func() { svc.Init(room) })
-	svc.Init(room) // a faulted service ignores later events
-	if len(room.sends) != 0 {
-		t.Fatalf("a closed module's service sent %v", room.sends)
+	room := newRoom()
+	mustFault(t, "wasm module closed", ErrClosed, func() { svc.Init(room, stateroom.InitEvent{}) })
+	svc.Init(room, stateroom.InitEvent{}) // a faulted service ignores later events
+	if len(room.Sent) != 0 {
+		t.Fatalf("a closed module's service sent %+v", room.Sent)
 	}
 }
 
@@ -271,10 +272,10 @@ func TestCompilationCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		room := &fakeRoom{}
-		s.Init(room)
-		if len(room.sends) != 1 {
-			t.Fatalf("load %d: sends %v", i, room.sends)
+		room := newRoom()
+		s.Init(room, stateroom.InitEvent{})
+		if len(room.Sent) != 1 {
+			t.Fatalf("load %d: sends %+v", i, room.Sent)
 		}
 		if err := m.Close(context.Background()); err != nil {
 			t.Fatal(err)
@@ -304,13 +305,14 @@ func TestModuleIsFactory(t *testing.T) {
 	_ = svc.(*service).Close()
 }
 
-// signalRoom closes sent at the first Send.
+// signalRoom is a recorder that closes sent at the first Send.
 type signalRoom struct {
-	fakeRoom
+	*stateroomtest.Room
 	sent chan struct{}
 }
 
 func (r *signalRoom) Send(to stateroom.Recipient, p stateroom.Payload) {
+	r.Room.Send(to, p)
 	select {
 	case <-r.sent:
 	default:
@@ -318,35 +320,63 @@ func (r *signalRoom) Send(to stateroom.Recipient, p stateroom.Payload) {
 	}
 }
 
-// TestCloseStopsRunningGuest: Module.Close stops a guest that is looping
-// mid-event, so a shutdown never waits on a runaway room.
+// TestCloseStopsRunningGuest: Module.Close stops a guest that is looping or
+// asleep (WASI poll_oneoff) mid-event, so a shutdown never waits on a
+// runaway room. The budget is far off (a minute, or none at all for the
+// sleep: the close alone must end it).
+//
+// The sleeping guest is closed once it sleeps, not as soon as it has sent:
+// wazero v1.12.0's Runtime.Close releases an instance's WASI state
+// (ModuleInstance.Sys = nil) with no lock while a WASI function of a call
+// in progress may still read it (poll_oneoff does, before it sleeps), a
+// race in wazero that -race reports.
 func TestCloseStopsRunningGuest(t *testing.T) {
-	opts := testOptions()
-	opts.EventBudget = time.Minute
-	m, err := Load(context.Background(), filepath.Join("testdata", "relay.wasm"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newService(t, m)
-	room := &signalRoom{sent: make(chan struct{})}
-	faults := make(chan *stateroom.Fault, 1)
-	go func() {
-		defer func() {
-			f, _ := recover().(*stateroom.Fault)
-			faults <- f
-		}()
-		command(s, room, "l") // the envelope is sent, then the guest loops
-	}()
-	<-room.sent
-	if err := m.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case fault := <-faults:
-		if fault == nil || fault.Reason != "wasm module closed" || !errors.Is(fault.Err, ErrClosed) {
-			t.Fatalf("fault %v, want the module-closed fault", fault)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the guest still runs 10 s after Module.Close")
+	for _, c := range []struct {
+		name    string
+		command string
+		budget  time.Duration
+	}{
+		{"loop", "l", time.Minute},
+		{"sleep", "s", time.Minute},
+		{"sleep without budget", "s", NoBudget},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opts := testOptions()
+			opts.EventBudget = c.budget
+			m, err := Load(context.Background(), filepath.Join("testdata", "relay.wasm"), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := newService(t, m)
+			room := &signalRoom{Room: newRoom(), sent: make(chan struct{})}
+			running := room.sent // the envelope is sent, then the guest loops
+			if c.command == "s" {
+				asleep := make(chan struct{})
+				s.onSleep = func() { close(asleep) }
+				running = asleep
+			}
+			faults := make(chan *stateroom.Fault, 1)
+			go func() {
+				defer func() {
+					f, _ := recover().(*stateroom.Fault)
+					faults <- f
+				}()
+				command(s, room, c.command)
+			}()
+			<-running
+			start := time.Now()
+			if err := m.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case fault := <-faults:
+				if fault == nil || fault.Reason != "wasm module closed" || !errors.Is(fault.Err, ErrClosed) {
+					t.Fatalf("fault %v, want the module-closed fault", fault)
+				}
+				t.Logf("stopped %v after Module.Close", time.Since(start))
+			case <-time.After(10 * time.Second):
+				t.Fatal("the guest still runs 10 s after Module.Close")
+			}
+		})
 	}
 }

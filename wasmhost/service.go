@@ -21,7 +21,7 @@ type serviceKey struct{}
 
 // service is one room's instance of a Module: it turns the callbacks of
 // stateroom.Service into ABI events, and the guest's stateroom_send calls
-// into room.Send and room.SetTimer.
+// into room.Send, room.SetTimer and room.Close.
 //
 // Its methods are called one at a time (the stateroom.Service contract), so
 // it needs no lock.
@@ -51,6 +51,14 @@ type service struct {
 	room    stateroom.Room // the room of the callback in progress; nil between callbacks
 	sendErr error          // why hostSend failed the current call
 	closed  bool
+
+	// warnedClose is set once a Close from the guest was ignored and
+	// logged: see closeClient.
+	warnedClose bool
+
+	// onSleep, when a test sets it, is called as a WASI sleep begins (see
+	// nanosleep), so that the test can act while the guest is asleep.
+	onSleep func()
 }
 
 var _ stateroom.Service = (*service)(nil)
@@ -64,7 +72,7 @@ func (m *Module) instantiate(roomID string) (*service, error) {
 	ctx := s.beginCall()
 	defer s.endCall()
 
-	cfg := m.config.WithStdout(&s.out.stdout).WithStderr(&s.out.stderr)
+	cfg := m.config.WithStdout(&s.out.stdout).WithStderr(&s.out.stderr).WithNanosleep(s.nanosleep)
 	mod, err := m.rt.InstantiateModule(ctx, m.compiled, cfg)
 	if err != nil {
 		s.stopBudget()
@@ -286,7 +294,11 @@ func hostSend(ctx context.Context, _ api.Module, stack []uint64) {
 	}
 }
 
-// send decodes one MessageFromProcess strictly and routes it.
+// send decodes one MessageFromProcess and routes it. A command that does
+// not decode is an error (the guest and the host disagree on the ABI, and
+// nothing it says can be trusted), but text that is not valid UTF-8 decodes:
+// the room drops it with a warning and counts it, as it does for a native
+// service (see package internal/abi).
 func (s *service) send(ptr, n uint32) error {
 	if s.room == nil {
 		return fmt.Errorf("%w: called outside an event (while instantiating or in _initialize); send only while handling stateroom_recv", ErrSend)
@@ -304,8 +316,32 @@ func (s *service) send(ptr, n uint32) error {
 		s.room.Send(cmd.To, cmd.Payload) // Send copies what it keeps
 	case abi.CommandSetTimer:
 		s.room.SetTimer(time.Duration(cmd.DelayMS) * time.Millisecond)
+	case abi.CommandClose:
+		s.closeClient(cmd)
 	}
 	return nil
+}
+
+// closeClient carries out a guest's Close, the ABI's extension (see
+// internal/abi/ABI.md). A code a service may not use (the Go SDK refuses
+// one before sending, so only a hand-written module or another SDK sends
+// it) is ignored with a warning rather than faulting the room: it is a bug
+// in the guest that harms no client, and natively Room.Close closes nothing
+// and returns an error the service is free to ignore; the ABI has no way to
+// hand that error back. The warning is logged once per room so that a
+// guest that does it on every event cannot flood the log. The code is
+// checked here, not left to the room, so that no Room implementation ever
+// sees a code the guest may not use.
+func (s *service) closeClient(cmd abi.Command) {
+	err := stateroom.CheckServiceClose(cmd.Code)
+	if err == nil {
+		err = s.room.Close(cmd.Client, cmd.Code, cmd.Reason)
+	}
+	if err != nil && !s.warnedClose {
+		s.warnedClose = true
+		s.logger.Warn("the wasm guest's Close was ignored (logged once per room)",
+			"client", cmd.Client, "code", uint16(cmd.Code), "err", err)
+	}
 }
 
 // callError classifies the error of a call into the guest.

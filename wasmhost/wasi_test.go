@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/stateroom-go/stateroom"
 )
 
 // TestGuestOutput: what a guest writes to stdout and stderr reaches the
@@ -18,7 +16,7 @@ func TestGuestOutput(t *testing.T) {
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	m := loadGuest(t, "relay", opts)
 	s := newService(t, m)
-	command(s, &fakeRoom{}, "p")
+	command(s, newRoom(), "p")
 	if got := logs.lines(`msg="hello from stdout"`, "room=test-room", "stream=stdout"); len(got) != 1 {
 		t.Errorf("stdout log lines %q, want one; log:\n%s", got, logs.String())
 	}
@@ -38,12 +36,12 @@ type clockReading struct {
 
 func readClock(t *testing.T, s *service) clockReading {
 	t.Helper()
-	room := &fakeRoom{}
+	room := newRoom()
 	command(s, room, "c")
-	if len(room.sends) != 2 || len(room.sends[1].Payload.Data) != 32 {
-		t.Fatalf("sends %v, want the envelope and 32 bytes", room.sends)
+	if len(room.Sent) != 2 || len(room.Sent[1].Payload.Data) != 32 {
+		t.Fatalf("sends %+v, want the envelope and 32 bytes", room.Sent)
 	}
-	b := room.sends[1].Payload.Data
+	b := room.Sent[1].Payload.Data
 	return clockReading{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:]), b[16:]}
 }
 
@@ -83,12 +81,12 @@ func TestClockAndRandom(t *testing.T) {
 func TestSandboxWorld(t *testing.T) {
 	m := loadGuest(t, "relay", testOptions())
 	s := newService(t, m)
-	room := &fakeRoom{}
+	room := newRoom()
 	command(s, room, "e")
-	if len(room.sends) != 2 || len(room.sends[1].Payload.Data) != 20 {
-		t.Fatalf("sends %v, want the envelope and 20 bytes", room.sends)
+	if len(room.Sent) != 2 || len(room.Sent[1].Payload.Data) != 20 {
+		t.Fatalf("sends %+v, want the envelope and 20 bytes", room.Sent)
 	}
-	b := room.sends[1].Payload.Data
+	b := room.Sent[1].Payload.Data
 	var got [5]uint32
 	for i := range got {
 		got[i] = binary.LittleEndian.Uint32(b[4*i:])
@@ -96,6 +94,35 @@ func TestSandboxWorld(t *testing.T) {
 	const ebadf = 8
 	if want := [5]uint32{0, 0, 0, 0, ebadf}; got != want {
 		t.Errorf("argc, argv size, envc, environ size, fd_prestat_get(3) = %v, want %v", got, want)
+	}
+}
+
+// TestSleepBudget: a guest asleep in WASI poll_oneoff (a relative clock,
+// what time.Sleep compiles to) is still under the event budget. A 20 s
+// sleep under a 200 ms budget faults with the budget's reason about when
+// the budget runs out (within withinBudget's deadline, 2 s), not 20 s
+// later; a sleep within the budget sleeps its whole duration and the room
+// goes on.
+func TestSleepBudget(t *testing.T) {
+	opts := testOptions()
+	opts.EventBudget = 200 * time.Millisecond
+	m := loadGuest(t, "relay", opts)
+	s := newService(t, m)
+	room := newRoom()
+
+	start := time.Now()
+	command(s, room, "w") // 50 ms
+	if took := time.Since(start); took < 50*time.Millisecond {
+		t.Errorf("a 50 ms sleep returned after %v", took)
+	}
+
+	start = time.Now()
+	fault := mustFault(t, "wasm event budget exceeded", ErrBudget, withinBudget(t, m, func() { command(s, room, "s") }))
+	took := time.Since(start)
+	wantInMessage(t, fault.Err.Error(), "stateroom_recv ran past the 200ms budget")
+	t.Logf("a 20 s sleep under a %v budget faulted after %v", opts.EventBudget, took)
+	if took < opts.EventBudget {
+		t.Errorf("the sleep faulted after %v, before the %v budget ran out", took, opts.EventBudget)
 	}
 }
 
@@ -156,5 +183,3 @@ func TestStderrTail(t *testing.T) {
 		t.Errorf("tail %q, want %q", got, want)
 	}
 }
-
-var _ stateroom.Room = (*fakeRoom)(nil)

@@ -4,11 +4,25 @@
 // (MessageFromProcess, here [Command]), byte-exact with upstream Stateroom.
 //
 // Encoding: enum tags are u32 little-endian in declaration order, client ids
-// and timer delays u32 LE, text and bytes a u64 LE length then the bytes.
+// and timer delays u32 LE, close codes u16 LE, text and bytes a u64 LE
+// length then the bytes.
 //
-// Decoding is strict: truncated input, trailing bytes, unknown tags, lengths
-// past the end of the input and invalid UTF-8 in text are errors. Decoders
-// never allocate from a length they read: decoded payloads alias the input.
+// MessageFromProcess has one variant upstream lacks, Close ([CommandClose]),
+// an optional extension: a guest that never sends it speaks upstream's ABI
+// exactly (see ABI.md).
+//
+// Decoding is strict about structure: truncated input, trailing bytes,
+// unknown tags and lengths past the end of the input are errors. Decoders
+// never allocate from a length they read: decoded payloads alias the input,
+// and the one copy, a Close's reason, is of bytes already in it.
+//
+// Text is checked for UTF-8 in one direction only. [DecodeEvent] rejects
+// invalid UTF-8 in a text message, which protects the guest SDK: it hands the
+// text to a service that, natively, only ever sees text the server
+// validated. [DecodeCommand] does not check text: what a guest sends goes to
+// the room runtime, which drops an invalid text message with a warning and
+// counts it, exactly as it does for a native service, so a guest's bad text
+// costs one message, not its room.
 //
 // The host (package wasmhost) and the guest SDK (package guest) share this
 // package so that both sides speak one encoding.
@@ -74,15 +88,45 @@ type CommandKind uint32
 const (
 	CommandMessage CommandKind = iota
 	CommandSetTimer
+	// CommandClose is our extension, the variant after upstream's last:
+	// close one client's connection (stateroom.Room.Close). Upstream's
+	// host does not know it; a guest that never sends it runs there
+	// unchanged.
+	CommandClose
 )
 
-// Command is one MessageFromProcess: a message for To, or a timer of
-// DelayMS milliseconds.
+// String returns the command's name as the ABI declares it, e.g.
+// "SetTimer".
+func (k CommandKind) String() string {
+	switch k {
+	case CommandMessage:
+		return "Message"
+	case CommandSetTimer:
+		return "SetTimer"
+	case CommandClose:
+		return "Close"
+	}
+	return "CommandKind(" + strconv.FormatUint(uint64(k), 10) + ")"
+}
+
+// Command is one MessageFromProcess: a Message of Payload for To, a
+// SetTimer of DelayMS milliseconds, or a Close of Client with Code and
+// Reason. Fields of the other kinds are ignored by [AppendCommand] and zero
+// from [DecodeCommand].
 type Command struct {
 	Kind    CommandKind
 	To      stateroom.Recipient
 	Payload stateroom.Payload
 	DelayMS uint32
+
+	// Client, Code and Reason are a Close's. Code travels as bincode's
+	// u16, the width of a WebSocket close code, so any u16 decodes: the
+	// host, not the codec, decides which codes a service may use.
+	// Reason is the one decoded field that does not alias the input: it
+	// is a copy, as a string must be.
+	Client stateroom.ClientID
+	Code   stateroom.CloseCode
+	Reason string
 }
 
 // Tags of MessageRecipient and MessagePayload.
@@ -100,7 +144,9 @@ var (
 	ErrTruncated = errors.New("abi: truncated message")
 	ErrTrailing  = errors.New("abi: trailing bytes after message")
 	ErrTag       = errors.New("abi: unknown enum tag")
-	ErrUTF8      = errors.New("abi: text is not valid UTF-8")
+	// ErrUTF8 is returned by DecodeEvent only (see the package
+	// documentation).
+	ErrUTF8 = errors.New("abi: text is not valid UTF-8")
 )
 
 // AppendEvent appends the encoding of ev to dst.
@@ -145,6 +191,11 @@ func AppendCommand(dst []byte, c Command) []byte {
 		dst = appendPayload(dst, c.Payload)
 	case CommandSetTimer:
 		dst = binary.LittleEndian.AppendUint32(dst, c.DelayMS)
+	case CommandClose:
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(c.Client))
+		dst = binary.LittleEndian.AppendUint16(dst, uint16(c.Code))
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(len(c.Reason)))
+		dst = append(dst, c.Reason...)
 	}
 	return dst
 }
@@ -162,7 +213,7 @@ func appendPayload(dst []byte, p stateroom.Payload) []byte {
 // DecodeEvent decodes one MessageToProcess that fills b exactly. The decoded
 // payload aliases b.
 func DecodeEvent(b []byte) (Event, error) {
-	d := decoder{b: b}
+	d := decoder{b: b, strictText: true}
 	var ev Event
 	ev.Kind = EventKind(d.u32("event tag"))
 	switch ev.Kind {
@@ -179,7 +230,9 @@ func DecodeEvent(b []byte) (Event, error) {
 }
 
 // DecodeCommand decodes one MessageFromProcess that fills b exactly. The
-// decoded payload aliases b.
+// decoded payload aliases b. Text is not checked for UTF-8 (see the package
+// documentation): a Message's text payload and a Close's reason come out
+// as the guest wrote them.
 func DecodeCommand(b []byte) (Command, error) {
 	d := decoder{b: b}
 	var c Command
@@ -199,6 +252,10 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.Payload = d.payload()
 	case CommandSetTimer:
 		c.DelayMS = d.u32("ms_delay")
+	case CommandClose:
+		c.Client = stateroom.ClientID(d.u32("close client"))
+		c.Code = stateroom.CloseCode(d.u16("close code"))
+		c.Reason = string(d.bytes("close reason"))
 	default:
 		d.badTag("MessageFromProcess", uint32(c.Kind))
 	}
@@ -211,6 +268,22 @@ type decoder struct {
 	b   []byte
 	off int
 	err error
+	// strictText rejects a text payload that is not valid UTF-8 (events
+	// only; see the package documentation).
+	strictText bool
+}
+
+func (d *decoder) u16(field string) uint16 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b)-d.off < 2 {
+		d.err = decodeError(ErrTruncated, field+" needs 2 bytes at offset "+itoa(d.off)+", "+itoa(len(d.b)-d.off)+" left")
+		return 0
+	}
+	v := binary.LittleEndian.Uint16(d.b[d.off:])
+	d.off += 2
+	return v
 }
 
 func (d *decoder) u32(field string) uint32 {
@@ -235,26 +308,39 @@ func (d *decoder) payload() stateroom.Payload {
 		d.badTag("MessagePayload", tag)
 		return stateroom.Payload{}
 	}
-	if len(d.b)-d.off < 8 {
-		d.err = decodeError(ErrTruncated, "payload length needs 8 bytes at offset "+itoa(d.off)+", "+itoa(len(d.b)-d.off)+" left")
+	data := d.bytes("payload")
+	if d.err != nil {
 		return stateroom.Payload{}
 	}
-	n := binary.LittleEndian.Uint64(d.b[d.off:])
-	d.off += 8
-	if left := uint64(len(d.b) - d.off); n > left {
-		d.err = decodeError(ErrTruncated, "payload of "+strconv.FormatUint(n, 10)+" bytes at offset "+itoa(d.off)+", "+strconv.FormatUint(left, 10)+" left")
-		return stateroom.Payload{}
-	}
-	data := d.b[d.off : d.off+int(n) : d.off+int(n)]
-	d.off += int(n)
 	if tag == payloadText {
-		if !utf8.Valid(data) {
-			d.err = decodeError(ErrUTF8, strconv.FormatUint(n, 10)+" bytes at offset "+itoa(d.off-int(n)))
+		if d.strictText && !utf8.Valid(data) {
+			d.err = decodeError(ErrUTF8, itoa(len(data))+" bytes at offset "+itoa(d.off-len(data)))
 			return stateroom.Payload{}
 		}
 		return stateroom.Payload{Data: data}
 	}
 	return stateroom.Payload{Data: data, Binary: true}
+}
+
+// bytes reads bincode's bytes or string: a u64 length, then that many
+// bytes, which alias the input.
+func (d *decoder) bytes(field string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if len(d.b)-d.off < 8 {
+		d.err = decodeError(ErrTruncated, field+" length needs 8 bytes at offset "+itoa(d.off)+", "+itoa(len(d.b)-d.off)+" left")
+		return nil
+	}
+	n := binary.LittleEndian.Uint64(d.b[d.off:])
+	d.off += 8
+	if left := uint64(len(d.b) - d.off); n > left {
+		d.err = decodeError(ErrTruncated, field+" of "+strconv.FormatUint(n, 10)+" bytes at offset "+itoa(d.off)+", "+strconv.FormatUint(left, 10)+" left")
+		return nil
+	}
+	data := d.b[d.off : d.off+int(n) : d.off+int(n)]
+	d.off += int(n)
+	return data
 }
 
 func (d *decoder) badTag(enum string, tag uint32) {
@@ -277,7 +363,7 @@ func (d *decoder) finish(what string) error {
 // and where in the input it happened. It avoids fmt, which would add a
 // fifth to the size of every Go guest module.
 type DecodeError struct {
-	Err    error  // ErrTruncated, ErrTrailing, ErrTag or ErrUTF8
+	Err    error  // ErrTruncated, ErrTrailing, ErrTag or ErrUTF8 (events only)
 	Detail string // what was expected and found, with the offset
 }
 

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	sr "github.com/stateroom-go/stateroom"
 )
@@ -30,6 +32,10 @@ var vectorValues = map[string]any{
 	`SetTimer{ms_delay: 4000}`:                 Command{Kind: CommandSetTimer, DelayMS: 4000},
 	`SetTimer{ms_delay: 0}`:                    Command{Kind: CommandSetTimer},
 	`Message{Broadcast, Text("new value: 1")}`: Command{Kind: CommandMessage, To: sr.Everyone, Payload: sr.Text("new value: 1")},
+	// The close extension.
+	`Close{client: 5, code: 4100, reason: "bye"}`:        Command{Kind: CommandClose, Client: 5, Code: 4100, Reason: "bye"},
+	`Close{client: 1, code: 1000, reason: ""}`:           Command{Kind: CommandClose, Client: 1, Code: sr.CloseNormal},
+	`Close{client: 4294967295, code: 4999, reason: "é"}`: Command{Kind: CommandClose, Client: 4294967295, Code: sr.LastServiceCloseCode, Reason: "é"},
 }
 
 type vector struct {
@@ -69,6 +75,11 @@ func readVectors(t *testing.T) []vector {
 
 func equalPayload(a, b sr.Payload) bool { return a.Binary == b.Binary && bytes.Equal(a.Data, b.Data) }
 
+func equalCommand(a, b Command) bool {
+	return a.Kind == b.Kind && a.To == b.To && a.DelayMS == b.DelayMS && equalPayload(a.Payload, b.Payload) &&
+		a.Client == b.Client && a.Code == b.Code && a.Reason == b.Reason
+}
+
 func TestVectors(t *testing.T) {
 	for _, v := range readVectors(t) {
 		t.Run(v.desc, func(t *testing.T) {
@@ -95,7 +106,7 @@ func TestVectors(t *testing.T) {
 				if err != nil {
 					t.Fatalf("DecodeCommand: %v", err)
 				}
-				if got.Kind != want.Kind || got.To != want.To || got.DelayMS != want.DelayMS || !equalPayload(got.Payload, want.Payload) {
+				if !equalCommand(got, want) {
 					t.Errorf("DecodeCommand = %+v, want %+v", got, want)
 				}
 			default:
@@ -132,12 +143,19 @@ func TestDecodeRejects(t *testing.T) {
 		{"short length", false, "030000000300000000000000030000", ErrTruncated},
 		{"bad utf8", false, "0300000003000000010000000100000000000000ff", ErrUTF8},
 		{"empty command", true, "", ErrTruncated},
-		{"unknown command", true, "02000000", ErrTag},
+		{"unknown command", true, "03000000", ErrTag},
+		{"close without anything", true, "02000000", ErrTruncated},
+		{"close short code", true, "020000000500000004", ErrTruncated},
+		{"close without reason", true, "02000000050000000410", ErrTruncated},
+		{"close short reason length", true, "0200000005000000041003000000", ErrTruncated},
+		{"close reason past end", true, "0200000005000000041004000000000000006279", ErrTruncated},
+		{"close huge reason", true, "020000000500000004100000000000000080", ErrTruncated},
+		{"close trailing", true, "02000000050000000410030000000000000062796500", ErrTrailing},
 		{"unknown recipient", true, "00000000030000000100000000000000000000000000", ErrTag},
 		{"client without id", true, "0000000001000000", ErrTruncated},
 		{"timer short", true, "01000000a00f", ErrTruncated},
 		{"timer trailing", true, "01000000a00f000000", ErrTrailing},
-		{"command bad utf8", true, "000000000000000001000000010000000000000080", ErrUTF8},
+		{"message payload past end", true, "00000000000000000100000003000000000000000078", ErrTruncated},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -151,6 +169,73 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}
 		})
+	}
+}
+
+// TestDecodeCommandTextUnchecked: text a guest sends is not checked for
+// UTF-8 (the room runtime drops an invalid text message, as for a native
+// service); it decodes as text with the bytes the guest wrote.
+func TestDecodeCommandTextUnchecked(t *testing.T) {
+	c, err := DecodeCommand(mustHex("000000000100000007000000010000000300000000000000ff6180"))
+	if err != nil {
+		t.Fatalf("DecodeCommand: %v", err)
+	}
+	if c.Kind != CommandMessage || c.To != sr.To(7) || c.Payload.Binary || !bytes.Equal(c.Payload.Data, []byte{0xff, 'a', 0x80}) {
+		t.Errorf("decoded %+v, want Message{Client(7), Text(ff 61 80)}", c)
+	}
+	c, err = DecodeCommand(mustHex("020000000300000004100200000000000000c328"))
+	if err != nil {
+		t.Fatalf("DecodeCommand: %v", err)
+	}
+	if c.Kind != CommandClose || c.Client != 3 || c.Code != 4100 || c.Reason != "\xc3(" {
+		t.Errorf("decoded %+v, want Close{3, 4100, c3 28}", c)
+	}
+	// Events stay strict: the guest SDK hands their text to a service.
+	if _, err := DecodeEvent(mustHex("0300000003000000010000000100000000000000ff")); !errors.Is(err, ErrUTF8) {
+		t.Errorf("DecodeEvent of invalid text: err = %v, want ErrUTF8", err)
+	}
+}
+
+// TestCommandRoundTrip encodes and decodes commands the vectors leave out:
+// every close code width, long and odd reasons, client 0 (the codec
+// carries it; the host decides what it means).
+func TestCommandRoundTrip(t *testing.T) {
+	for _, c := range []Command{
+		{Kind: CommandClose},
+		{Kind: CommandClose, Client: 1, Code: 0xffff, Reason: strings.Repeat("r", 300)},
+		{Kind: CommandClose, Client: 1 << 31, Code: sr.CloseServiceFault, Reason: "\xff\x00"},
+		{Kind: CommandClose, Client: 9, Code: sr.FirstServiceCloseCode, Reason: "日本"},
+		{Kind: CommandSetTimer, DelayMS: 0xffffffff},
+		{Kind: CommandMessage, To: sr.EveryoneExcept(1 << 31), Payload: sr.Binary(bytes.Repeat([]byte{0}, 70000))},
+	} {
+		b := AppendCommand(nil, c)
+		got, err := DecodeCommand(b)
+		if err != nil {
+			t.Fatalf("%v: DecodeCommand(%x): %v", c.Kind, b[:min(len(b), 40)], err)
+		}
+		if !equalCommand(got, c) {
+			t.Errorf("%v: round trip gave %+v, want %+v", c.Kind, got, c)
+		}
+		// A Close is 4 (tag) + 4 (client) + 2 (code) + 8 (length) bytes
+		// and the reason: the code is bincode's u16, not a u32.
+		if c.Kind == CommandClose && len(b) != 18+len(c.Reason) {
+			t.Errorf("Close with a %d-byte reason encodes to %d bytes, want %d", len(c.Reason), len(b), 18+len(c.Reason))
+		}
+	}
+}
+
+func TestKindStrings(t *testing.T) {
+	for k, want := range map[fmt.Stringer]string{
+		CommandMessage:  "Message",
+		CommandSetTimer: "SetTimer",
+		CommandClose:    "Close",
+		CommandKind(3):  "CommandKind(3)",
+		EventTimer:      "Timer",
+		EventKind(5):    "EventKind(5)",
+	} {
+		if got := k.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
 	}
 }
 
@@ -186,8 +271,10 @@ func TestRecipientI32(t *testing.T) {
 	}
 }
 
-// FuzzDecodeEvent checks that decoding never panics and that whatever decodes
-// encodes back to the same bytes (the encoding is canonical).
+// FuzzDecodeEvent checks that decoding never panics, that whatever decodes
+// encodes back to the same bytes (the encoding is canonical), and that a
+// decoded text message is valid UTF-8 (events stay strict: the guest SDK
+// hands their text to a service).
 func FuzzDecodeEvent(f *testing.F) {
 	for _, v := range vectorValues {
 		if ev, ok := v.(Event); ok {
@@ -202,10 +289,15 @@ func FuzzDecodeEvent(f *testing.F) {
 		if again := AppendEvent(nil, ev); !bytes.Equal(again, b) {
 			t.Fatalf("round trip: %x decoded to %+v, encoded to %x", b, ev, again)
 		}
+		if ev.Kind == EventMessage && !ev.Payload.Binary && !utf8.Valid(ev.Payload.Data) {
+			t.Fatalf("%x decoded to text that is not UTF-8: %x", b, ev.Payload.Data)
+		}
 	})
 }
 
-// FuzzDecodeCommand is FuzzDecodeEvent for MessageFromProcess.
+// FuzzDecodeCommand is FuzzDecodeEvent for MessageFromProcess, the close
+// extension included, without the UTF-8 property: commands carry text as
+// the guest wrote it.
 func FuzzDecodeCommand(f *testing.F) {
 	for _, v := range vectorValues {
 		if c, ok := v.(Command); ok {

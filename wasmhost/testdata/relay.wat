@@ -14,6 +14,9 @@
 ;;   c  broadcast Bytes(realtime ns u64, monotonic ns u64, 16 random bytes)
 ;;   e  broadcast Bytes(argc, argv size, envc, environ size, the errno of
 ;;      fd_prestat_get(3)), five u32s: what the sandbox shows of the world
+;;   s  sleep 20 s in poll_oneoff, one subscription to a relative clock (what
+;;      time.Sleep compiles to); trap if poll_oneoff fails
+;;   w  sleep 50 ms the same way
 ;; stateroom_malloc is a bump allocator that counts live allocations in the
 ;; exported global "live"; stateroom_free traps unless it frees the last
 ;; allocation with its exact size, which is how the host must use them.
@@ -26,6 +29,7 @@
   (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_prestat_get" (func $fd_prestat_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
 
   (memory (export "memory") 2)
   ;; The version globals hold addresses of little-endian i32s: 1 and 0.
@@ -139,7 +143,23 @@
           (then unreachable))
         (i32.store offset=36 (local.get $p)
           (call $fd_prestat_get (i32.const 3) (i32.add (local.get $p) (i32.const 40))))
-        (call $send (local.get $p) (i32.const 40)))))
+        (call $send (local.get $p) (i32.const 40))))
+    (if (i32.eq (local.get $c) (i32.const 0x73)) ;; s
+      (then (call $sleep (i64.const 20000000000))))
+    (if (i32.eq (local.get $c) (i32.const 0x77)) ;; w
+      (then (call $sleep (i64.const 50000000)))))
+
+  ;; $sleep sleeps ns nanoseconds with poll_oneoff: one subscription (48
+  ;; bytes at 640: userdata 0, tag 0 = clock, clock id 1 = monotonic at
+  ;; 656, timeout at 664, precision 0, flags 0 = relative at 680), its event
+  ;; written at 704 and the event count at 736. It traps if poll_oneoff
+  ;; fails.
+  (func $sleep (param $ns i64)
+    (memory.fill (i32.const 640) (i32.const 0) (i32.const 48))
+    (i32.store (i32.const 656) (i32.const 1))
+    (i64.store (i32.const 664) (local.get $ns))
+    (if (call $poll_oneoff (i32.const 640) (i32.const 704) (i32.const 1) (i32.const 736))
+      (then unreachable)))
 
   ;; $write writes len bytes at buf to fd, trapping if fd_write fails.
   (func $write (param $fd i32) (param $buf i32) (param $len i32)

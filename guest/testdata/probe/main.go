@@ -65,6 +65,18 @@ func (p *probe) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 		room.Send(stateroom.To(ev.Client), stateroom.Text(buildNote))
 	case "panic":
 		panic("probe: asked to panic")
+	case "close": // close ID CODE REASON...
+		idArg, rest, _ := strings.Cut(arg, " ")
+		codeArg, reason, _ := strings.Cut(rest, " ")
+		id, _ := strconv.ParseUint(idArg, 10, 32)
+		code, _ := strconv.ParseUint(codeArg, 10, 16)
+		if err := room.Close(stateroom.ClientID(id), stateroom.CloseCode(code), reason); err != nil {
+			room.Send(stateroom.To(ev.Client), stateroom.Text("close refused: "+err.Error()))
+		}
+	case "sleep": // sleep MS: time.Sleep, which is WASI poll_oneoff
+		ms, _ := strconv.Atoi(arg)
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		room.Send(stateroom.To(ev.Client), stateroom.Text("slept"))
 	default:
 		room.Send(stateroom.To(ev.Client), ev.Payload)
 	}

@@ -2,6 +2,7 @@ package stateroom
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -160,9 +161,12 @@ func (c CloseCode) Sendable() bool {
 // bytes, two of them the code).
 const MaxCloseReason = 123
 
-// TruncateReason cuts s to at most [MaxCloseReason] bytes on a rune
-// boundary, as the runtime does with every close reason.
+// TruncateReason makes s a close reason, as the runtime does with every
+// one: invalid UTF-8 replaced with U+FFFD (a client must fail a connection
+// whose close reason is not UTF-8, RFC 6455 section 8.1), then cut to at
+// most [MaxCloseReason] bytes on a rune boundary.
 func TruncateReason(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= MaxCloseReason {
 		return s
 	}

@@ -42,6 +42,9 @@ func (c *tally) Message(r stateroom.Room, ev stateroom.MessageEvent) {
 		c.n += k
 	case "raw":
 		c.raw = arg
+	case "restored":
+		r.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("restored=%v", c.restored)))
+		return
 	case "timer":
 		d, _ := time.ParseDuration(arg)
 		r.SetTimer(d)
@@ -257,3 +260,70 @@ func TestAdminState(t *testing.T) {
 		t.Fatalf("GET /admin/state without a store: HTTP %d %q", status, body)
 	}
 }
+
+// TestHibernation: an idle room of a Snapshotter drops its instance while
+// its clients stay connected (the service's Close runs), and the next
+// message wakes a fresh instance restored from the snapshot, whose Init
+// says so, before the message is handled; a timer set before hibernation
+// still fires, waking the room. Concurrent clients hammer wakes under -race.
+func TestHibernation(t *testing.T) {
+	var timers atomic.Int32
+	var closes atomic.Int32
+	f := stateroom.New(func(string) *closingTally { return &closingTally{tally: tally{timers: &timers}, closes: &closes} })
+	s, ts := startServer(t, f, Options{HibernateAfter: 50 * time.Millisecond})
+	a := dial(t, ts, "/ws/h")
+	expect(t, a, "n=0 restored=false")
+	b := dial(t, ts, "/ws/h")
+	expect(t, b, "n=0 restored=false")
+	send(t, a, "add:2")
+	expect(t, a, "n=2")
+	eventually(t, func() bool { return closes.Load() == 1 }, "the idle room to hibernate (its instance closed)")
+	if rs := s.Rooms(); len(rs) != 1 || rs[0].Clients != 2 {
+		t.Fatalf("a hibernated room keeps its clients: %+v", rs)
+	}
+
+	// Both clients talk at once: one wake, every message handled in order.
+	done := make(chan error, 2)
+	for _, c := range []*websocket.Conn{a, b} {
+		go func() {
+			for range 20 {
+				if err := c.WriteMessage(websocket.TextMessage, []byte("add:1")); err != nil {
+					done <- err
+					return
+				}
+			}
+			c.SetReadDeadline(time.Now().Add(waitTimeout))
+			for range 20 { // every message handled: one reply each
+				if _, _, err := c.ReadMessage(); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(t, a, "add:0")
+	expect(t, a, "n=42")
+	// Asleep again, then the timer wakes it with no message.
+	send(t, a, "timer:300ms")
+	eventually(t, func() bool { return closes.Load() >= 2 }, "the room to hibernate again")
+	eventually(t, func() bool { return timers.Load() == 1 }, "the timer set before hibernation to fire")
+	send(t, b, "restored")
+	expect(t, b, "restored=true") // the woken instance's Init was told
+	send(t, b, "add:0")
+	expect(t, b, "n=1042")
+}
+
+// closingTally is a tally that counts its instances' Close calls: a
+// hibernating room closes its instance.
+type closingTally struct {
+	tally
+	closes *atomic.Int32
+}
+
+func (c *closingTally) Close() error { c.closes.Add(1); return nil }

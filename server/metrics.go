@@ -35,6 +35,7 @@ type metrics struct {
 	rateLimited       prometheus.Counter
 
 	snapshotsSaved, snapshotBytes, roomsRestored, storeErrors prometheus.Counter
+	hibernations, wakes                                       prometheus.Counter
 	snapshotSeconds                                           prometheus.Histogram
 
 	closeCodes  *prometheus.CounterVec // by code; resolved when sent, but for:
@@ -94,6 +95,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.snapshotBytes = counter("snapshot_bytes_total", "Bytes of room snapshots written to the store.")
 	m.roomsRestored = counter("rooms_restored_total", "Rooms whose service was restored from a saved snapshot.")
 	m.storeErrors = counter("store_errors_total", "Failed loads, saves and set-asides of room state (see the log for the room and the error).")
+	m.hibernations = counter("rooms_hibernated_total", "Rooms that hibernated: their instance dropped, their snapshot kept (Options.HibernateAfter).")
+	m.wakes = counter("room_wakes_total", "Hibernated rooms woken by an event.")
 	m.snapshotSeconds = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "snapshot_seconds", Help: "Time a service took to take its snapshot (the room is busy meanwhile).",
 		Buckets: prometheus.ExponentialBuckets(1e-5, 4, 10),
@@ -145,6 +148,8 @@ func (m *metrics) roomMetrics() rooms.Metrics {
 		SnapshotSeconds:   m.snapshotSeconds,
 		RoomsRestored:     m.roomsRestored,
 		StoreErrors:       m.storeErrors,
+		Hibernations:      m.hibernations,
+		Wakes:             m.wakes,
 	}
 }
 

@@ -17,6 +17,10 @@ import (
 	"github.com/stateroom-go/stateroom/store"
 )
 
+// NeverHibernate, as Options.HibernateAfter, keeps every room's instance
+// for as long as the room lives.
+const NeverHibernate time.Duration = -1
+
 // Special values of [Options.RoomGracePeriod].
 const (
 	// EndRoomsImmediately ends a room as soon as its last client leaves.
@@ -30,6 +34,7 @@ const (
 const (
 	DefaultRoomGracePeriod    = 30 * time.Second
 	DefaultCheckpointInterval = time.Second
+	DefaultHibernateAfter     = 5 * time.Minute
 	DefaultHeartbeatInterval  = 30 * time.Second
 	DefaultHeartbeatTimeout   = 120 * time.Second
 	DefaultWriteTimeout       = 10 * time.Second
@@ -105,6 +110,14 @@ type Options struct {
 	// Store. Zero means 1 s. A crash loses at most this much of a room's
 	// events.
 	CheckpointInterval time.Duration
+
+	// HibernateAfter is how long a room whose service implements
+	// stateroom.Snapshotter may go without an event before it hibernates:
+	// its instance is dropped and its snapshot kept (and saved to Store,
+	// if any) while its clients stay connected; the next event restores
+	// it (Init with Restored set) before it is handled. Zero means 5
+	// minutes; NeverHibernate turns hibernation off.
+	HibernateAfter time.Duration
 
 	// WriteTimeout bounds one write to a client's socket, and how long a
 	// client gets to answer the server's close frame before its socket is
@@ -283,6 +296,7 @@ func (o Options) withDefaults() (Options, error) {
 	o.MaxClientsPerRoom = cmp.Or(o.MaxClientsPerRoom, DefaultMaxClientsPerRoom)
 	o.MessageRate = cmp.Or(o.MessageRate, DefaultMessageRate)
 	o.CheckpointInterval = cmp.Or(o.CheckpointInterval, DefaultCheckpointInterval)
+	o.HibernateAfter = cmp.Or(o.HibernateAfter, DefaultHibernateAfter)
 	if o.MessageBurst == 0 {
 		o.MessageBurst = max(DefaultMessageBurst, int(o.MessageRate))
 	}
@@ -299,10 +313,14 @@ func (o Options) withDefaults() (Options, error) {
 		{"HeartbeatTimeout", o.HeartbeatTimeout},
 		{"WriteTimeout", o.WriteTimeout},
 		{"HandshakeTimeout", o.HandshakeTimeout},
+		{"CheckpointInterval", o.CheckpointInterval},
 	} {
 		if d.v < 0 {
 			return o, invalid("%s is %v; use a positive duration, or 0 for the default", d.name, d.v)
 		}
+	}
+	if o.HibernateAfter < 0 && o.HibernateAfter != NeverHibernate {
+		return o, invalid("HibernateAfter is %v; use a positive duration, 0 for the default (5m), or NeverHibernate", o.HibernateAfter)
 	}
 	if o.HeartbeatTimeout <= o.HeartbeatInterval {
 		return o, invalid("HeartbeatTimeout (%v) must be longer than HeartbeatInterval (%v), or a client would be closed between two pings; raise HeartbeatTimeout", o.HeartbeatTimeout, o.HeartbeatInterval)

@@ -106,6 +106,7 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 
 		Store:              o.Store,
 		CheckpointInterval: o.CheckpointInterval,
+		HibernateAfter:     max(o.HibernateAfter, 0), // NeverHibernate: 0, off
 	})
 	s.place = s.reg
 	if o.Store != nil {

@@ -38,6 +38,10 @@ type Config struct {
 	// CheckpointInterval is the most often a room with events is saved;
 	// required with a Store.
 	CheckpointInterval time.Duration
+	// HibernateAfter, when positive, drops the instance of a room whose
+	// service is a stateroom.Snapshotter after that long without an
+	// event, keeping its snapshot (hibernate.go).
+	HibernateAfter time.Duration
 }
 
 // Special values of Config.GracePeriod and the limits.
@@ -87,6 +91,8 @@ type Metrics struct {
 	SnapshotSeconds Observer
 	RoomsRestored   Counter
 	StoreErrors     Counter
+	Hibernations    Counter
+	Wakes           Counter
 }
 
 // Observer is the part of a Prometheus histogram the runtime uses.
@@ -122,7 +128,7 @@ func (m Metrics) withDefaults() Metrics {
 	}
 	for _, c := range []*Counter{&m.RoomsCreated, &m.MessagesOut, &m.BytesOut, &m.DropNotConnected,
 		&m.DropClosing, &m.DropInvalidUTF8, &m.DropQueueFull, &m.SlowConsumers, &m.HeartbeatTimeouts,
-		&m.SnapshotsSaved, &m.SnapshotBytes, &m.RoomsRestored, &m.StoreErrors} {
+		&m.SnapshotsSaved, &m.SnapshotBytes, &m.RoomsRestored, &m.StoreErrors, &m.Hibernations, &m.Wakes} {
 		if *c == nil {
 			*c = nop{}
 		}

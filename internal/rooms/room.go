@@ -41,6 +41,10 @@ type Room struct {
 	restored   bool       // Init is told the instance was restored
 	dirty      bool       // an event ran since the last snapshot
 	checkpoint ownedTimer // the next checkpoint of a dirty room
+
+	// Hibernation (hibernate.go).
+	sleeping []byte     // the envelope of the dropped instance; nil when awake
+	idle     ownedTimer // the next look at whether the room may hibernate
 }
 
 type eventKind uint8
@@ -280,6 +284,13 @@ func (r *Room) disconnect(s *seat) {
 
 // call runs one service callback. A panic ends the room (see fault).
 func (r *Room) call(kind eventKind, s *seat, p stateroom.Payload) {
+	if r.sleeping != nil {
+		// An ending room does not wake for its clients' Disconnects:
+		// its state was saved when it fell asleep.
+		if r.ended || kind == evInit || !r.wake() {
+			return
+		}
+	}
 	if !r.inst.live() {
 		return
 	}
@@ -305,6 +316,7 @@ func (r *Room) call(kind eventKind, s *seat, p stateroom.Payload) {
 		svc.Timer(r, stateroom.TimerEvent{})
 	}
 	r.touched()
+	r.armIdle()
 }
 
 // fault ends the room after its service panicked with v.
@@ -358,6 +370,8 @@ func (r *Room) end(code stateroom.CloseCode, reason string, notify bool) {
 	r.timerDue = false
 	r.grace.stop(o)
 	r.checkpoint.stop(o)
+	r.idle.stop(o)
+	r.sleeping = nil
 	r.inst.close(r)
 	r.reg.remove(r)
 	r.reg.metrics.RoomEnded(code)
@@ -381,6 +395,9 @@ func (r *Room) memoryBytes() int64 {
 	defer r.mu.Unlock()
 	if r.ended {
 		return -1
+	}
+	if r.sleeping != nil {
+		return int64(len(r.sleeping))
 	}
 	return r.inst.memoryBytes(r)
 }

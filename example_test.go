@@ -2,9 +2,9 @@ package stateroom_test
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/stateroomtest"
 )
 
 // Counter is a service: a number every client of the room can change.
@@ -13,10 +13,12 @@ type Counter struct {
 	value                 int
 }
 
+// Connect tells the new client the current value.
 func (c *Counter) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
 	room.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("new value: %d", c.value)))
 }
 
+// Message applies "increment" or "decrement" and tells everyone the value.
 func (c *Counter) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 	switch ev.Payload.String() {
 	case "increment":
@@ -29,28 +31,21 @@ func (c *Counter) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 	room.Send(stateroom.Everyone, stateroom.Text(fmt.Sprintf("new value: %d", c.value)))
 }
 
-// printRoom is a stand-in for the server's room: it prints what the service
-// sends.
-type printRoom struct{}
-
-func (printRoom) ID() string { return "lobby" }
-func (printRoom) Send(to stateroom.Recipient, p stateroom.Payload) {
-	fmt.Printf("to %v: %s\n", to, p)
-}
-func (printRoom) SetTimer(d time.Duration) { fmt.Println("timer", d) }
-
 // A service embeds BaseService and implements the callbacks it needs. The
 // server (package server) or the WebAssembly guest SDK (package guest) calls
-// them; here a stand-in room prints what the service sends.
+// them; here the recording room of package stateroomtest does, and prints
+// what the service sent.
 func Example() {
 	factory := stateroom.New(func(roomID string) *Counter { return &Counter{} })
 	svc, _ := factory.NewService("lobby")
 
-	var room printRoom
-	svc.Init(room)
-	svc.Connect(room, stateroom.ConnectEvent{Client: 1})
-	svc.Message(room, stateroom.MessageEvent{Client: 1, Payload: stateroom.Text("increment")})
-	svc.Message(room, stateroom.MessageEvent{Client: 1, Payload: stateroom.Text("increment")})
+	room := stateroomtest.NewRoom("lobby", svc) // runs Init
+	a := room.Connect()
+	room.Message(a, stateroom.Text("increment"))
+	room.Message(a, stateroom.Text("increment"))
+	for _, s := range room.Sent {
+		fmt.Printf("to %v: %s\n", s.To, s.Payload)
+	}
 	// Output:
 	// to client 1: new value: 0
 	// to everyone: new value: 1

@@ -2,6 +2,7 @@ package stateroom
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -60,16 +61,56 @@ func TestFault(t *testing.T) {
 	}
 }
 
+// TestFactoryFunc: the adapter hands each room id to the function and
+// returns exactly what it returned, service and error, calling it once per
+// room; so a function's error reaches the server as it was made (wrapping
+// ErrRoomRefused, say, for a 403) and each room gets the service made for
+// it.
 func TestFactoryFunc(t *testing.T) {
-	refuse := FactoryFunc(func(id string) (Service, error) {
-		return nil, errors.Join(ErrRoomRefused, errors.New("no game "+id))
+	var calls []string
+	services := map[string]Service{"a": &BaseService{}, "b": &BaseService{}}
+	refused := errors.New("no such game")
+	f := FactoryFunc(func(id string) (Service, error) {
+		calls = append(calls, id)
+		if s, ok := services[id]; ok {
+			return s, nil
+		}
+		return nil, refused
 	})
-	if _, err := refuse.NewService("x"); !errors.Is(err, ErrRoomRefused) {
-		t.Errorf("err = %v", err)
+	for _, id := range []string{"a", "b", "a"} {
+		if s, err := f.NewService(id); s != services[id] || err != nil {
+			t.Errorf("NewService(%q) = %p, %v; want %p, nil", id, s, err, services[id])
+		}
 	}
-	var got string
-	f := New(func(id string) *BaseService { got = id; return &BaseService{} })
-	if s, err := f.NewService("room-1"); err != nil || s == nil || got != "room-1" {
-		t.Errorf("New: %v %v %q", s, err, got)
+	if s, err := f.NewService("zzz"); s != nil || err != refused {
+		t.Errorf("NewService(zzz) = %v, %v; want nil and the function's own error", s, err)
+	}
+	if want := []string{"a", "b", "a", "zzz"}; !slices.Equal(calls, want) {
+		t.Errorf("the function was called with %q; want %q, once per NewService", calls, want)
+	}
+}
+
+// counter is a service type with state, to tell instances apart.
+type counter struct {
+	BaseService
+	room string
+}
+
+// TestNew: New's factory builds a fresh service per call from the room id,
+// never fails, and returns the constructor's value itself (so the server's
+// type assertions for io.Closer and MemoryReporter see the concrete type).
+func TestNew(t *testing.T) {
+	f := New(func(id string) *counter { return &counter{room: id} })
+	s1, err1 := f.NewService("room-1")
+	s2, err2 := f.NewService("room-1")
+	if err1 != nil || err2 != nil {
+		t.Fatalf("NewService errors: %v, %v", err1, err2)
+	}
+	c1, ok := s1.(*counter)
+	if !ok || c1.room != "room-1" {
+		t.Fatalf("NewService(room-1) = %#v; want the *counter the constructor made for room-1", s1)
+	}
+	if s1 == s2 {
+		t.Error("two calls returned the same service: each room needs its own instance")
 	}
 }

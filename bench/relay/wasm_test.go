@@ -20,6 +20,7 @@ import (
 	"github.com/stateroom-go/stateroom/internal/loadgen"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/server/servertest"
+	"github.com/stateroom-go/stateroom/stateroomtest"
 	"github.com/stateroom-go/stateroom/wasmhost"
 )
 
@@ -96,7 +97,10 @@ func message(client stateroom.ClientID, p stateroom.Payload) event {
 }
 
 // drive runs events through a fresh service of f and returns what it sent.
-func drive(t testing.TB, f stateroom.Factory, events ...event) []sent {
+// The events call the service directly, with the recorder as their room,
+// so that they can name any client id (the ABI carries all 32 bits); the
+// sends are recorded, though outside the recorder's membership.
+func drive(t testing.TB, f stateroom.Factory, events ...event) []stateroomtest.Sent {
 	t.Helper()
 	svc, err := f.NewService("r")
 	if err != nil {
@@ -105,12 +109,11 @@ func drive(t testing.TB, f stateroom.Factory, events ...event) []sent {
 	if c, ok := svc.(io.Closer); ok {
 		defer c.Close()
 	}
-	room := &fakeRoom{}
-	svc.Init(room)
+	room := stateroomtest.NewRoom("r", svc)
 	for _, ev := range events {
 		ev(svc, room)
 	}
-	return room.sent
+	return room.Sent
 }
 
 // TestWasmMatchesNative: for the same events the guest sends what the
@@ -125,7 +128,7 @@ func TestWasmMatchesNative(t *testing.T) {
 		message(1, stateroom.Binary(nil)),
 		message(1, stateroom.Text("é")),
 		message(1, stateroom.Binary(bytes.Repeat([]byte{7}, 200<<10))), // grows memory
-		func(s stateroom.Service, r stateroom.Room) { s.Timer(r) },
+		func(s stateroom.Service, r stateroom.Room) { s.Timer(r, stateroom.TimerEvent{}) },
 		func(s stateroom.Service, r stateroom.Room) { s.Disconnect(r, stateroom.DisconnectEvent{Client: 1}) },
 		message(2, stateroom.Text("after")),
 	}
@@ -144,15 +147,15 @@ func TestWasmMatchesNative(t *testing.T) {
 }
 
 // diffSends describes how got differs from want, or returns "".
-func diffSends(got, want []sent) string {
+func diffSends(got, want []stateroomtest.Sent) string {
 	if len(got) != len(want) {
 		return fmt.Sprintf("sent %d messages, want %d", len(got), len(want))
 	}
 	for i := range got {
 		g, w := got[i], want[i]
-		if g.to != w.to || g.p.Binary != w.p.Binary || !bytes.Equal(g.p.Data, w.p.Data) {
+		if g.To != w.To || g.Payload.Binary != w.Payload.Binary || !bytes.Equal(g.Payload.Data, w.Payload.Data) {
 			return fmt.Sprintf("send %d is to %v binary=%v %.40q (%d bytes); want to %v binary=%v %.40q (%d bytes)",
-				i, g.to, g.p.Binary, g.p.Data, len(g.p.Data), w.to, w.p.Binary, w.p.Data, len(w.p.Data))
+				i, g.To, g.Payload.Binary, g.Payload.Data, len(g.Payload.Data), w.To, w.Payload.Binary, w.Payload.Data, len(w.Payload.Data))
 		}
 	}
 	return ""
@@ -167,20 +170,22 @@ func TestWasmHeapStaysFlat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.(io.Closer).Close()
-	mem := svc.(interface{ MemoryBytes() int64 })
-	room := &fakeRoom{}
-	svc.Init(room)
+	mem := svc.(stateroom.MemoryReporter)
+	room := stateroomtest.NewRoom("r", svc)
+	a := room.Connect()
 	p := stateroom.Binary(make([]byte, 100<<10))
-	svc.Message(room, stateroom.MessageEvent{Client: 1, Payload: p})
+	room.Message(a, p)
 	after1 := mem.MemoryBytes()
+	sent := len(room.TakeSent())
 	for range 200 {
-		svc.Message(room, stateroom.MessageEvent{Client: 1, Payload: p})
+		room.Message(a, p)
+		sent += len(room.TakeSent()) // drop the recorded copies as we go
 	}
 	if got := mem.MemoryBytes(); got != after1 {
 		t.Errorf("memory is %d bytes after 201 messages of 100 KiB, %d after the first; want no growth (stateroom_free must take the buffer back)", got, after1)
 	}
-	if len(room.sent) != 201 {
-		t.Errorf("sent %d messages, want 201", len(room.sent))
+	if sent != 201 {
+		t.Errorf("sent %d messages, want 201", sent)
 	}
 }
 
@@ -192,15 +197,15 @@ func TestWasmMallocFailsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.(io.Closer).Close()
-	room := &fakeRoom{}
-	svc.Init(room)
+	room := stateroomtest.NewRoom("r", svc)
+	a := room.Connect()
 	defer func() {
 		f, ok := recover().(*stateroom.Fault)
 		if !ok || !errors.Is(f, wasmhost.ErrMalloc) {
 			t.Errorf("a 100 KiB message in a 64 KiB memory panicked with %v; want a *stateroom.Fault wrapping wasmhost.ErrMalloc", f)
 		}
 	}()
-	svc.Message(room, stateroom.MessageEvent{Client: 1, Payload: stateroom.Binary(make([]byte, 100<<10))})
+	room.Message(a, stateroom.Binary(make([]byte, 100<<10)))
 }
 
 // FuzzWasmMatchesNative: for any message, the guest relays what the

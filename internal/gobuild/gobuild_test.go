@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -61,26 +62,50 @@ func TestBuildLDFlags(t *testing.T) {
 	}
 }
 
+// TestBuildDefaultOutput builds a copy of the probe with no Output: the
+// module lands in the package's directory, named after it. The copy lives
+// in a temporary module that requires this one through a replace directive,
+// so that nothing is written into the source tree and runs sharing a
+// checkout (go test -count=N, CI jobs side by side) do not collide.
 func TestBuildDefaultOutput(t *testing.T) {
-	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join(probeDir, "main.go"))
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A copy of the probe inside this module, so its imports resolve.
-	pkg := filepath.Join("testdata", "tmp-"+filepath.Base(dir))
-	if err := os.MkdirAll(pkg, 0o755); err != nil {
+	mod := t.TempDir()
+	pkg := filepath.Join(mod, "probecopy")
+	if err := os.CopyFS(pkg, os.DirFS(probeDir)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(pkg) })
-	if err := os.WriteFile(filepath.Join(pkg, "main.go"), src, 0o644); err != nil {
+	goMod := "module example.com/probecopy\n\ngo 1.26.0\n\n" +
+		"require github.com/stateroom-go/stateroom v0.0.0\n\n" +
+		"replace github.com/stateroom-go/stateroom => " + strconv.Quote(root) + "\n"
+	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(goMod), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := gobuild.Build(context.Background(), gobuild.Options{Dir: pkg}); err != nil {
+	// This module's checksums cover everything the copy can need, so the
+	// build works offline and needs no go mod tidy.
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(pkg, filepath.Base(pkg)+".wasm")); err != nil {
-		t.Errorf("default output: %v", err)
+	if err := os.WriteFile(filepath.Join(mod, "go.sum"), sum, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// GOWORK=off: a workspace the caller has set must not take the
+	// temporary module out of module mode.
+	if err := gobuild.Build(context.Background(), gobuild.Options{Dir: pkg, Env: []string{"GOWORK=off"}}); err != nil {
+		t.Fatal(err)
+	}
+	module, err := os.ReadFile(filepath.Join(pkg, "probecopy.wasm"))
+	if err != nil {
+		t.Fatalf("default output: %v", err)
+	}
+	if _, _, err := wasmpatch.Patch(module); !errors.Is(err, wasmpatch.ErrPatched) {
+		t.Errorf("the default output is not a patched module: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(pkg, ".*.tmp")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }
 

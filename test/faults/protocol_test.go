@@ -24,7 +24,7 @@ type badClient struct {
 	name  string
 	write func(c *wsclient.Raw) error
 	// codes are the close codes the server may answer with.
-	codes []int
+	codes []stateroom.CloseCode
 	// orNoClose also accepts an end without a close frame: after EOF in
 	// the middle of a frame the client may be gone.
 	orNoClose bool
@@ -54,7 +54,7 @@ func thenHalfClose(write func(*wsclient.Raw) error) func(*wsclient.Raw) error {
 	}
 }
 
-var protocolError = []int{stateroom.CloseProtocolError}
+var protocolError = []stateroom.CloseCode{stateroom.CloseProtocolError}
 
 // TestGarbageAndTruncatedFrames: clients that break the framing rules of
 // RFC 6455 in every way the server can see are closed, with 1002 where a
@@ -76,7 +76,7 @@ func TestGarbageAndTruncatedFrames(t *testing.T) {
 		{name: "close with code 1005", write: frames(wsclient.Message(wsclient.OpClose, wsclient.CloseBody(1005, ""))), codes: protocolError},
 		{name: "close with code 999", write: frames(wsclient.Message(wsclient.OpClose, wsclient.CloseBody(999, ""))), codes: protocolError},
 		{name: "close with code 5000", write: frames(wsclient.Message(wsclient.OpClose, wsclient.CloseBody(5000, ""))), codes: protocolError},
-		{name: "close reason not UTF-8", write: frames(wsclient.Message(wsclient.OpClose, wsclient.CloseBody(1000, "\xff"))), codes: []int{stateroom.CloseProtocolError, stateroom.CloseInvalidPayload}},
+		{name: "close reason not UTF-8", write: frames(wsclient.Message(wsclient.OpClose, wsclient.CloseBody(1000, "\xff"))), codes: []stateroom.CloseCode{stateroom.CloseProtocolError, stateroom.CloseInvalidPayload}},
 		{name: "64-bit length with the top bit set", write: rawBytes([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4}), codes: protocolError},
 		{
 			name:      "header promising more than is sent, then half-close",
@@ -111,7 +111,7 @@ func TestGarbageAndTruncatedFrames(t *testing.T) {
 		cases = append(cases, badClient{
 			name:      "random bytes " + string(rune('0'+seed)),
 			write:     thenHalfClose(rawBytes(b)),
-			codes:     []int{stateroom.CloseProtocolError, stateroom.CloseInvalidPayload, stateroom.CloseMessageTooBig},
+			codes:     []stateroom.CloseCode{stateroom.CloseProtocolError, stateroom.CloseInvalidPayload, stateroom.CloseMessageTooBig},
 			orNoClose: true,
 		})
 	}
@@ -122,8 +122,8 @@ func TestGarbageAndTruncatedFrames(t *testing.T) {
 // is split, gets 1009, even when only its header was sent; text that is
 // not UTF-8 gets 1007; healthy clients in the room are unaffected.
 func TestOversizeAndInvalidText(t *testing.T) {
-	tooBig := []int{stateroom.CloseMessageTooBig}
-	invalid := []int{stateroom.CloseInvalidPayload}
+	tooBig := []stateroom.CloseCode{stateroom.CloseMessageTooBig}
+	invalid := []stateroom.CloseCode{stateroom.CloseInvalidPayload}
 	frag := func(op byte, fin bool, p []byte) wsclient.Frame {
 		return wsclient.Frame{Fin: fin, Op: op, Masked: true, Payload: p}
 	}

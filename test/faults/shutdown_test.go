@@ -114,7 +114,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	t.Logf("Shutdown took %v with %d messages sent", time.Since(began).Round(time.Millisecond), sent.Load())
 	readers.Wait()
 	for i, c := range clients {
-		if got := c.code.Load(); got != stateroom.CloseGoingAway {
+		if got := c.code.Load(); got != int64(stateroom.CloseGoingAway) {
 			t.Errorf("client %d (room %d) ended with close code %d after %d messages; want %d (CloseGoingAway)", i, i/perRoom, got, c.received.Load(), stateroom.CloseGoingAway)
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/stateroom-go/stateroom/bench/relay"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/test/faults/wsclient"
+	"github.com/stateroom-go/stateroom/test/internal/watchdog"
 	"github.com/stateroom-go/stateroom/wasmhost"
 )
 
@@ -77,10 +78,18 @@ func (t *tally) record(err error) {
 		t.ok.Add(1)
 		return
 	}
-	t.unexpected.Add(1)
 	t.mu.Lock()
 	t.lastErr = err
 	t.mu.Unlock()
+	t.unexpected.Add(1)
+}
+
+// last returns the last unexpected outcome. record may run on another
+// goroutine meanwhile (the watchdog's timer), hence the lock.
+func (t *tally) last() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastErr
 }
 
 // soak is one run: the server, the healthy groups and the fault tallies.
@@ -92,23 +101,44 @@ type soak struct {
 	groups  []*wsclient.Group
 	kinds   []string
 	tallies map[string]*tally
+	// overruns counts guest calls the watchdog caught running past
+	// guestLimit; any is a failure.
+	overruns *tally
 }
+
+// guestBudget is the event budget of the wasm rooms, the healthy one's
+// included. A healthy event of the relay guest takes microseconds, so a
+// budget this wide holds on a loaded machine too, and only the deliberate
+// infinite loop runs past it.
+const guestBudget = time.Second
+
+// guestLimit is how long any call into a guest may run before the soak
+// stops trusting the budget: about ten budgets (see package watchdog).
+const guestLimit = 10 * guestBudget
 
 // run runs the soak for cfg.Duration, writes progress and a summary to
 // out, and returns an error describing every failed check.
 func run(ctx context.Context, cfg config, out io.Writer) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mod, err := wasmhost.Compile(ctx, relayWasm, wasmhost.Options{
-		EventBudget: 50 * time.Millisecond, MemoryLimit: 1 << 20, DisableCache: true, Logger: quiet,
+		EventBudget: guestBudget, MemoryLimit: 1 << 20, DisableCache: true, Logger: quiet,
 	})
 	if err != nil {
 		return err
 	}
 	defer mod.Close(context.Background())
+	// A guest the budget failed to stop would spin on and hang the soak at
+	// its next runtime.ReadMemStats; the watchdog fails it instead.
+	overruns := &tally{}
+	guarded := watchdog.Factory(mod, watchdog.Options{
+		Limit:   guestLimit,
+		Overrun: overruns.record,
+		Stop:    func() { mod.Close(context.Background()) },
+	})
 	native := relay.Factory()
 	factory := stateroom.FactoryFunc(func(id string) (stateroom.Service, error) {
 		if strings.HasPrefix(id, "wasm-") {
-			return mod.NewService(id)
+			return guarded.NewService(id)
 		}
 		return native.NewService(id)
 	})
@@ -125,7 +155,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 
-	s := &soak{cfg: cfg, srv: srv, metrics: metrics, base: "ws://" + ln.Addr().String() + "/ws/", tallies: map[string]*tally{}}
+	s := &soak{cfg: cfg, srv: srv, metrics: metrics, base: "ws://" + ln.Addr().String() + "/ws/", tallies: map[string]*tally{}, overruns: overruns}
 	runErr := s.run(ctx, out)
 
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -245,7 +275,7 @@ loop:
 		t := s.tallies[k]
 		fmt.Fprintf(st, "%s\t%d as expected, %d unexpected\n", k, t.ok.Load(), t.unexpected.Load())
 		if t.unexpected.Load() > 0 {
-			failures = append(failures, fmt.Errorf("%s: %d unexpected outcomes, the last: %w", k, t.unexpected.Load(), t.lastErr))
+			failures = append(failures, fmt.Errorf("%s: %d unexpected outcomes, the last: %w", k, t.unexpected.Load(), t.last()))
 		}
 	}
 	fmt.Fprintf(st, "parked connections\tup to %v at once (the quiet talkers' connections park between messages)\n", maxParked)
@@ -254,6 +284,9 @@ loop:
 	st.Flush()
 	if due != delivered {
 		failures = append(failures, fmt.Errorf("healthy clients lost %d of %d deliveries", due-delivered, due))
+	}
+	if n := s.overruns.unexpected.Load(); n > 0 {
+		failures = append(failures, fmt.Errorf("%d guest calls ran past %v, the last: %w", n, guestLimit, s.overruns.last()))
 	}
 	if sent == 0 {
 		failures = append(failures, errors.New("healthy clients sent nothing"))
@@ -333,7 +366,7 @@ func (s *soak) healthy(ctx context.Context, g *wsclient.Group, every time.Durati
 type faultKind struct {
 	name  string
 	write func(c *wsclient.Raw) error
-	code  int
+	code  stateroom.CloseCode
 }
 
 var faultKinds = []faultKind{

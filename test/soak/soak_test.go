@@ -8,13 +8,22 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/stateroom-go/stateroom/test/internal/watchdog"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestShortSoak runs the whole mix for a few seconds, so CI covers the soak
 // program; the real run is `go run ./test/soak` (see docs/RELIABILITY.md).
+//
+// It runs in a child process killed after two minutes (it takes about
+// 7 s): a wasm guest that nothing could stop would otherwise hang it until
+// go test's timeout (see package watchdog).
 func TestShortSoak(t *testing.T) {
+	if !watchdog.InChild(t, 2*time.Minute) {
+		return
+	}
 	var out bytes.Buffer
 	err := run(context.Background(), config{
 		Duration:           5 * time.Second,

@@ -35,14 +35,14 @@ func Example() {
 	defer bad.Close()
 	bad.WriteFrames(wsclient.Frame{Fin: true, Op: wsclient.OpText, Payload: []byte("not masked")})
 	closed, err := bad.ReadClose(5 * time.Second)
-	fmt.Println(closed.Code, err)
+	fmt.Printf("%d (%v) %v\n", closed.Code, closed.Code, err)
 
 	g.SendAll()
 	fmt.Println(g.WaitDelivered(ctx))
 	sent, due, delivered := g.Counts()
 	fmt.Println(sent, due, delivered)
 	// Output:
-	// 1002 <nil>
+	// 1002 (protocol error) <nil>
 	// <nil>
 	// 3 9 9
 }

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/stateroom-go/stateroom"
 )
 
 // Opcodes of RFC 6455, section 5.2.
@@ -28,7 +30,7 @@ const (
 
 // CloseNoStatus is the code ReadClose reports for a close frame with no
 // body (RFC 6455, section 7.4.1: 1005 is never sent, only reported).
-const CloseNoStatus = 1005
+const CloseNoStatus stateroom.CloseCode = 1005
 
 // MaxFrame bounds the payload of a frame ReadFrame accepts, so a faulty
 // server cannot make a test allocate without limit.
@@ -148,7 +150,7 @@ func Message(op byte, payload []byte) Frame {
 }
 
 // CloseBody returns the body of a close frame carrying code and reason.
-func CloseBody(code int, reason string) []byte {
+func CloseBody(code stateroom.CloseCode, reason string) []byte {
 	b := binary.BigEndian.AppendUint16(nil, uint16(code))
 	return append(b, reason...)
 }
@@ -311,8 +313,9 @@ func eofAsUnexpected(err error, had int) error {
 // Closed is how a connection ended, as [Raw.ReadClose] saw it.
 type Closed struct {
 	// Code is the close code of the server's close frame, CloseNoStatus
-	// for a close frame with no body.
-	Code int
+	// for a close frame with no body. It is typed so that it compares
+	// with the stateroom.Close* constants as they are.
+	Code stateroom.CloseCode
 	// Reason is the close frame's reason.
 	Reason string
 	// Frames counts the data frames read before the close frame.
@@ -347,9 +350,9 @@ func (c *Raw) ReadClose(timeout time.Duration) (Closed, error) {
 
 // ParseClose splits the body of a close frame into its code (CloseNoStatus
 // for an empty body) and reason.
-func ParseClose(p []byte) (int, string) {
+func ParseClose(p []byte) (stateroom.CloseCode, string) {
 	if len(p) < 2 {
 		return CloseNoStatus, ""
 	}
-	return int(binary.BigEndian.Uint16(p)), string(p[2:])
+	return stateroom.CloseCode(binary.BigEndian.Uint16(p)), string(p[2:])
 }

@@ -130,3 +130,93 @@ var hostOpts = func() wasmhost.Options {
 	}
 	return wasmhost.Options{}
 }()
+
+// snapshotCases are the Go guests BenchmarkHostSnapshot and
+// BenchmarkHostRestore measure: the snapper service through the SDK's
+// snapshot exports (its counter alone, and with 1 MiB of text-like state),
+// and the probe, which is not a stateroom.Snapshotter, through the host's
+// raw-memory path (after Init and 1,000 echoes, and holding 1 MiB more).
+func snapshotCases(b *testing.B) []struct {
+	name     string
+	wasm     []byte
+	commands []string
+} {
+	probeModule(b)
+	snapper := snapperModule(b)
+	echoes := make([]string, 1000)
+	for i := range echoes {
+		echoes[i] = "echo hello"
+	}
+	return []struct {
+		name     string
+		wasm     []byte
+		commands []string
+	}{
+		{"exports/counter", snapper, []string{"inc"}},
+		{"exports/1MiB", snapper, []string{"inc", "blob 1048576"}},
+		{"raw/echoes", probeBytes, echoes},
+		{"raw/1MiB", probeBytes, append(echoes, "keep 1048576")},
+	}
+}
+
+// prepared starts an instance of wasm and runs Init and commands.
+func prepared(b *testing.B, m *wasmhost.Module, commands []string) snapshotter {
+	s := startHost(b, m)
+	room := &nullRoom{}
+	s.Init(room, stateroom.InitEvent{})
+	for _, c := range commands {
+		s.Message(room, stateroom.MessageEvent{Client: 1, Payload: stateroom.Text(c)})
+	}
+	return s
+}
+
+// BenchmarkHostSnapshot measures wasmhost's Snapshot of a Go guest (the
+// time the runtime holds the room to save it) and reports its size.
+func BenchmarkHostSnapshot(b *testing.B) {
+	for _, c := range snapshotCases(b) {
+		b.Run(c.name, func(b *testing.B) {
+			s := prepared(b, loadHost(b, c.wasm, nil), c.commands)
+			var size int
+			b.ReportAllocs()
+			for b.Loop() {
+				snap, err := s.Snapshot()
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(snap)
+			}
+			b.ReportMetric(float64(size), "snapshot-bytes")
+		})
+	}
+}
+
+// BenchmarkHostRestore measures wasmhost's Restore of a Go guest's
+// snapshot into a fresh instance (whose instantiation is not timed).
+func BenchmarkHostRestore(b *testing.B) {
+	for _, c := range snapshotCases(b) {
+		b.Run(c.name, func(b *testing.B) {
+			m := loadHost(b, c.wasm, nil)
+			snap, err := prepared(b, m, c.commands).Snapshot()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(snap)))
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				svc, err := m.NewService("bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				s := svc.(snapshotter)
+				b.StartTimer()
+				if err := s.Restore(snap); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				s.Close()
+				b.StartTimer()
+			}
+		})
+	}
+}

@@ -52,15 +52,36 @@
 // # Exports and imports
 //
 // The module exports stateroom_recv, stateroom_malloc, stateroom_free,
-// stateroom_api_version and stateroom_api_protocol, and imports
+// stateroom_api_version and stateroom_api_protocol, the ABI's optional
+// stateroom_snapshot and stateroom_restore, and imports
 // env.stateroom_send. Buffers the host allocates stay reachable (tracked by
 // address) until the host frees them.
 //
+// # Snapshots
+//
+// A service that implements [stateroom.Snapshotter] is durable as a module
+// exactly as it is natively: the same Snapshot and Restore run through the
+// ABI's snapshot extension (internal/abi/ABI.md). stateroom_snapshot calls
+// Snapshot and hands the host its bytes, which the module keeps until the
+// host's next call; stateroom_restore calls Restore, before the Init event,
+// whose [stateroom.InitEvent.Restored] this package then sets (the ABI's
+// Init carries no such flag). Restore gets the very buffer the host wrote,
+// not a copy, and may keep it. A Snapshot error or panic skips that save; a
+// Restore error or panic refuses the snapshot (the runtime sets it aside),
+// and one that wraps [stateroom.ErrIncompatibleSnapshot] starts the room
+// fresh, as natively. Errors and panics are printed to stderr, which the
+// host logs with the room id and adds to its error.
+//
+// A service that is not a Snapshotter makes stateroom_snapshot answer that
+// it has no snapshot of its own; package wasmhost then saves the instance's
+// raw memory, which only the identical module can restore (see wasmhost).
+//
 // # Events and faults
 //
-// The service is built by the factory at the first event (Init). Each event
+// The service is built by the factory at the first event (Init), or at a
+// restore just before it (see Snapshots). Each event
 // runs the matching Service method; Room.Send, Room.SetTimer and Room.Close
-// call stateroom_send at once. Room.Close uses the ABI's one extension, a
+// call stateroom_send at once. Room.Close uses the ABI's Close extension, a
 // Close command (internal/abi/ABI.md): a module whose service never closes a
 // client sends only upstream's commands and runs on upstream's host too. A panic in the service, or a factory error, is not
 // recovered: the Go runtime prints it and the stack to stderr and aborts with

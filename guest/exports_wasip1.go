@@ -57,3 +57,28 @@ func stateroomAPIVersion() int32 { return abiValues.version }
 //lint:ignore U1000 called by the host: exported with go:wasmexport
 //go:wasmexport stateroom_api_protocol
 func stateroomAPIProtocol() int32 { return abiValues.protocol }
+
+// stateroomSnapshot is the ABI's optional stateroom_snapshot (see
+// internal/abi/ABI.md): 0 when the service is not a stateroom.Snapshotter
+// (the host then snapshots raw memory), -1 when its Snapshot failed, else
+// the address of the (ptr, len) pair of its snapshot, valid until the
+// host's next call into the guest.
+//
+//lint:ignore U1000 called by the host: exported with go:wasmexport
+//go:wasmexport stateroom_snapshot
+func stateroomSnapshot() uint32 {
+	data, ok, result := current.snapshot()
+	if !ok {
+		return result
+	}
+	return uint32(uintptr(unsafe.Pointer(current.hold(data))))
+}
+
+// stateroomRestore is the ABI's optional stateroom_restore: the service's
+// Restore of the bytes the host wrote at ptr, before the Init event.
+//
+//lint:ignore U1000 called by the host: exported with go:wasmexport
+//go:wasmexport stateroom_restore
+func stateroomRestore(ptr unsafe.Pointer, size uint32) uint32 {
+	return current.restore(uintptr(ptr), size)
+}

@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"time"
@@ -50,6 +51,21 @@ type guest struct {
 
 	out  []byte       // reused encoding buffer for commands
 	send func([]byte) // hands one encoded command to the host
+
+	// held is the last snapshot handed to the host and ref its (ptr,
+	// len) pair, kept at least until the host's next call into the guest
+	// (the ABI's promise); held is dropped at the next event, snapshot or
+	// restore, so a snapshot does not pin its memory for the life of the
+	// room.
+	held []byte
+	ref  [2]uint32
+	// restored: the service took a snapshot through stateroom_restore,
+	// so its Init says so (the ABI's Init event has no room for it).
+	restored bool
+	// warn writes a line to stderr, which the host logs with the room id
+	// and puts in the error of a failed snapshot or restore; tests
+	// replace it.
+	warn func(string)
 }
 
 // spareMax bounds the buffer kept for reuse, so one large message does not
@@ -121,14 +137,13 @@ func (g *guest) recv(b []byte) {
 	if err != nil {
 		panic(&stateroom.Fault{Reason: "guest: bad event from host", Err: err})
 	}
+	g.held = nil
 	g.started = true
-	if g.service == nil {
-		g.service = g.newService()
-	}
+	g.ensureService()
 	r := room{g}
 	switch ev.Kind {
 	case abi.EventInit:
-		g.service.Init(r, stateroom.InitEvent{})
+		g.service.Init(r, stateroom.InitEvent{Restored: g.restored})
 	case abi.EventConnect:
 		g.service.Connect(r, stateroom.ConnectEvent{Client: ev.Client})
 	case abi.EventDisconnect:
@@ -138,6 +153,125 @@ func (g *guest) recv(b []byte) {
 	case abi.EventTimer:
 		g.service.Timer(r, stateroom.TimerEvent{})
 	}
+}
+
+// ensureService builds the service at the first call that needs it: the
+// first event, or a restore before it.
+func (g *guest) ensureService() stateroom.Service {
+	if g.service == nil {
+		g.service = g.newService()
+	}
+	return g.service
+}
+
+// snapshot runs the service's Snapshot for stateroom_snapshot. ok is false
+// when there are no bytes to hand over; result is then the export's
+// answer: abi.SnapshotNone for a service that is not a
+// stateroom.Snapshotter (the host falls back to raw memory), and
+// abi.SnapshotFailed for a Snapshot that returned an error or panicked (the
+// host skips this save, as the runtime does for a native service).
+func (g *guest) snapshot() (data []byte, ok bool, result uint32) {
+	g.held = nil
+	sn, isSnap := g.ensureService().(stateroom.Snapshotter)
+	if !isSnap {
+		return nil, false, abi.SnapshotNone
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			g.report("guest: the service's Snapshot panicked: " + panicText(v))
+			data, ok, result = nil, false, abi.SnapshotFailed
+		}
+	}()
+	data, err := sn.Snapshot()
+	if err != nil {
+		g.report("guest: the service's Snapshot failed: " + err.Error())
+		return nil, false, abi.SnapshotFailed
+	}
+	return data, true, 0
+}
+
+// hold keeps data for the host until its next call into the guest and
+// returns the (ptr, len) pair stateroom_snapshot points at.
+func (g *guest) hold(data []byte) *[2]uint32 {
+	g.held = data
+	g.ref = [2]uint32{0, uint32(len(data))}
+	if len(data) > 0 {
+		g.ref[0] = uint32(uintptr(unsafe.Pointer(&data[0])))
+	}
+	return &g.ref
+}
+
+// restore runs the service's Restore for stateroom_restore, on the size
+// bytes at p that the host allocated with stateroom_malloc and wrote. The
+// service gets that buffer itself, not a copy: the guest stops tracking
+// it, so the host's stateroom_free after the call is ignored and the
+// service may keep the slice, as a native service may keep what Restore
+// got. It returns the export's answer: abi.RestoreOK,
+// abi.RestoreIncompatible when Restore's error wraps
+// stateroom.ErrIncompatibleSnapshot (or the service cannot restore at
+// all), else abi.RestoreRefused. A panic in Restore is a refusal, as it is
+// natively.
+func (g *guest) restore(p uintptr, size uint32) uint32 {
+	g.held = nil
+	var data []byte
+	if size > 0 {
+		buf, tracked := g.buffers[p]
+		if !tracked || uint32(len(buf)) < size {
+			g.report("guest: stateroom_restore was handed bytes the host did not allocate with stateroom_malloc")
+			return abi.RestoreRefused
+		}
+		delete(g.buffers, p)
+		data = buf[:size:size]
+	}
+	// The host writes the room id at instantiation, before a restore: it
+	// is settled, and later frees are not the room id.
+	g.started = true
+	sn, ok := g.ensureService().(stateroom.Snapshotter)
+	if !ok {
+		g.report("guest: the room has a saved state, and the service does not implement stateroom.Snapshotter to restore it")
+		return abi.RestoreIncompatible
+	}
+	if err := restoreService(sn, data); err != nil {
+		g.report("guest: the service's Restore failed: " + err.Error())
+		if errors.Is(err, stateroom.ErrIncompatibleSnapshot) {
+			return abi.RestoreIncompatible
+		}
+		return abi.RestoreRefused
+	}
+	g.restored = true
+	return abi.RestoreOK
+}
+
+// restoreService calls sn.Restore, turning a panic into an error.
+func restoreService(sn stateroom.Snapshotter, data []byte) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = errors.New("Restore panicked: " + panicText(v))
+		}
+	}()
+	return sn.Restore(data)
+}
+
+// report writes one line for the host's log.
+func (g *guest) report(line string) {
+	if g.warn != nil {
+		g.warn(line)
+		return
+	}
+	println(line) // the runtime's print goes to stderr; fmt would add a fifth to the module
+}
+
+// panicText describes a recovered panic value without fmt.
+func panicText(v any) string {
+	switch v := v.(type) {
+	case error:
+		return v.Error()
+	case string:
+		return v
+	case interface{ String() string }:
+		return v.String()
+	}
+	return "a value of a type the guest cannot print"
 }
 
 func (g *guest) newService() stateroom.Service {

@@ -13,7 +13,7 @@
 // Guests speak the Stateroom ABI, version 1, protocol 0 (see internal/abi):
 // modules built for upstream Stateroom (Rust) run unchanged, and so do
 // modules from the Go guest SDK (a GOOS=wasip1 -buildmode=c-shared reactor).
-// The host also understands the ABI's one extension, a Close command
+// The host also understands the ABI's Close extension, a command
 // (internal/abi/ABI.md), which the Go SDK's Room.Close sends; it calls the
 // room's Close. A Close with a code a service may not use is ignored, with a
 // warning logged once per room: it harms no client, so it does not end the
@@ -31,6 +31,27 @@
 // watcher goroutine per call). Larger events get a buffer of their own,
 // freed after stateroom_recv. The room id is written at start as upstream
 // does: malloc, write, free.
+//
+// # Snapshots
+//
+// Every room's service is a [stateroom.Snapshotter], so the server's
+// durable rooms (a store in its options) work for every module. A module
+// that exports the ABI's optional stateroom_snapshot and stateroom_restore
+// (internal/abi/ABI.md; the Go SDK does, for a service that implements
+// stateroom.Snapshotter) is saved as the bytes its guest gives, which may
+// cross rebuilds. Any other module (every upstream Rust module), or a guest
+// that says it has no snapshot of its own, is saved as raw memory: the
+// pages that differ from the module's memory just after instantiation,
+// compressed, and its mutable globals, which the host exports for itself
+// when it loads the module. Only the identical module (by sha256) can
+// restore raw memory; another refuses it with
+// [stateroom.ErrIncompatibleSnapshot], so the room starts fresh after a
+// rebuild, and says so in the log once for the room. A restored raw
+// instance does not get Init again; if the snapshot came from another
+// process, it gets a Disconnect for each client it knew of instead (a
+// hibernated room of this process keeps its clients). Damaged or truncated snapshots, and ones larger than
+// [Options.MemoryLimit] allows, are refused with [ErrRestore] and never
+// reach the guest. The format is in snapshot.go.
 //
 // # Sandbox
 //

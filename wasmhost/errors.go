@@ -44,3 +44,20 @@ var (
 	// requested size in the guest's memory.
 	ErrMalloc = errors.New("wasmhost: stateroom_malloc returned an unusable pointer")
 )
+
+// Errors of the service's Snapshot and Restore (stateroom.Snapshotter),
+// each wrapped with the cause and what to do.
+var (
+	// ErrSnapshot: the instance could not be snapshotted (the guest's
+	// stateroom_snapshot failed, trapped or returned an address outside
+	// its memory; a raw snapshot is unavailable for the module). The
+	// runtime skips this save; a trap also faults the room at its next
+	// event.
+	ErrSnapshot = errors.New("wasmhost: cannot snapshot the instance")
+	// ErrRestore: a snapshot could not be restored (damaged or
+	// truncated bytes, more memory than Options.MemoryLimit allows, the
+	// guest's stateroom_restore refused it or trapped). When the snapshot
+	// is sound but from another build, the error wraps
+	// stateroom.ErrIncompatibleSnapshot as well.
+	ErrRestore = errors.New("wasmhost: cannot restore the snapshot")
+)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/abi"
 )
 
 // Module is one compiled guest. It is a [stateroom.Factory]: NewService
@@ -32,6 +34,20 @@ type Module struct {
 	config   wazero.ModuleConfig // shared by every instance; stdout/stderr added per instance
 	reactor  bool                // exports _initialize
 	metrics  *metrics            // nil without Options.Metrics
+
+	// What snapshots need (see snapshot.go). snapExports: the module
+	// exports stateroom_snapshot and stateroom_restore. hash is the
+	// sha256 of the module's binary as given (before exportGlobals), which
+	// a raw-memory snapshot must match. globals are the mutable globals
+	// exportGlobals exported, and base the linear memory of an instance
+	// after instantiation and _initialize, before the room id and any
+	// event: a raw snapshot stores only the pages that differ from it.
+	// rawErr says why raw snapshots are unavailable (nil when they are).
+	snapExports bool
+	hash        [sha256.Size]byte
+	globals     []globalExport
+	base        [][]byte // by page; nil for a page of zeros
+	rawErr      error
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close, to wake guests asleep in WASI (see nanosleep)
@@ -93,12 +109,8 @@ func compile(ctx context.Context, src []byte, name string, opts Options) (_ *Mod
 	if err := m.instantiateHostModules(ctx); err != nil {
 		return nil, err
 	}
-	if m.compiled, err = compileModule(ctx, m.rt, bin); err != nil {
-		hint := "; rebuild it, or check it with wasm-validate (wabt)"
-		if strings.Contains(err.Error(), "over limit") { // wazero's words for a memory minimum past the cap
-			hint = fmt.Sprintf("; raise Options.MemoryLimit (now %d pages of 64 KiB)", set.memoryPages)
-		}
-		return nil, fmt.Errorf("%w: %s: %w%s", ErrInvalid, name, err, hint)
+	if err := m.compileGuest(ctx, bin); err != nil {
+		return nil, err
 	}
 	if err := m.checkImports(); err != nil {
 		return nil, err
@@ -106,7 +118,9 @@ func compile(ctx context.Context, src []byte, name string, opts Options) (_ *Mod
 	if err := m.checkExports(); err != nil {
 		return nil, err
 	}
-	_, m.reactor = m.compiled.ExportedFunctions()["_initialize"]
+	funcs := m.compiled.ExportedFunctions()
+	_, m.reactor = funcs["_initialize"]
+	_, m.snapExports = funcs[abi.ExportSnapshot] // checkExports saw to it that both or neither are there
 
 	// No start functions: a reactor's _initialize is called explicitly,
 	// and a command's _start would run main and exit. Each instance adds
@@ -121,12 +135,64 @@ func compile(ctx context.Context, src []byte, name string, opts Options) (_ *Mod
 	// A probe instance checks at load what only an instance can show: the
 	// ABI version (globals point into memory, or functions return it),
 	// that imported globals and tables resolve, and that _initialize runs.
-	probe, err := m.instantiate("(probe)")
+	// It also takes the memory image raw snapshots are compared with.
+	probe, err := m.instantiateWith("(probe)", m.takeBase)
 	if err != nil {
 		return nil, err
 	}
 	probe.close()
 	return m, nil
+}
+
+// compileGuest compiles the guest with its mutable globals exported (see
+// exportGlobals), which raw snapshots need. If they cannot be exported, or
+// the patched module does not compile, it compiles bin as it is: the
+// module runs as before and only raw snapshots are unavailable
+// (m.rawErr). Errors are about bin, never about the host's patch.
+func (m *Module) compileGuest(ctx context.Context, bin []byte) error {
+	m.hash = sha256.Sum256(bin)
+	patched, globals, err := exportGlobals(bin)
+	if err == nil {
+		for _, g := range globals {
+			switch g.typ {
+			case api.ValueTypeI32, api.ValueTypeI64, api.ValueTypeF32, api.ValueTypeF64:
+			default: // v128 or a reference: wazero's Get and Set carry 64 bits, and a reference is a host pointer
+				err = fmt.Errorf("mutable global %d is of type %s, which a raw snapshot cannot carry", g.index, globalTypeName(g.typ))
+			}
+		}
+	}
+	if err == nil {
+		if m.compiled, err = compileModule(ctx, m.rt, patched); err == nil {
+			m.globals = globals
+			return nil
+		}
+		// bin is invalid (wazero tells why below), or the patch broke it.
+		err = fmt.Errorf("the module with its mutable globals exported does not compile: %w", err)
+	}
+	m.rawErr = err
+	if m.compiled, err = compileModule(ctx, m.rt, bin); err != nil {
+		hint := "; rebuild it, or check it with wasm-validate (wabt)"
+		if strings.Contains(err.Error(), "over limit") { // wazero's words for a memory minimum past the cap
+			hint = fmt.Sprintf("; raise Options.MemoryLimit (now %d pages of 64 KiB)", m.set.memoryPages)
+		}
+		return fmt.Errorf("%w: %s: %w%s", ErrInvalid, m.name, err, hint)
+	}
+	return nil
+}
+
+// takeBase keeps a copy of the probe instance's memory as the module's
+// base image (see Module.base). Pages of zeros are not copied: a module
+// that declares a large initial memory holds little more than its data.
+func (m *Module) takeBase(s *service) {
+	if m.rawErr != nil {
+		return
+	}
+	m.base = make([][]byte, s.pages())
+	for i := range m.base {
+		if p, _ := s.mem.Read(uint32(i)*pageSize, pageSize); !bytes.Equal(p, zeroPage[:]) {
+			m.base[i] = bytes.Clone(p)
+		}
+	}
 }
 
 // toBinary returns src as a WebAssembly binary, converting WebAssembly text.
@@ -216,6 +282,7 @@ type export struct {
 	params   []api.ValueType
 	results  []api.ValueType
 	required bool
+	hint     string // what it is for and how to fix it, when the SDK's general advice is not enough
 }
 
 var (
@@ -227,8 +294,13 @@ var (
 		{name: "_initialize"},
 		{name: versionFunc, results: []api.ValueType{i32}},
 		{name: protocolFunc, results: []api.ValueType{i32}},
+		{name: abi.ExportSnapshot, results: []api.ValueType{i32}, hint: "it returns 0, -1 or the address of the snapshot's (ptr, len) pair; " + snapshotHint},
+		{name: abi.ExportRestore, params: []api.ValueType{i32, i32}, results: []api.ValueType{i32}, hint: "it returns 0 when it took the snapshot, else a refusal code; " + snapshotHint},
 	}
 )
+
+// snapshotHint is the advice for the optional snapshot exports.
+const snapshotHint = "see internal/abi/ABI.md, \"Extension: snapshots\": export stateroom_snapshot and stateroom_restore with these signatures, or neither, and the host snapshots raw memory instead"
 
 // checkExports reports, all at once, every ABI export that is missing or
 // has the wrong type.
@@ -241,12 +313,28 @@ func (m *Module) checkExports() error {
 	for _, want := range abiFn {
 		wantSig := formatSignature(want.params, want.results)
 		def, ok := funcs[want.name]
+		var msg string
 		switch {
 		case !ok && want.required:
-			bad = append(bad, fmt.Sprintf("no function %s%s", want.name, wantSig))
+			msg = fmt.Sprintf("no function %s%s", want.name, wantSig)
 		case ok && signature(def) != wantSig:
-			bad = append(bad, fmt.Sprintf("%s is %s%s, want %s%s", want.name, want.name, signature(def), want.name, wantSig))
+			msg = fmt.Sprintf("%s is %s%s, want %s%s", want.name, want.name, signature(def), want.name, wantSig)
 		}
+		if msg != "" && want.hint != "" {
+			msg += " (" + want.hint + ")"
+		}
+		if msg != "" {
+			bad = append(bad, msg)
+		}
+	}
+	_, snap := funcs[abi.ExportSnapshot]
+	_, restore := funcs[abi.ExportRestore]
+	if snap != restore {
+		have, lack := abi.ExportSnapshot, abi.ExportRestore
+		if restore {
+			have, lack = lack, have
+		}
+		bad = append(bad, fmt.Sprintf("%s is exported without %s (%s)", have, lack, snapshotHint))
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%w: %s: %s; build the service with the Stateroom SDK (`stateroom build` for Go, the stateroom-wasm crate for Rust)", ErrExport, m.name, strings.Join(bad, "; "))

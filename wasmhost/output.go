@@ -74,6 +74,7 @@ type guestOutput struct {
 	tail   [stderrTailLines]string
 	next   int // index in tail of the oldest line
 	count  int
+	total  int // stderr lines ever, for stderrSince
 }
 
 func newGuestOutput(logger *slog.Logger) *guestOutput {
@@ -86,6 +87,7 @@ func newGuestOutput(logger *slog.Logger) *guestOutput {
 		o.tail[o.next] = string(line)
 		o.next = (o.next + 1) % len(o.tail)
 		o.count = min(o.count+1, len(o.tail))
+		o.total++
 	}}
 	return o
 }
@@ -113,6 +115,23 @@ func (o *guestOutput) StderrTail() string {
 	lines := make([]string, 0, o.count)
 	for i := range o.count {
 		lines = append(lines, o.tail[(o.next-o.count+i+len(o.tail))%len(o.tail)])
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stderrMark returns a mark for stderrSince: call it before a call into
+// the guest.
+func (o *guestOutput) stderrMark() int { return o.total }
+
+// stderrSince flushes stderr and returns the lines written since mark (the
+// last stderrTailLines of them), joined by newlines: what the guest said
+// during one call, for the error of that call.
+func (o *guestOutput) stderrSince(mark int) string {
+	o.stderr.Flush()
+	n := min(o.total-mark, o.count)
+	lines := make([]string, 0, n)
+	for i := range n {
+		lines = append(lines, o.tail[(o.next-n+i+len(o.tail))%len(o.tail)])
 	}
 	return strings.Join(lines, "\n")
 }

@@ -59,20 +59,47 @@ type service struct {
 	// onSleep, when a test sets it, is called as a WASI sleep begins (see
 	// nanosleep), so that the test can act while the guest is asleep.
 	onSleep func()
+
+	// Snapshots (snapshot.go). snapshotFn and restoreFn are the guest's
+	// exports, nil without them. clients are the clients the guest was
+	// told of (Connect without Disconnect yet), which a raw snapshot
+	// carries so that a restored guest can learn they left. rawRestored:
+	// a raw snapshot was restored, so Init is not delivered a second
+	// time; clientsGone: it came from another process, so Init tells the
+	// guest those clients left instead (see snapshot.go). clockOffset is added
+	// to the guest's monotonic clock so that it goes on from the restored
+	// snapshot's reading. broken is why the instance must not run another
+	// event (a snapshot or restore trapped or ran past the budget, or a
+	// restore failed halfway); the next event faults with it.
+	snapshotFn, restoreFn api.Function
+	clients               map[stateroom.ClientID]struct{}
+	rawRestored           bool
+	clientsGone           bool
+	clockOffset           int64
+	broken                error
+	globals               []api.MutableGlobal // resolved on first use
 }
 
 var _ stateroom.Service = (*service)(nil)
 
 // instantiate starts one instance: instantiate, run _initialize on a
-// reactor, check the ABI version.
+// reactor, check the ABI version, write the room id.
 func (m *Module) instantiate(roomID string) (*service, error) {
+	return m.instantiateWith(roomID, nil)
+}
+
+// instantiateWith is instantiate that calls initialized, when not nil,
+// after the ABI check and before the room id is written: the probe
+// instance of Load takes the module's base memory image there.
+func (m *Module) instantiateWith(roomID string, initialized func(*service)) (*service, error) {
 	logger := m.set.logger.With("room", roomID)
 	s := &service{module: m, logger: logger, out: newGuestOutput(logger)}
 	s.ctx = context.WithValue(context.Background(), serviceKey{}, s)
 	ctx := s.beginCall()
 	defer s.endCall()
 
-	cfg := m.config.WithStdout(&s.out.stdout).WithStderr(&s.out.stderr).WithNanosleep(s.nanosleep)
+	cfg := m.config.WithStdout(&s.out.stdout).WithStderr(&s.out.stderr).WithNanosleep(s.nanosleep).
+		WithNanotime(s.nanotime, 1)
 	mod, err := m.rt.InstantiateModule(ctx, m.compiled, cfg)
 	if err != nil {
 		s.stopBudget()
@@ -87,6 +114,10 @@ func (m *Module) instantiate(roomID string) (*service, error) {
 	s.malloc = mod.ExportedFunction("stateroom_malloc")
 	s.recv = mod.ExportedFunction("stateroom_recv")
 	s.free = mod.ExportedFunction("stateroom_free")
+	if m.snapExports {
+		s.snapshotFn = mod.ExportedFunction(abi.ExportSnapshot)
+		s.restoreFn = mod.ExportedFunction(abi.ExportRestore)
+	}
 
 	err = nil
 	if m.reactor {
@@ -96,6 +127,9 @@ func (m *Module) instantiate(roomID string) (*service, error) {
 	}
 	if err == nil {
 		err = s.checkABI(ctx)
+	}
+	if err == nil && initialized != nil {
+		initialized(s)
 	}
 	if err == nil {
 		err = s.writeRoomID(ctx, roomID)
@@ -171,18 +205,42 @@ func (s *service) stopBudget() {
 	}
 }
 
-// Init delivers the Init event.
+// Init delivers the Init event. After the Restore of a raw snapshot it
+// does not: the restored memory is that of a guest that had its Init
+// already, and upstream's guests run their service's init on every Init.
+// If the snapshot came from another process, it delivers instead a
+// Disconnect for each client the guest knew of, since their connections
+// are gone (they reconnect and get a Connect, as for any restored room);
+// from this process it is a hibernated room waking, whose clients are
+// still there. A guest that restored itself through stateroom_restore
+// gets Init as usual; the ABI's Init carries no flag, so the Go SDK
+// remembers the restore and sets InitEvent.Restored itself.
 func (s *service) Init(room stateroom.Room, _ stateroom.InitEvent) {
+	if s.rawRestored {
+		s.rawRestored = false
+		if s.clientsGone {
+			s.clientsGone = false
+			for _, id := range s.clientList() {
+				s.Disconnect(room, stateroom.DisconnectEvent{Client: id})
+			}
+		}
+		return
+	}
 	s.deliver(room, abi.Event{Kind: abi.EventInit})
 }
 
 // Connect delivers a Connect event.
 func (s *service) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
+	if s.clients == nil {
+		s.clients = make(map[stateroom.ClientID]struct{})
+	}
+	s.clients[ev.Client] = struct{}{}
 	s.deliver(room, abi.Event{Kind: abi.EventConnect, Client: ev.Client})
 }
 
 // Disconnect delivers a Disconnect event.
 func (s *service) Disconnect(room stateroom.Room, ev stateroom.DisconnectEvent) {
+	delete(s.clients, ev.Client)
 	s.deliver(room, abi.Event{Kind: abi.EventDisconnect, Client: ev.Client})
 }
 
@@ -227,6 +285,9 @@ func (s *service) close() {
 func (s *service) deliver(room stateroom.Room, ev abi.Event) {
 	if s.closed {
 		return // never call into an instance after a fault
+	}
+	if s.broken != nil {
+		s.fault(s.broken)
 	}
 	s.room = room
 	var err error
@@ -301,7 +362,7 @@ func hostSend(ctx context.Context, _ api.Module, stack []uint64) {
 // service (see package internal/abi).
 func (s *service) send(ptr, n uint32) error {
 	if s.room == nil {
-		return fmt.Errorf("%w: called outside an event (while instantiating or in _initialize); send only while handling stateroom_recv", ErrSend)
+		return fmt.Errorf("%w: called outside an event (while instantiating, in _initialize, or in stateroom_snapshot or stateroom_restore); send only while handling stateroom_recv", ErrSend)
 	}
 	b, ok := s.mem.Read(ptr, n)
 	if !ok {

@@ -44,3 +44,17 @@ func (s *service) nanosleep(ns int64) {
 		panic(sys.NewExitError(sys.ExitCodeContextCanceled))
 	}
 }
+
+// processStart anchors the monotonic clock guests read.
+var processStart = time.Now()
+
+// nanotime is an instance's WASI monotonic clock: the process's, as
+// wazero's own (ModuleConfig.WithSysNanotime) reads it, plus clockOffset.
+// The offset is zero unless the instance restored a raw snapshot: its
+// memory then holds readings of the old instance's clock (a Go guest's
+// timers, a Rust Instant), which after a restart may lie far ahead of this
+// process's clock. The offset makes the clock go on from the snapshot's
+// reading, plus the time since, instead of jumping back.
+func (s *service) nanotime() int64 {
+	return int64(time.Since(processStart)) + s.clockOffset
+}

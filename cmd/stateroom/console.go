@@ -39,17 +39,3 @@ func (c *console) Printf(format string, args ...any) {
 	defer c.mu.Unlock()
 	fmt.Fprintln(c.w, "stateroom: "+strings.TrimRight(msg, "\n"))
 }
-
-// Raw writes text as it is, such as a compiler's output, which the user
-// must see exactly as the compiler printed it.
-func (c *console) Raw(text string) {
-	if text == "" {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	io.WriteString(c.w, text)
-	if !strings.HasSuffix(text, "\n") {
-		io.WriteString(c.w, "\n")
-	}
-}

@@ -306,9 +306,14 @@ func devOrigins(f *ServerFlags, port string) []string {
 	return out
 }
 
-// isGoSource says whether a change to path can change a build.
+// isGoSource says whether a change to path can change a build. Test files
+// cannot: rebuilding for them would close every room with 1012 for
+// nothing while the user edits the service's tests.
 func isGoSource(path string) bool {
 	base := filepath.Base(path)
+	if strings.HasSuffix(base, "_test.go") {
+		return false
+	}
 	return strings.HasSuffix(base, ".go") || base == "go.mod" || base == "go.sum"
 }
 

@@ -200,3 +200,19 @@ func TestDevClient(t *testing.T) {
 		t.Error("a client-only change swapped the service")
 	}
 }
+
+// TestIsGoSource checks which changed files make dev rebuild.
+func TestIsGoSource(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/p/counter.go":      true,
+		"/p/go.mod":          true,
+		"/p/go.sum":          true,
+		"/p/counter_test.go": false, // tests are not in the build
+		"/p/static/app.js":   false,
+		"/p/README.md":       false,
+	} {
+		if got := isGoSource(path); got != want {
+			t.Errorf("isGoSource(%s) = %v, want %v", path, got, want)
+		}
+	}
+}

@@ -117,6 +117,9 @@ type ServerFlags struct {
 	// MessageRate is the messages per second one client may send
 	// (--message-rate, default 100; "none").
 	MessageRate limitValue
+	// MessageRateAction is what happens to a client over MessageRate
+	// (--message-rate-action: throttle, the default, or close).
+	MessageRateAction rateActionValue
 	// MessageBurst is how many messages a client may send at once above
 	// the rate (--message-burst, default 0: 200, or the rate if higher).
 	MessageBurst int
@@ -190,7 +193,8 @@ func (f *ServerFlags) register(fs *pflag.FlagSet) {
 	f.MaxClientsPerRoom = countLimit(server.DefaultMaxClientsPerRoom)
 	fs.Var(&f.MaxClientsPerRoom, "max-clients-per-room", `clients in one room; one more is closed with 1013 "room is full" ("none" for no limit)`)
 	f.MessageRate = limitValue{n: server.DefaultMessageRate}
-	fs.Var(&f.MessageRate, "message-rate", `messages per second one client may send on average; a faster one is closed with 1008 ("none" for no limit)`)
+	fs.Var(&f.MessageRate, "message-rate", `messages per second one client may send on average; a faster one is throttled, or closed with 1008 with --message-rate-action close ("none" for no limit)`)
+	fs.Var(&f.MessageRateAction, "message-rate-action", "what happens to a client over --message-rate: throttle (its messages are read at the rate; nothing is lost) or close (with 1008)")
 	fs.IntVar(&f.MessageBurst, "message-burst", 0, fmt.Sprintf("messages a client may send at once above --message-rate (default %d, or the rate if higher)", server.DefaultMessageBurst))
 	fs.StringVar(&f.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve https and wss with; needs --tls-key")
 	fs.StringVar(&f.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
@@ -267,6 +271,7 @@ func (f *ServerFlags) serverOptions(logger *slog.Logger, staticDir, clientDir st
 		MaxRooms:            f.MaxRooms.count(),
 		MaxClientsPerRoom:   f.MaxClientsPerRoom.count(),
 		MessageRate:         f.MessageRate.n,
+		MessageRateAction:   server.RateLimitAction(f.MessageRateAction),
 		MessageBurst:        f.MessageBurst,
 	}
 }
@@ -331,6 +336,30 @@ func (g graceValue) serverValue() time.Duration {
 	}
 	return time.Duration(g)
 }
+
+// rateActionValue is the --message-rate-action flag: what the server does
+// with a client over --message-rate. Its zero value is the server's
+// default, throttle.
+type rateActionValue server.RateLimitAction
+
+// String returns "throttle" or "close".
+func (a *rateActionValue) String() string { return server.RateLimitAction(*a).String() }
+
+// Set parses "throttle" or "close", in any case.
+func (a *rateActionValue) Set(v string) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "throttle":
+		*a = rateActionValue(server.Throttle)
+	case "close":
+		*a = rateActionValue(server.CloseClient)
+	default:
+		return fmt.Errorf("%q is not an action; use throttle or close", v)
+	}
+	return nil
+}
+
+// Type names the value in help output.
+func (a *rateActionValue) Type() string { return "action" }
 
 // limitValue is a limit flag (--max-connections, --message-rate, ...): a
 // positive number, or "none" for server.NoLimit.

@@ -27,9 +27,8 @@ type goModule struct {
 	// Require lists the framework's own requirements: a scaffold lists
 	// them too, so it builds from the module cache without a network.
 	Require []struct {
-		Path     string
-		Version  string
-		Indirect bool
+		Path    string
+		Version string
 	}
 }
 

@@ -90,8 +90,17 @@ func TestServeTokensOriginMetrics(t *testing.T) {
 	if !strings.Contains(body, "stateroom_wasm_instantiate_seconds_count 1") {
 		t.Errorf("GET /metrics: no wasm instantiation counted in:\n%s", body)
 	}
+	// The clients answer the server's close as browsers do, so the stop
+	// need not wait out the clients that would not.
+	var checks []func(websocket.StatusCode)
+	for _, cl := range []*client{a, b, c} {
+		checks = append(checks, cl.closed())
+	}
 	if err := p.interrupt(t); err != nil {
 		t.Fatalf("exit after SIGINT: %v", err)
+	}
+	for _, check := range checks {
+		check(websocket.StatusGoingAway)
 	}
 }
 
@@ -135,12 +144,12 @@ func TestServeTLS(t *testing.T) {
 
 // TestServeLimitFlags checks that the origin, room and rate flags reach
 // the server: an allowed origin connects, a full room closes its newcomer
-// with 1013, a client over the message rate is closed with 1008, and
-// --no-metrics turns /metrics off.
+// with 1013, a client over the message rate is closed with 1008 (with
+// --message-rate-action close), and --no-metrics turns /metrics off.
 func TestServeLimitFlags(t *testing.T) {
 	p := start(t, builtScaffold(t), "serve", ".", "-p", "0", "--cache-dir", cacheDir,
 		"--allowed-origin", "https://app.example", "--max-clients-per-room", "1",
-		"--message-rate", "1", "--message-burst", "2", "--no-metrics")
+		"--message-rate", "1", "--message-burst", "2", "--message-rate-action", "close", "--no-metrics")
 	httpURL, wsURL := p.ready(t)
 
 	app := &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://app.example"}}}
@@ -202,7 +211,7 @@ func TestHardeningFlagsDefaults(t *testing.T) {
 		so.HandshakeTimeout != server.DefaultHandshakeTimeout ||
 		so.MaxConnections != server.DefaultMaxConnections || so.MaxConnectionsPerIP != server.DefaultMaxConnectionsPerIP ||
 		so.TrustForwardedFor || so.MaxRooms != server.DefaultMaxRooms || so.MaxClientsPerRoom != server.DefaultMaxClientsPerRoom ||
-		so.MessageRate != server.DefaultMessageRate || so.MessageBurst != 0 {
+		so.MessageRate != server.DefaultMessageRate || so.MessageRateAction != server.Throttle || so.MessageBurst != 0 {
 		t.Fatalf("server options from the defaults: %+v", so)
 	}
 	if got.Server.TLSCert != "" || got.Server.TLSKey != "" {
@@ -227,17 +236,19 @@ func TestHardeningFlagsSet(t *testing.T) {
 		"--metrics-path", "/m", "--no-metrics", "--handshake-timeout", "3s",
 		"--max-connections", "none", "--max-connections-per-ip", "7", "--trust-forwarded-for",
 		"--max-rooms", "UNLIMITED", "--max-clients-per-room", "off",
-		"--message-rate", "0.5", "--message-burst", "9",
+		"--message-rate", "0.5", "--message-burst", "9", "--message-rate-action", "Close",
 		"--tls-cert", "c.pem", "--tls-key", "k.pem")
 	so := got.Server.serverOptions(nil, "", "")
 	want := server.Options{
-		RoomGracePeriod: so.RoomGracePeriod, HeartbeatInterval: so.HeartbeatInterval, HeartbeatTimeout: so.HeartbeatTimeout,
+		// The flags this test leaves alone, at their documented defaults
+		// (--room-grace 30s, -i 30, -t 120).
+		RoomGracePeriod: 30 * time.Second, HeartbeatInterval: 30 * time.Second, HeartbeatTimeout: 120 * time.Second,
 		AllowedOrigins: []string{"https://a.example", "https://*.b.example"},
 		ClientToken:    "c", AdminToken: "0123456789abcdef",
 		MetricsPath: "/m", DisableMetrics: true, HandshakeTimeout: 3 * time.Second,
 		MaxConnections: server.NoLimit, MaxConnectionsPerIP: 7, TrustForwardedFor: true,
 		MaxRooms: server.NoLimit, MaxClientsPerRoom: server.NoLimit,
-		MessageRate: 0.5, MessageBurst: 9,
+		MessageRate: 0.5, MessageBurst: 9, MessageRateAction: server.CloseClient,
 	}
 	if !equalOptions(so, want) {
 		t.Fatalf("server options:\n got %+v\nwant %+v", so, want)
@@ -294,6 +305,7 @@ func TestHardeningFlagErrors(t *testing.T) {
 		{[]string{"--message-rate", "-1"}, "use a positive rate, or none"},
 		{[]string{"--message-rate", "NaN"}, "is not a limit"},
 		{[]string{"--message-burst", "-2"}, "--message-burst -2 must be a positive"},
+		{[]string{"--message-rate-action", "drop"}, `"drop" is not an action; use throttle or close`},
 		{[]string{"--handshake-timeout", "0s"}, "--handshake-timeout 0s must be a positive duration"},
 		{[]string{"--admin-token", "short"}, "--admin-token is 5 bytes long; use at least 16"},
 	} {

@@ -13,20 +13,42 @@ import (
 	"github.com/stateroom-go/stateroom/server"
 )
 
-// listen opens the TCP listener, turning "address in use" into advice.
+// listen opens the TCP listener through server.Listen, the path
+// server.ListenAndServe takes, so serve and dev accept connections as a
+// program using the library does (no TCP keep-alive: the heartbeat finds
+// dead clients). Its errors become advice that names --host and -p, which
+// is how the user chose the address.
 func listen(host string, port int) (net.Listener, error) {
+	ln, err := server.Listen(net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return nil, listenError(host, port, err)
+	}
+	return ln, nil
+}
+
+// listenError turns an error of server.Listen into advice for the command
+// line. server.Listen's own advice suggests another address; here the
+// flags to change are named.
+func listenError(host string, port int, err error) error {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	ln, err := net.Listen("tcp", addr)
-	if err == nil {
-		return ln, nil
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		next := port + 1
+		if next > 65535 {
+			next = 8080
+		}
+		return fmt.Errorf("port %d on %s is in use (another stateroom?); stop that program or choose another port with -p, e.g. -p %d", port, host, next)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("not allowed to listen on %s (ports below 1024 need privileges); choose another port with -p, e.g. -p 8080", addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("cannot listen on %s: --host %s is not an address of this machine; use 127.0.0.1, or 0.0.0.0 for every address", addr, host)
 	}
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, fmt.Errorf("port %d on %s is in use (another stateroom?); stop that program or choose another port with -p, e.g. -p %d", port, host, port+1)
+	// The cause alone: server.Listen's message repeats the address.
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op.Err
 	}
-	if errors.Is(err, syscall.EACCES) {
-		return nil, fmt.Errorf("not allowed to listen on %s (ports below 1024 need privileges); choose another port with -p, e.g. -p 8080", addr)
-	}
-	return nil, fmt.Errorf("cannot listen on %s: %w; check --host and -p", addr, err)
+	return fmt.Errorf("cannot listen on %s: %w; check --host and -p", addr, err)
 }
 
 // listen opens the TCP listener on --host and --port. With --tls-cert and

@@ -21,7 +21,7 @@ func TestNew(t *testing.T) {
 			t.Errorf("output of new does not contain %q:\n%s", want, builtLog)
 		}
 	}
-	for _, f := range []string{"counter.go", "main.go", "main_wasip1.go", "static/index.html", "stateroom.toml", "README.md", "go.mod", "go.sum", ".gitignore"} {
+	for _, f := range []string{"counter.go", "counter_test.go", "main.go", "main_wasip1.go", "static/index.html", "stateroom.toml", "README.md", "go.mod", "go.sum", ".gitignore"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("scaffold lacks %s: %v", f, err)
 		}
@@ -32,7 +32,7 @@ func TestNew(t *testing.T) {
 			t.Errorf("go.mod does not contain %q:\n%s", want, gomod)
 		}
 	}
-	for _, f := range []string{"counter.go", "main.go", "main_wasip1.go"} {
+	for _, f := range []string{"counter.go", "counter_test.go", "main.go", "main_wasip1.go"} {
 		src, _ := os.ReadFile(filepath.Join(dir, f))
 		if formatted, err := format.Source(src); err != nil || !bytes.Equal(formatted, src) {
 			t.Errorf("%s is not gofmt-formatted (%v)", f, err)
@@ -49,6 +49,40 @@ func TestNew(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("native go build of the scaffold: %v\n%s", err, out)
 	}
+}
+
+// TestNewServiceTests runs the new service's own unit tests (offline, as
+// TestNew builds it), and checks that they catch a broken counter.
+func TestNewServiceTests(t *testing.T) {
+	out, err := goTest(t, builtScaffold(t))
+	if err != nil {
+		t.Fatalf("go test in the new service: %v\n%s", err, out)
+	}
+	// "ok" alone would also be the verdict on a package with no tests.
+	for _, name := range []string{"TestCounterShared", "TestCounterIgnoresOtherMessages"} {
+		if !strings.Contains(out, "--- PASS: "+name) {
+			t.Errorf("go test did not pass %s:\n%s", name, out)
+		}
+	}
+
+	broken := copyOfScaffold(t)
+	editFile(t, filepath.Join(broken, "counter.go"), "c.value++", "c.value += 2")
+	out, err = goTest(t, broken)
+	if err == nil || !strings.Contains(out, "--- FAIL: TestCounterShared") {
+		t.Fatalf("go test of a counter that counts by 2: err=%v, want TestCounterShared to fail\n%s", err, out)
+	}
+}
+
+// goTest runs `go test -v` in dir, offline, and returns its output.
+func goTest(t *testing.T, dir string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "test", "-v", "-count=1", ".")
+	cmd.Dir = dir
+	cmd.Env = offlineEnv()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // TestScaffoldPageIsTheDemo keeps the scaffold's page the same as the

@@ -37,7 +37,7 @@ Start with:  stateroom new myservice && cd myservice && stateroom dev`,
 		NewCmdBuild(nil),
 		NewCmdDev(nil),
 		NewCmdNew(nil),
-		NewCmdVersion(nil),
+		NewCmdVersion(),
 		newBenchCmd(),
 	)
 	return root

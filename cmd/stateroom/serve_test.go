@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -135,6 +137,91 @@ func TestServeErrors(t *testing.T) {
 					t.Errorf("stderr does not contain %q:\n%s", w, stderr)
 				}
 			}
+		})
+	}
+}
+
+// TestShutdownIsPrompt stops serve and dev while a WebSocket client is
+// connected and another connection is open but idle, as a browser's
+// preconnect is. The client must get 1001 at once: net/http's Shutdown
+// counts a connection that has sent no request as busy for 5 s, and no
+// such wait may come before the rooms are closed. The process must then
+// exit soon after its last client is gone. The bound is generous for a
+// loaded machine, yet a second shorter than that 5 s wait, which starts
+// when the server accepted the idle connection, just before SIGINT.
+func TestShutdownIsPrompt(t *testing.T) {
+	const bound = 4 * time.Second
+	for _, command := range []string{"serve", "dev"} {
+		t.Run(command, func(t *testing.T) {
+			var p *proc
+			if command == "serve" {
+				p = start(t, builtScaffold(t), "serve", ".", "-p", "0", "--cache-dir", cacheDir)
+			} else {
+				p = start(t, copyOfScaffold(t), "dev", "-p", "0")
+			}
+			_, wsURL := p.ready(t)
+
+			// The idle connection first: the server accepts connections in
+			// order, so once the client below is answered, the server
+			// holds the idle one too.
+			idle, err := net.Dial("tcp", strings.TrimPrefix(wsURL, "ws://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idle.Close()
+			c := dial(t, wsURL, "r")
+			c.expect("new value: 0")
+
+			type end struct {
+				at  time.Time
+				err error
+			}
+			clientEnd, idleEnd := make(chan end, 1), make(chan end, 1)
+			go func() {
+				for {
+					// The deadline only keeps a broken server from hanging
+					// the test; the bounds are checked below.
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					_, _, err := c.conn.Read(ctx)
+					cancel()
+					if err != nil {
+						clientEnd <- end{time.Now(), err}
+						return
+					}
+				}
+			}()
+			go func() {
+				idle.SetReadDeadline(time.Now().Add(time.Minute))
+				_, err := idle.Read(make([]byte, 1))
+				idleEnd <- end{time.Now(), err}
+			}()
+
+			sent := time.Now()
+			if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			closed := <-clientEnd
+			if code := websocket.CloseStatus(closed.err); code != websocket.StatusGoingAway {
+				t.Fatalf("client closed with %v (%v), want 1001", code, closed.err)
+			}
+			if d := closed.at.Sub(sent); d > bound {
+				t.Errorf("the client got 1001 %v after SIGINT, want at most %v", d.Round(time.Millisecond), bound)
+			}
+			select {
+			case <-p.done:
+			case <-time.After(time.Minute):
+				t.Fatalf("stateroom %s did not exit within a minute of SIGINT", command)
+			}
+			exited := time.Now()
+			if p.err != nil {
+				t.Errorf("exit after SIGINT: %v", p.err)
+			}
+			if d := exited.Sub(closed.at); d > bound {
+				t.Errorf("stateroom %s exited %v after its last client was closed, want at most %v", command, d.Round(time.Millisecond), bound)
+			}
+			i := <-idleEnd // the exit closed it, if the server did not
+			t.Logf("after SIGINT: client closed in %v, idle connection closed in %v, exit in %v",
+				closed.at.Sub(sent).Round(time.Millisecond), i.at.Sub(sent).Round(time.Millisecond), exited.Sub(sent).Round(time.Millisecond))
 		})
 	}
 }

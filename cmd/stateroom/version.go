@@ -1,47 +1,31 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
 
-// VersionOptions are the inputs of `stateroom version`.
-type VersionOptions struct {
-	// Stdout receives the version line.
-	Stdout io.Writer
-}
-
-// NewCmdVersion returns `stateroom version`. runF does the work; nil means
-// runVersion.
-func NewCmdVersion(runF func(context.Context, *VersionOptions) error) *cobra.Command {
-	opts := &VersionOptions{}
-	if runF == nil {
-		runF = runVersion
-	}
+// NewCmdVersion returns `stateroom version`. Unlike the other commands it
+// takes no runF and has no options struct: there are no flags to check
+// apart from the work.
+func NewCmdVersion() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of stateroom and of the Go toolchain that built it",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Stdout = cmd.OutOrStdout()
-			return runF(cmd.Context(), opts)
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), versionString())
+			return err
 		},
 	}
 }
 
-// runVersion prints e.g. "stateroom v0.1.0 (go1.26.8 linux/amd64)", with
-// the VCS revision when the binary was built from a checkout.
-func runVersion(_ context.Context, opts *VersionOptions) error {
-	_, err := fmt.Fprintln(opts.Stdout, versionString())
-	return err
-}
-
-// versionString describes this binary from its build information.
+// versionString describes this binary from its build information, e.g.
+// "stateroom v0.1.0 (go1.26.8 linux/amd64)", with the VCS revision when the
+// binary was built from a checkout.
 func versionString() string {
 	version, goVersion, rev := "(unknown)", runtime.Version(), ""
 	if bi, ok := debug.ReadBuildInfo(); ok {

@@ -12,14 +12,23 @@ import (
 // TestWatcherBatches checks that a burst of changes arrives as one batch,
 // that noise (editor files, dist/, chmod) is left out, and that a directory
 // created after the start is watched.
+//
+// A step's changes must come within one debounce of each other to make
+// one batch, so the test sets a debounce far longer than a loaded machine
+// takes between two small file operations. It also makes all of a step's
+// changes before it reads: a batch waits for its reader, and changes that
+// come meanwhile join it, so a slow step splits only if, in addition, the
+// watcher has not yet received an event the kernel already queued when
+// the test starts reading.
 func TestWatcherBatches(t *testing.T) {
+	const debounce = time.Second
 	root := t.TempDir()
 	for _, d := range []string{"dist", "pkg"} {
 		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	w, err := newWatcher([]string{root}, 100*time.Millisecond, func(err error) { t.Errorf("watcher error: %v", err) })
+	w, err := newWatcher([]string{root}, debounce, func(err error) { t.Errorf("watcher error: %v", err) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,10 +84,11 @@ func TestWatcherBatches(t *testing.T) {
 		t.Fatalf("batch %q, want %q", got, c)
 	}
 
-	// Nothing else is pending.
+	// Nothing else is pending. A stray event would be sent one debounce
+	// after it came, so wait past that.
 	select {
 	case batch := <-out:
 		t.Fatalf("unexpected batch %q", batch)
-	case <-time.After(300 * time.Millisecond):
+	case <-time.After(2 * debounce):
 	}
 }

@@ -9,7 +9,9 @@
 //
 // MessageFromProcess has one variant upstream lacks, Close ([CommandClose]),
 // an optional extension: a guest that never sends it speaks upstream's ABI
-// exactly (see ABI.md).
+// exactly (see ABI.md). The snapshot extension adds two optional guest
+// exports, whose names and answers are the constants [ExportSnapshot],
+// [ExportRestore] and the Snapshot* and Restore* values.
 //
 // Decoding is strict about structure: truncated input, trailing bytes,
 // unknown tags and lengths past the end of the input are errors. Decoders
@@ -408,3 +410,50 @@ func RecipientFromI32(v int32) (stateroom.Recipient, bool) {
 		return stateroom.EveryoneExcept(stateroom.ClientID(-v)), true
 	}
 }
+
+// The snapshot extension (ABI.md, "Extension: snapshots"): two optional
+// guest exports through which a guest hands its host its state as bytes
+// and takes it back, so that its room outlives the instance. A module that
+// exports neither is snapshotted by the host as raw memory instead; one
+// that exports only one of them does not load.
+const (
+	// ExportSnapshot is `stateroom_snapshot() -> i32`: SnapshotNone,
+	// SnapshotFailed, or the address of a SnapshotRef.
+	ExportSnapshot = "stateroom_snapshot"
+	// ExportRestore is `stateroom_restore(ptr i32, len i32) -> i32`: the
+	// host wrote a snapshot at ptr through stateroom_malloc; the guest
+	// answers RestoreOK, RestoreRefused or RestoreIncompatible.
+	ExportRestore = "stateroom_restore"
+)
+
+// Results of stateroom_snapshot other than the address of a SnapshotRef.
+// Neither can be such an address: 0 is the null pointer, and 8 bytes do not
+// fit at 0xFFFFFFFF in a 32-bit memory.
+const (
+	// SnapshotNone: the guest does not snapshot itself (a Go service that
+	// is not a stateroom.Snapshotter); the host takes its raw memory.
+	SnapshotNone uint32 = 0
+	// SnapshotFailed (-1 as an i32): the guest's snapshot failed, with a
+	// message on stderr; this save is skipped and the room goes on.
+	SnapshotFailed uint32 = 0xFFFFFFFF
+)
+
+// SnapshotRefSize is the size of the pair stateroom_snapshot points at:
+// the snapshot's address and length, little-endian u32s. The pair and the
+// bytes stay valid until the host's next call into the guest.
+const SnapshotRefSize = 8
+
+// Results of stateroom_restore. Any other value is taken as
+// RestoreRefused.
+const (
+	// RestoreOK: the guest took the snapshot.
+	RestoreOK uint32 = 0
+	// RestoreRefused: the bytes are not a state the guest can take
+	// (damaged, or its Restore failed); the host's Restore fails and the
+	// runtime sets the record aside for an operator.
+	RestoreRefused uint32 = 1
+	// RestoreIncompatible: the bytes are sound but from a build this one
+	// cannot read (a Go Restore error wrapping
+	// stateroom.ErrIncompatibleSnapshot); the room starts fresh.
+	RestoreIncompatible uint32 = 2
+)

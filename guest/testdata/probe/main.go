@@ -61,6 +61,8 @@ func (p *probe) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 	case "keep":
 		n, _ := strconv.Atoi(arg)
 		p.kept = append(p.kept, make([]byte, n)...)
+	case "kept": // how many bytes "keep" kept: state the host's raw snapshots carry
+		room.Send(stateroom.To(ev.Client), stateroom.Text(strconv.Itoa(len(p.kept))))
 	case "note":
 		room.Send(stateroom.To(ev.Client), stateroom.Text(buildNote))
 	case "panic":

@@ -15,7 +15,7 @@ import (
 // examples/counter/static/index.html) in headless Chromium under
 // `stateroom dev`: clicks in one tab update the other, and after a rebuild
 // closes the room with 1012 both pages reconnect by themselves and get the
-// new build's behaviour.
+// new build's behaviour on the room's saved value.
 func TestBrowserDemo(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -89,18 +89,18 @@ func TestBrowserDemo(t *testing.T) {
 	waitJS(tab1, "tab 1", value("-1"))
 
 	// A rebuild: the room closes with 1012; both pages reconnect on their
-	// own to a fresh room running the new build.
+	// own to the room, restored from its snapshot by the new build.
 	editFile(t, filepath.Join(dir, "counter.go"), "c.value++", "c.value += 10")
 	p.waitFor(t, swappedLine, 0, 2*time.Minute)
 	for i, tab := range []context.Context{tab1, tab2} {
 		name := fmt.Sprintf("tab %d", i+1)
 		waitJS(tab, name, connected(2))
 		waitJS(tab, name, `document.getElementById("state").dataset.lastClose === "1012"`)
-		waitJS(tab, name, value("0"))
+		waitJS(tab, name, value("-1"))
 	}
 	click(tab2, "tab 2", "#inc")
-	waitJS(tab1, "tab 1", value("10"))
-	waitJS(tab2, "tab 2", value("10"))
+	waitJS(tab1, "tab 1", value("9"))
+	waitJS(tab2, "tab 2", value("9"))
 
 	// Close the browser before the dev server, so the pages do not keep
 	// reconnecting to a server that is going away.

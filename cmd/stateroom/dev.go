@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -46,8 +47,16 @@ func NewCmdDev(runF func(context.Context, *DevOptions) error) *cobra.Command {
 		Long: `Build the service in DIR (default "."), serve it on 127.0.0.1:8080, and watch
 its Go files: on a change it rebuilds and swaps the module in. New rooms use the
 new build; running rooms are closed with code 1012 (service restart) so their
-clients reconnect to it. A failed build prints the compiler's errors and keeps
-the previous build serving.
+clients reconnect to it. A rebuild that produces the same module (an edit to a
+comment, say; only the Go build id differs) swaps nothing and closes nothing. A failed build prints the
+compiler's errors and keeps the previous build serving.
+
+Rooms keep their state across rebuilds and restarts, as under serve: a service
+that implements stateroom.Snapshotter is saved to .stateroom/rooms.db in the
+working directory (--state-dir moves it; --no-state turns it off), and a room
+closed by a swap is restored by the new build. If the new build cannot read the
+snapshot (its Restore fails), the snapshot is set aside and the room starts
+afresh.
 
 Static files (static_files in stateroom.toml, default "static") are served live
 from the source directory: reload the page to see an edit. A [client] package
@@ -86,7 +95,9 @@ type devSession struct {
 	con    *console
 	logger *slog.Logger
 	srv    *server.Server
-	module *wasmhost.Module // nil until a build loads
+	module *wasmhost.Module  // nil until a build loads
+	sum    [sha256.Size]byte // of the module file module was loaded from
+	stored bool              // rooms are saved: a swap keeps their state
 }
 
 // errNotBuilt answers connections while the service has never built.
@@ -109,6 +120,17 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 		return err
 	}
 	defer ln.Close() // no-op once served; closes it on an early return
+	// The state file next, for the same reason: another process holding
+	// it is an error to see before waiting for a build.
+	st, err := opts.Server.openStore()
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		// Deferred before the server starts, so it runs after the server
+		// has shut down and saved every room.
+		defer closeStore(st, logger)
+	}
 
 	// Watch before the first build, so an edit saved during it is not
 	// missed. Two goroutines, both owned here: the watcher and, later, the
@@ -132,7 +154,7 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 	go func() { defer close(watchDone); w.run(wctx, changes) }()
 	defer func() { cancel(); <-watchDone }()
 
-	s := &devSession{p: p, opts: opts, con: con, logger: logger}
+	s := &devSession{p: p, opts: opts, con: con, logger: logger, stored: st != nil}
 	defer s.closeModule()
 
 	var factory stateroom.Factory = stateroom.FactoryFunc(func(string) (stateroom.Service, error) {
@@ -160,6 +182,9 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 	so := opts.Server.serverOptions(logger, p.staticDir, clientDir)
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	so.AllowedOrigins = devOrigins(&opts.Server, port)
+	if st != nil {
+		so.Store = st
+	}
 	s.srv, err = server.New(factory, so)
 	if err != nil {
 		return err
@@ -169,7 +194,7 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 	go func() { serveErr <- opts.Server.serve(wctx, ln, s.srv, logger) }()
 
 	httpURL, wsURL := urls(ln, opts.Server.TLSCert != "")
-	con.Printf("serving %s on %s (%s)", rel(p.dir), httpURL, wsURL)
+	con.Printf("serving %s on %s (%s)%s", rel(p.dir), httpURL, wsURL, opts.Server.stateNote())
 	con.Printf("watching %s for changes; Ctrl-C stops", strings.Join(relAll(roots), ", "))
 
 	for {
@@ -191,8 +216,15 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 // handle rebuilds what a batch of changes touched.
 func (s *devSession) handle(ctx context.Context, batch []string) {
 	var service, client bool
+	stateDir := ""
+	if !s.opts.Server.NoState {
+		stateDir, _ = filepath.Abs(s.opts.Server.StateDir)
+	}
 	for _, path := range batch {
 		switch {
+		case stateDir != "" && within(path, stateDir):
+			// The rooms' own saves, when --state-dir is inside a watched
+			// tree under a name the watcher does not skip.
 		case s.p.staticDir != "" && within(path, s.p.staticDir):
 			s.con.Printf("%s changed (static files are served live: reload the page)", rel(path))
 		case s.p.clientDir != "" && within(path, s.p.clientDir) && isGoSource(path):
@@ -227,6 +259,19 @@ func (s *devSession) rebuildService(ctx context.Context) (*wasmhost.Module, erro
 		}
 		return nil, err
 	}
+	sum, err := moduleSum(s.p.serviceModule())
+	if err != nil {
+		s.con.Printf("reading the build: %v", err)
+		s.keepingPrevious()
+		return nil, err
+	}
+	if s.module != nil && sum == s.sum {
+		// Swapping in the same code would only cost every room a
+		// restart: its clients a reconnect, a service without snapshots
+		// its state.
+		s.con.Printf("the new build of %s has the same code as the running one; nothing to swap", rel(s.p.serviceModule()))
+		return nil, nil
+	}
 	start := time.Now()
 	s.con.Printf("compiling %s for the host ...", rel(s.p.serviceModule()))
 	hostOpts := s.opts.Server.hostOptions(s.logger)
@@ -244,12 +289,15 @@ func (s *devSession) rebuildService(ctx context.Context) (*wasmhost.Module, erro
 		return nil, err
 	}
 	s.con.Printf("compiled in %s", time.Since(start).Round(time.Millisecond))
+	s.sum = sum // both callers make m the running module
 	return m, nil
 }
 
 // swap makes m the module new rooms use and closes the one it replaces.
 // SwapFactory has closed the rooms running on the old module (their
-// clients got 1012) before the old module's instances are closed.
+// clients got 1012, and with a store each room's last snapshot was taken,
+// for the new build to restore) before the old module's instances are
+// closed.
 func (s *devSession) swap(m *wasmhost.Module) {
 	old := s.module
 	s.module = m
@@ -258,7 +306,11 @@ func (s *devSession) swap(m *wasmhost.Module) {
 	if old != nil {
 		old.Close(context.Background())
 	}
-	s.con.Printf("swapped in the new build: new rooms use it; %d running rooms closed with code 1012 so their clients reconnect", rooms)
+	kept := "a service that snapshots keeps its state"
+	if !s.stored {
+		kept = "their state is lost: --no-state"
+	}
+	s.con.Printf("swapped in the new build: new rooms use it; %d running rooms closed with code 1012 so their clients reconnect (%s)", rooms, kept)
 }
 
 // keepingPrevious tells the user what is serving after a failed build.

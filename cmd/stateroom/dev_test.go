@@ -16,18 +16,24 @@ import (
 )
 
 var (
-	swappedLine  = regexp.MustCompile(`swapped in the new build`)
-	keptLine     = regexp.MustCompile(`still serving the previous build`)
-	notBuiltLine = regexp.MustCompile(`no build to serve yet`)
+	swappedLine   = regexp.MustCompile(`swapped in the new build`)
+	identicalLine = regexp.MustCompile(`has the same code as the running one; nothing to swap`)
+	keptLine      = regexp.MustCompile(`still serving the previous build`)
+	notBuiltLine  = regexp.MustCompile(`no build to serve yet`)
 )
 
-// TestDev edits the service under `stateroom dev`: a good edit swaps the
-// module (an old connection gets 1012, a new one sees the new behaviour),
-// a broken edit prints the compiler's error and keeps the old module.
+// TestDev edits the service under `stateroom dev`: an edit that builds the
+// same module (a comment) swaps nothing and closes nobody; a good edit
+// swaps the module (an old connection gets 1012, a new one sees the new
+// behaviour on the room's saved state); a broken edit prints the
+// compiler's error and keeps the old module.
 func TestDev(t *testing.T) {
 	dir := copyOfScaffold(t)
-	p := start(t, dir, "dev", "-p", "0", "--debounce", "50ms")
+	// The default state directory, .stateroom in the working directory:
+	// inside the watched tree, whose saves must not look like edits.
+	p := startDefault(t, dir, nil, "dev", "-p", "0", "--debounce", "50ms")
 	httpURL, wsURL := p.ready(t)
+	p.waitFor(t, regexp.MustCompile(`rooms saved to \.stateroom/rooms\.db`), 0, time.Second)
 	if code, body := get(t, httpURL+"/status"); code != 200 || strings.TrimSpace(body) != "ok" {
 		t.Fatalf("/status: %d %q", code, body)
 	}
@@ -61,6 +67,14 @@ func TestDev(t *testing.T) {
 	a.expect("new value: 0")
 	a.send("increment")
 	a.expect("new value: 1")
+
+	// Rewording a comment on its own line changes no byte of the module
+	// but its build id (-trimpath, and no line moves): the rebuild must
+	// not close the room.
+	editFile(t, filepath.Join(dir, "counter.go"), "// NewCounter returns the service of a new room.", "// NewCounter returns the service of one new room.")
+	p.waitFor(t, identicalLine, 0, 2*time.Minute)
+	a.send("increment")
+	a.expect("new value: 2") // still connected, to the same instance
 	aClosed := a.closed()
 
 	editFile(t, filepath.Join(dir, "counter.go"), "c.value++", "c.value += 10")
@@ -68,9 +82,9 @@ func TestDev(t *testing.T) {
 	aClosed(websocket.StatusServiceRestart)
 
 	b := dial(t, wsURL, "r")
-	b.expect("new value: 0") // a fresh room on the new build
+	b.expect("new value: 2") // the room's state, restored by the new build
 	b.send("increment")
-	b.expect("new value: 10")
+	b.expect("new value: 12")
 
 	editFile(t, filepath.Join(dir, "counter.go"), "c.value += 10", `c.value += "ten"`)
 	p.waitFor(t, keptLine, 0, 2*time.Minute)
@@ -79,7 +93,7 @@ func TestDev(t *testing.T) {
 	}
 	// The previous build still serves, and its rooms were left running.
 	b.send("increment")
-	b.expect("new value: 20")
+	b.expect("new value: 22")
 	c := dial(t, wsURL, "other")
 	c.expect("new value: 0")
 	c.send("increment")
@@ -93,6 +107,9 @@ func TestDev(t *testing.T) {
 	cClosed(websocket.StatusGoingAway)
 	if n := len(swappedLine.FindAllString(p.out.String(), -1)); n != 1 {
 		t.Errorf("%d swaps, want 1", n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".stateroom", "rooms.db")); err != nil {
+		t.Errorf("no state file in the working directory: %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/store"
 	"github.com/stateroom-go/stateroom/wasmhost"
 )
 
@@ -127,6 +129,18 @@ type ServerFlags struct {
 	// wss with (--tls-cert, --tls-key: both or neither; default neither).
 	TLSCert, TLSKey string
 
+	// StateDir holds the rooms' saved state, the file stateFile
+	// (--state-dir, default .stateroom in the working directory).
+	StateDir string
+	// NoState keeps rooms in memory only (--no-state).
+	NoState bool
+	// CheckpointInterval is the most often a busy room is saved
+	// (--checkpoint-interval, default 1s): what a crash can lose.
+	CheckpointInterval time.Duration
+	// HibernateAfter drops the instance of a room idle this long
+	// (--hibernate-after, default 5m; 0 never).
+	HibernateAfter time.Duration
+
 	// metrics is the one registry the server and every module it loads
 	// (dev loads one per rebuild) report to, so /metrics shows both; made
 	// on first use, nil with --no-metrics.
@@ -198,7 +212,19 @@ func (f *ServerFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.MessageBurst, "message-burst", 0, fmt.Sprintf("messages a client may send at once above --message-rate (default %d, or the rate if higher)", server.DefaultMessageBurst))
 	fs.StringVar(&f.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve https and wss with; needs --tls-key")
 	fs.StringVar(&f.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&f.StateDir, "state-dir", defaultStateDir, "directory of the rooms' saved state (the file "+stateFile+"), so rooms outlive a restart; one process at a time may use it")
+	fs.BoolVar(&f.NoState, "no-state", false, "keep rooms in memory only: their state is lost when the process stops")
+	fs.DurationVar(&f.CheckpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "most often a room with events is saved: a crash loses at most this much")
+	fs.DurationVar(&f.HibernateAfter, "hibernate-after", server.DefaultHibernateAfter, "drop the instance of a room idle this long, keeping its state and clients (0: never)")
 }
+
+// The state a command keeps by default: a bbolt file in a directory of the
+// working directory, so that a project's rooms stay with the project and
+// two projects never share (or lock each other out of) one file.
+const (
+	defaultStateDir = ".stateroom"
+	stateFile       = "rooms.db"
+)
 
 // complete fills the tokens not given by flag from the environment, then
 // validates. A flag wins over its variable.
@@ -240,6 +266,14 @@ func (f *ServerFlags) validate() error {
 		return fmt.Errorf("--handshake-timeout %v must be a positive duration, such as 10s", f.HandshakeTimeout)
 	case f.MessageBurst < 0:
 		return fmt.Errorf("--message-burst %d must be a positive number of messages, or 0 for the default", f.MessageBurst)
+	case f.CheckpointInterval <= 0:
+		return fmt.Errorf("--checkpoint-interval %v must be a positive duration, such as 1s", f.CheckpointInterval)
+	case f.HibernateAfter < 0:
+		return fmt.Errorf("--hibernate-after %v must be a positive duration, or 0 to never hibernate", f.HibernateAfter)
+	case f.NoState && f.StateDir != defaultStateDir:
+		return fmt.Errorf("--no-state and --state-dir %s contradict each other: give --state-dir to keep the rooms' state there, or --no-state to keep it nowhere", f.StateDir)
+	case !f.NoState && f.StateDir == "":
+		return fmt.Errorf("--state-dir is empty; give a directory, or --no-state to keep rooms in memory only")
 	case f.AdminToken != "" && len(f.AdminToken) < 16:
 		// Checked here too, not only by server.New, so the advice names
 		// the flag and comes before a build.
@@ -273,7 +307,46 @@ func (f *ServerFlags) serverOptions(logger *slog.Logger, staticDir, clientDir st
 		MessageRate:         f.MessageRate.n,
 		MessageRateAction:   server.RateLimitAction(f.MessageRateAction),
 		MessageBurst:        f.MessageBurst,
+		CheckpointInterval:  f.CheckpointInterval,
+		HibernateAfter:      f.hibernateAfter(),
 	}
+}
+
+// hibernateAfter maps --hibernate-after to server.Options.HibernateAfter,
+// whose zero means "the default" rather than "never".
+func (f *ServerFlags) hibernateAfter() time.Duration {
+	if f.HibernateAfter == 0 {
+		return server.NeverHibernate
+	}
+	return f.HibernateAfter
+}
+
+// statePath is the state file the flags name, or "" with --no-state.
+func (f *ServerFlags) statePath() string {
+	if f.NoState {
+		return ""
+	}
+	return filepath.Join(f.StateDir, stateFile)
+}
+
+// openStore opens the state file, or returns nil with --no-state. Its
+// errors are the store's, which name the file and what to do (stop the
+// other process holding it, or pass another --state-dir); the caller
+// returns them before the ready line.
+func (f *ServerFlags) openStore() (*store.Bolt, error) {
+	path := f.statePath()
+	if path == "" {
+		return nil, nil
+	}
+	return store.Open(path, store.BoltOptions{})
+}
+
+// stateNote ends the ready line: where the rooms' state goes.
+func (f *ServerFlags) stateNote() string {
+	if path := f.statePath(); path != "" {
+		return "; rooms saved to " + rel(path)
+	}
+	return "; rooms in memory only (--no-state)"
 }
 
 // hostOptions translates the flags to the WebAssembly host's options.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,13 @@ func TestServeFlagsDefaults(t *testing.T) {
 	if so.RoomGracePeriod != 30*time.Second || so.HeartbeatInterval != 30*time.Second || so.HeartbeatTimeout != 120*time.Second {
 		t.Fatalf("server options: %+v", so)
 	}
+	// Rooms persist by default, to .stateroom/rooms.db in the working
+	// directory, checkpointed every second, hibernating after 5 minutes.
+	if f.NoState || f.StateDir != ".stateroom" || f.statePath() != filepath.Join(".stateroom", "rooms.db") ||
+		so.CheckpointInterval != time.Second || so.HibernateAfter != 5*time.Minute {
+		t.Fatalf("state defaults: no-state %v, dir %q, path %q, checkpoint %v, hibernate %v",
+			f.NoState, f.StateDir, f.statePath(), so.CheckpointInterval, so.HibernateAfter)
+	}
 	if ho := f.hostOptions(nil); ho.EventBudget != wasmhost.DefaultEventBudget || ho.MemoryLimit != 64<<20 || ho.DisableCache {
 		t.Fatalf("host options: %+v", ho)
 	}
@@ -74,6 +82,58 @@ func TestServeFlagsSet(t *testing.T) {
 		t.Fatalf("host options: %+v", ho)
 	}
 }
+
+func TestStateFlagValues(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		path       string
+		checkpoint time.Duration
+		hibernate  time.Duration
+	}{
+		{[]string{"--state-dir", "/var/lib/sr"}, "/var/lib/sr/rooms.db", time.Second, 5 * time.Minute},
+		{[]string{"--no-state"}, "", time.Second, 5 * time.Minute},
+		{[]string{"--checkpoint-interval", "250ms", "--hibernate-after", "1h"}, ".stateroom/rooms.db", 250 * time.Millisecond, time.Hour},
+		// 0 turns hibernation off: server.Options would read 0 as the default.
+		{[]string{"--hibernate-after", "0"}, ".stateroom/rooms.db", time.Second, server.NeverHibernate},
+	} {
+		for _, newCmd := range []func() *cobra.Command{
+			func() *cobra.Command {
+				return NewCmdServe(func(_ context.Context, o *ServeOptions) error { return ranWith(&o.Server) })
+			},
+			func() *cobra.Command {
+				return NewCmdDev(func(_ context.Context, o *DevOptions) error { return ranWith(&o.Server) })
+			},
+		} {
+			cmd := newCmd()
+			args := tc.args
+			if cmd.Name() == "serve" {
+				args = append([]string{"m.wasm"}, args...)
+			}
+			var re *ranError
+			if err := parse(t, cmd, args...); !errors.As(err, &re) {
+				t.Fatalf("%s %q: err = %v", cmd.Name(), args, err)
+			}
+			f := re.flags
+			so := f.serverOptions(nil, "", "")
+			if f.statePath() != filepath.FromSlash(tc.path) || so.CheckpointInterval != tc.checkpoint || so.HibernateAfter != tc.hibernate {
+				t.Errorf("%s %q: path %q, checkpoint %v, hibernate %v; want %q, %v, %v",
+					cmd.Name(), args, f.statePath(), so.CheckpointInterval, so.HibernateAfter, tc.path, tc.checkpoint, tc.hibernate)
+			}
+		}
+	}
+	// --no-state opens no store.
+	f := &ServerFlags{NoState: true}
+	if st, err := f.openStore(); st != nil || err != nil {
+		t.Errorf("openStore with --no-state: %v, %v; want nothing", st, err)
+	}
+}
+
+// ranError carries the flags runF got out of a command.
+type ranError struct{ flags *ServerFlags }
+
+func (*ranError) Error() string { return "ran" }
+
+func ranWith(f *ServerFlags) error { return &ranError{flags: f} }
 
 func TestRoomGraceValues(t *testing.T) {
 	for _, tc := range []struct {
@@ -113,6 +173,11 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"m.wasm", "--memory-limit", "8GiB"}, "--memory-limit 8GiB is out of range"},
 		{[]string{"m.wasm", "--event-budget", "0s"}, "use --trusted"},
 		{[]string{"m.wasm", "--port", "x"}, "invalid argument"},
+		{[]string{"m.wasm", "--checkpoint-interval", "0s"}, "--checkpoint-interval 0s must be a positive duration"},
+		{[]string{"m.wasm", "--checkpoint-interval", "soon"}, "invalid argument"},
+		{[]string{"m.wasm", "--hibernate-after", "-1m"}, "--hibernate-after -1m0s must be a positive duration, or 0"},
+		{[]string{"m.wasm", "--no-state", "--state-dir", "st"}, "--no-state and --state-dir st contradict"},
+		{[]string{"m.wasm", "--state-dir", ""}, "--state-dir is empty"},
 	} {
 		ran := false
 		err := parse(t, NewCmdServe(func(context.Context, *ServeOptions) error { ran = true; return nil }), tc.args...)

@@ -241,8 +241,10 @@ func TestHardeningFlagsSet(t *testing.T) {
 	so := got.Server.serverOptions(nil, "", "")
 	want := server.Options{
 		// The flags this test leaves alone, at their documented defaults
-		// (--room-grace 30s, -i 30, -t 120).
+		// (--room-grace 30s, -i 30, -t 120, --checkpoint-interval 1s,
+		// --hibernate-after 5m).
 		RoomGracePeriod: 30 * time.Second, HeartbeatInterval: 30 * time.Second, HeartbeatTimeout: 120 * time.Second,
+		CheckpointInterval: time.Second, HibernateAfter: 5 * time.Minute,
 		AllowedOrigins: []string{"https://a.example", "https://*.b.example"},
 		ClientToken:    "c", AdminToken: "0123456789abcdef",
 		MetricsPath: "/m", DisableMetrics: true, HandshakeTimeout: 3 * time.Second,

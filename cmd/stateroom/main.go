@@ -9,6 +9,10 @@
 //	stateroom bench ...       load-test a Stateroom server
 //	stateroom version         print the version
 //
+// serve and dev keep the rooms' state in .stateroom/rooms.db under the
+// working directory (--state-dir, --no-state), so rooms outlive a restart
+// or a rebuild.
+//
 // Run "stateroom COMMAND --help" for the flags of each command. The project
 // file stateroom.toml is described in package internal/config.
 package main

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -131,8 +132,24 @@ func start(t *testing.T, dir string, args ...string) *proc {
 	return startEnv(t, dir, nil, args...)
 }
 
-// startEnv is start with extra environment variables ("K=V").
+// startEnv is start with extra environment variables ("K=V"). A serve or
+// dev gets a state directory of its own in the test's temporary
+// directory, unless args choose (--state-dir, --no-state): tests share the
+// built scaffold's directory, and the rooms one test saved in its
+// .stateroom would be restored in the next. Tests of the default location
+// use startDefault.
 func startEnv(t *testing.T, dir string, env []string, args ...string) *proc {
+	t.Helper()
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "dev") &&
+		!slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--state-dir") || a == "--no-state" }) {
+		args = append(args, "--state-dir", t.TempDir())
+	}
+	return startDefault(t, dir, env, args...)
+}
+
+// startDefault is startEnv with args as they are: a serve or dev keeps its
+// state in dir/.stateroom unless args say otherwise.
+func startDefault(t *testing.T, dir string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(stateroomBin, args...), done: make(chan struct{})}
 	p.cmd.Dir = dir
@@ -310,6 +327,9 @@ func copyTree(t *testing.T, src, dst string) {
 		}
 		r, _ := filepath.Rel(src, path)
 		target := filepath.Join(dst, r)
+		if d.IsDir() && d.Name() == defaultStateDir {
+			return filepath.SkipDir // a copy starts with no saved rooms
+		}
 		if d.IsDir() {
 			return os.MkdirAll(target, 0o755)
 		}

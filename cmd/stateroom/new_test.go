@@ -59,7 +59,7 @@ func TestNewServiceTests(t *testing.T) {
 		t.Fatalf("go test in the new service: %v\n%s", err, out)
 	}
 	// "ok" alone would also be the verdict on a package with no tests.
-	for _, name := range []string{"TestCounterShared", "TestCounterIgnoresOtherMessages"} {
+	for _, name := range []string{"TestCounterShared", "TestCounterIgnoresOtherMessages", "TestCounterSnapshot"} {
 		if !strings.Contains(out, "--- PASS: "+name) {
 			t.Errorf("go test did not pass %s:\n%s", name, out)
 		}
@@ -70,6 +70,14 @@ func TestNewServiceTests(t *testing.T) {
 	out, err = goTest(t, broken)
 	if err == nil || !strings.Contains(out, "--- FAIL: TestCounterShared") {
 		t.Fatalf("go test of a counter that counts by 2: err=%v, want TestCounterShared to fail\n%s", err, out)
+	}
+
+	// A Restore that does not restore what Snapshot saved is caught too.
+	lossy := copyOfScaffold(t)
+	editFile(t, filepath.Join(lossy, "counter.go"), "c.value = v", "c.value = v + 1")
+	out, err = goTest(t, lossy)
+	if err == nil || !strings.Contains(out, "--- FAIL: TestCounterSnapshot") {
+		t.Fatalf("go test of a counter whose Restore is off by one: err=%v, want TestCounterSnapshot to fail\n%s", err, out)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/store"
 	"github.com/stateroom-go/stateroom/wasmhost"
 )
 
@@ -49,6 +51,15 @@ Clients connect to ws://HOST:PORT/ws/{room}; a room is created on first
 connection. GET /status answers "ok". SIGINT or SIGTERM stops the server
 gracefully: every client gets close code 1001.
 
+Rooms outlive the process: a room whose service can snapshot its state
+(stateroom.Snapshotter; a Go service through the guest SDK) is saved to
+.stateroom/rooms.db in the working directory at most once per
+--checkpoint-interval while it has events, when it ends and at shutdown, and
+restored when it next starts, in this process or the next. A crash loses at
+most the last interval. --state-dir moves the file; one process at a time may
+use it. --no-state keeps rooms in memory only. A room idle for
+--hibernate-after drops its instance while its clients stay connected.
+
 The server listens on 127.0.0.1 unless --host says otherwise: pass
 --host 0.0.0.0 to accept connections from other machines (in a container, say).
 
@@ -65,6 +76,7 @@ the --max-* and --message-* flags; "none" turns one off). --tls-cert and
 		Example: `  stateroom serve ./examples/counter/dist
   stateroom serve service.wasm -p 9000 --host 0.0.0.0
   stateroom serve service.wasm --event-budget 500ms --memory-limit 32MiB
+  stateroom serve dist --state-dir /var/lib/stateroom --checkpoint-interval 5s
   STATEROOM_ADMIN_TOKEN=$(openssl rand -hex 32) stateroom serve dist --host 0.0.0.0 \
       --allowed-origin https://app.example.com --tls-cert cert.pem --tls-key key.pem`,
 		Args: exactArgs(1, "a module file or a directory"),
@@ -102,6 +114,18 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		static = opts.Static
 	}
 
+	// The state file before the module: a file another process holds
+	// should fail at once, not after a compile of seconds.
+	st, err := opts.Server.openStore()
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		// Deferred first, so it runs last: after Serve has shut the
+		// server down, which saves every room.
+		defer closeStore(st, logger)
+	}
+
 	mod, err := wasmhost.Load(ctx, module, opts.Server.hostOptions(logger))
 	if err != nil {
 		return moduleError(module, err)
@@ -111,7 +135,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return nil // interrupted while compiling: nothing was served
 	}
 
-	srv, err := server.New(mod, opts.Server.serverOptions(logger, static, client))
+	so := opts.Server.serverOptions(logger, static, client)
+	if st != nil {
+		so.Store = st // not a nil *store.Bolt in the interface: that would be a store
+	}
+	srv, err := server.New(mod, so)
 	if err != nil {
 		return err
 	}
@@ -124,7 +152,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if static != "" {
 		what += " (static files from " + static + ")"
 	}
-	con.Printf("serving %s on %s (%s)", what, httpURL, wsURL)
+	con.Printf("serving %s on %s (%s)%s", what, httpURL, wsURL, opts.Server.stateNote())
 	err = opts.Server.serve(ctx, ln, srv, logger)
 	con.Printf("stopped")
 	return err
@@ -173,6 +201,14 @@ func moduleError(path string, err error) error {
 		return fmt.Errorf("%s is not a Stateroom service module: %w\n(a Go service registers itself with guest.Register in an init function of a file built for wasip1, and is built with `stateroom build`)", path, err)
 	}
 	return fmt.Errorf("cannot load %s: %w", path, err)
+}
+
+// closeStore closes the state file at the end of a command, logging an
+// error: the rooms are saved by then, and the exit status is the server's.
+func closeStore(st *store.Bolt, logger *slog.Logger) {
+	if err := st.Close(); err != nil {
+		logger.Error("closing the state file", "err", err)
+	}
 }
 
 // exactArgs is cobra.ExactArgs with a message that says what to pass.

@@ -1,9 +1,11 @@
 // Command chat is a chat room: clients pick a nickname with "/nick NAME",
 // every other message goes to everyone as "NAME: text", and the others
-// hear when someone joins or leaves.
+// hear when someone joins or leaves. A newcomer is shown the room's recent
+// messages, which outlive a restart of the server.
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -14,10 +16,24 @@ import (
 // MaxNickLength is the longest nickname accepted, in characters.
 const MaxNickLength = 32
 
-// Chat is the chat service of one room.
+// HistoryLength is how many of the room's latest messages a newcomer is
+// shown, and a snapshot keeps.
+const HistoryLength = 20
+
+// Chat is the chat service of one room. It is a stateroom.Snapshotter
+// whose snapshot is the history: the nicknames belong to the clients
+// connected now, who reconnect after a restart as new clients and pick
+// their names again.
 type Chat struct {
 	stateroom.BaseService
-	nicks map[stateroom.ClientID]string
+	nicks   map[stateroom.ClientID]string
+	history []string // the last HistoryLength "NAME: text" lines, oldest first
+}
+
+// chatSnapshot is the JSON of a snapshot: a struct, so that a later
+// version can add fields and still read an older snapshot.
+type chatSnapshot struct {
+	History []string `json:"history"`
 }
 
 // NewChat returns the service of one room.
@@ -30,6 +46,9 @@ func NewChat(roomID string) *Chat {
 func (c *Chat) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
 	c.nicks[ev.Client] = fmt.Sprintf("user%d", ev.Client)
 	room.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("welcome, %s; set your name with /nick NAME", c.nicks[ev.Client])))
+	for _, line := range c.history {
+		room.Send(stateroom.To(ev.Client), stateroom.Text(line))
+	}
 	room.Send(stateroom.EveryoneExcept(ev.Client), stateroom.Text(c.nicks[ev.Client]+" joined"))
 }
 
@@ -51,7 +70,30 @@ func (c *Chat) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 		c.setNick(room, ev.Client, strings.TrimSpace(rest))
 		return
 	}
-	room.Send(stateroom.Everyone, stateroom.Text(c.nicks[ev.Client]+": "+text))
+	line := c.nicks[ev.Client] + ": " + text
+	if len(c.history) == HistoryLength {
+		// Drop the oldest in place: the backing array never grows.
+		copy(c.history, c.history[1:])
+		c.history = c.history[:HistoryLength-1]
+	}
+	c.history = append(c.history, line)
+	room.Send(stateroom.Everyone, stateroom.Text(line))
+}
+
+// Snapshot returns the history as JSON.
+func (c *Chat) Snapshot() ([]byte, error) {
+	return json.Marshal(chatSnapshot{History: c.history})
+}
+
+// Restore sets the history a Snapshot saved, keeping its latest
+// HistoryLength lines should an older version have kept more.
+func (c *Chat) Restore(b []byte) error {
+	var snap chatSnapshot
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return fmt.Errorf("chat snapshot: %w", err)
+	}
+	c.history = snap.History[max(0, len(snap.History)-HistoryLength):]
+	return nil
 }
 
 func (c *Chat) setNick(room stateroom.Room, id stateroom.ClientID, nick string) {

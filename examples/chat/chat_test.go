@@ -3,12 +3,16 @@
 package main
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/server/servertest"
+	"github.com/stateroom-go/stateroom/stateroomtest"
+	"github.com/stateroom-go/stateroom/store"
 	"go.uber.org/goleak"
 )
 
@@ -39,6 +43,22 @@ var chatTranscripts = []servertest.Transcript{
 		},
 	},
 	{
+		Name: "a newcomer sees the recent messages",
+		Script: []string{
+			"a+",
+			"a< welcome, user1; set your name with /nick NAME",
+			"a> first",
+			"a< user1: first",
+			"a> second",
+			"a< user1: second",
+			"b+",
+			"b< welcome, user2; set your name with /nick NAME",
+			"b< user1: first",
+			"b< user1: second",
+			"a< user2 joined",
+		},
+	},
+	{
 		Name: "bad nicknames",
 		Script: []string{
 			"a+",
@@ -66,8 +86,84 @@ var chatTranscripts = []servertest.Transcript{
 	},
 }
 
+// chatBeforeRestart and chatAfterRestart play across a restart of the
+// server onto the same store: the history is kept, the nicknames (which
+// belong to the clients of the time) are not.
+var (
+	chatBeforeRestart = []string{
+		"a+",
+		"a< welcome, user1; set your name with /nick NAME",
+		"a> /nick alice",
+		"a< user1 is now alice",
+		"a> hello",
+		"a< alice: hello",
+		"a> anyone here?",
+		"a< alice: anyone here?",
+	}
+	chatAfterRestart = []string{
+		"b+",
+		"b< welcome, user1; set your name with /nick NAME",
+		"b< alice: hello",
+		"b< alice: anyone here?",
+		"b> /nick alice",
+		"b< user1 is now alice",
+	}
+)
+
 func testChat(t *testing.T, f stateroom.Factory) {
 	servertest.RunAll(t, f, server.Options{}, chatTranscripts)
+	t.Run("restart", func(t *testing.T) {
+		opts := server.Options{Store: store.NewMemory()}
+		// Each servertest.Run stops its server, which saves every room,
+		// when its subtest ends.
+		t.Run("before", func(t *testing.T) { servertest.Run(t, f, opts, chatBeforeRestart) })
+		t.Run("after", func(t *testing.T) { servertest.Run(t, f, opts, chatAfterRestart) })
+	})
+}
+
+// TestChatHistoryIsBounded: a newcomer is shown the last HistoryLength
+// messages, and so is the room restored from a snapshot.
+func TestChatHistoryIsBounded(t *testing.T) {
+	chat := NewChat("r")
+	room := stateroomtest.NewRoom("r", chat)
+	a := room.Connect()
+	for i := range HistoryLength + 5 {
+		room.Message(a, stateroom.Text(fmt.Sprint(i)))
+	}
+	var want []string
+	for i := 5; i < HistoryLength+5; i++ {
+		want = append(want, fmt.Sprintf("user1: %d", i))
+	}
+	b := room.Connect()
+	if got := texts(room.Received(b))[1:]; !slices.Equal(got, want) {
+		t.Fatalf("a newcomer was shown %q, want the last %d messages %q", got, HistoryLength, want)
+	}
+
+	snap, err := chat.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := NewChat("r")
+	if err := restored.Restore(snap); err != nil {
+		t.Fatalf("Restore(%s): %v", snap, err)
+	}
+	again := stateroomtest.NewRoom("r", restored)
+	c := again.Connect()
+	if got := texts(again.Received(c))[1:]; !slices.Equal(got, want) {
+		t.Fatalf("after a restore a newcomer was shown %q, want %q", got, want)
+	}
+	if err := NewChat("r").Restore([]byte("not json")); err == nil {
+		t.Error("Restore accepted a snapshot that is not JSON")
+	}
+}
+
+// texts returns the payloads as strings.
+func texts(ps []stateroom.Payload) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
 }
 
 func TestChat(t *testing.T) { testChat(t, stateroom.New(NewChat)) }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/stateroom-go/stateroom"
@@ -11,7 +12,9 @@ import (
 // Counter is the counter service: "increment" and "decrement" change the
 // value, and after every message everyone gets "new value: N" (as
 // upstream's counter-service does). A new client gets the current value at
-// once, so a fresh page shows the state.
+// once, so a fresh page shows the state. It is a stateroom.Snapshotter:
+// with a store (`stateroom serve` and `dev` keep one by default) the value
+// outlives restarts, rebuilds and hibernation.
 type Counter struct {
 	stateroom.BaseService
 	value int
@@ -34,6 +37,22 @@ func (c *Counter) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 		c.value--
 	}
 	room.Send(stateroom.Everyone, c.current())
+}
+
+// Snapshot returns the value as decimal text, the room's whole state: its
+// clients reconnect by themselves.
+func (c *Counter) Snapshot() ([]byte, error) {
+	return strconv.AppendInt(nil, int64(c.value), 10), nil
+}
+
+// Restore sets the value a Snapshot saved.
+func (c *Counter) Restore(b []byte) error {
+	v, err := strconv.Atoi(string(b))
+	if err != nil {
+		return fmt.Errorf("counter snapshot %q is not a number: %w", b, err)
+	}
+	c.value = v
+	return nil
 }
 
 func (c *Counter) current() stateroom.Payload {

@@ -143,7 +143,10 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return native.NewService(id)
 	})
 	metrics := prometheus.NewRegistry()
-	srv, err := server.New(factory, server.Options{MaxMessageSize: maxMessage, HandshakeTimeout: 2 * time.Second, Logger: quiet, Metrics: metrics})
+	// CloseClient, not the default Throttle: the "message flood" fault
+	// checks that a flooder is closed with 1008 and gets its close frame.
+	srv, err := server.New(factory, server.Options{MaxMessageSize: maxMessage, HandshakeTimeout: 2 * time.Second, Logger: quiet, Metrics: metrics,
+		MessageRateAction: server.CloseClient})
 	if err != nil {
 		return err
 	}

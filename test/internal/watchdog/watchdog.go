@@ -65,7 +65,9 @@ type Options struct {
 // Factory wraps f so that every callback of the services it makes runs
 // under the watchdog, and so does NewService (a wasm instance's start runs
 // guest code too). The services keep the optional capabilities the
-// runtime looks for (io.Closer, stateroom.MemoryReporter).
+// runtime looks for (io.Closer, stateroom.MemoryReporter, and
+// stateroom.Snapshotter when the wrapped service has it, its calls
+// watched too: a wasm instance's Snapshot and Restore run guest code).
 func Factory(f stateroom.Factory, opts Options) stateroom.Factory {
 	if opts.Grace == 0 {
 		opts.Grace = DefaultGrace
@@ -75,7 +77,14 @@ func Factory(f stateroom.Factory, opts Options) stateroom.Factory {
 		if err != nil {
 			return nil, err
 		}
-		return &service{inner: svc, room: roomID, opts: opts}, nil
+		w := &service{inner: svc, room: roomID, opts: opts}
+		// Only a Snapshotter may look like one: the runtime saves and
+		// restores a room whose service asserts to it, and a wrapper that
+		// always did would make every service durable.
+		if sn, ok := svc.(stateroom.Snapshotter); ok {
+			return &snapshotService{service: w, sn: sn}, nil
+		}
+		return w, nil
 	})
 }
 
@@ -153,6 +162,24 @@ func (s *service) MemoryBytes() int64 {
 		return m.MemoryBytes()
 	}
 	return 0
+}
+
+// snapshotService is a service wrapper for a stateroom.Snapshotter.
+type snapshotService struct {
+	*service
+	sn stateroom.Snapshotter
+}
+
+// Snapshot runs the inner service's Snapshot under the watchdog.
+func (s *snapshotService) Snapshot() (b []byte, err error) {
+	s.guard("Snapshot", func() { b, err = s.sn.Snapshot() })
+	return b, err
+}
+
+// Restore runs the inner service's Restore under the watchdog.
+func (s *snapshotService) Restore(b []byte) (err error) {
+	s.guard("Restore", func() { err = s.sn.Restore(b) })
+	return err
 }
 
 // childEnv marks the child process of [InChild]; its value is the name of

@@ -267,3 +267,90 @@ func TestChildThatHangs(t *testing.T) {
 	}
 	time.Sleep(time.Hour)
 }
+
+// durable is an echo that is a stateroom.Snapshotter; a Snapshot blocks
+// until release is closed, when release is set.
+type durable struct {
+	echo
+	state []byte
+}
+
+func (d *durable) Snapshot() ([]byte, error) {
+	if d.release != nil {
+		<-d.release
+	}
+	return d.state, nil
+}
+
+func (d *durable) Restore(b []byte) error {
+	if string(b) == "bad" {
+		return errors.New("bad snapshot")
+	}
+	d.state = b
+	return nil
+}
+
+// TestSnapshotterForwarded: the wrapper of a Snapshotter is one and
+// forwards both calls (their results included); the wrapper of a service
+// that is not one is not one either, so the runtime does not try to save
+// it.
+func TestSnapshotterForwarded(t *testing.T) {
+	inner := &durable{}
+	var o overruns
+	f := watchdog.Factory(stateroom.New(func(string) *durable { return inner }), watchdog.Options{Limit: time.Second, Overrun: o.add})
+	svc, err := f.NewService("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, ok := svc.(stateroom.Snapshotter)
+	if !ok {
+		t.Fatal("the wrapper of a Snapshotter is not a stateroom.Snapshotter")
+	}
+	if err := sn.Restore([]byte("saved")); err != nil || string(inner.state) != "saved" {
+		t.Errorf("Restore: %v, inner state %q; want the inner service restored", err, inner.state)
+	}
+	if err := sn.Restore([]byte("bad")); err == nil || err.Error() != "bad snapshot" {
+		t.Errorf("Restore of a bad snapshot: %v; want the inner service's error", err)
+	}
+	if b, err := sn.Snapshot(); err != nil || string(b) != "saved" {
+		t.Errorf("Snapshot() = %q, %v; want the inner service's %q", b, err, "saved")
+	}
+	// The other capabilities stay.
+	if _, ok := svc.(stateroom.MemoryReporter); !ok {
+		t.Error("the wrapper of a Snapshotter lost MemoryBytes")
+	}
+	if errs := o.get(); len(errs) != 0 {
+		t.Errorf("overruns reported: %v", errs)
+	}
+
+	plain, err := watchdog.Factory(stateroom.New(func(string) *echo { return &echo{} }), watchdog.Options{Limit: time.Second, Overrun: o.add}).NewService("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := plain.(stateroom.Snapshotter); ok {
+		t.Error("the wrapper of a service without Snapshot and Restore is a stateroom.Snapshotter")
+	}
+}
+
+// TestSnapshotIsWatched: a Snapshot still running at the limit is reported
+// as the room's Snapshot event.
+func TestSnapshotIsWatched(t *testing.T) {
+	inner := &durable{echo: echo{release: make(chan struct{})}}
+	var o overruns
+	var stopped sync.Once
+	f := watchdog.Factory(stateroom.New(func(string) *durable { return inner }), watchdog.Options{
+		Limit:   20 * time.Millisecond,
+		Overrun: o.add,
+		Stop:    func() { stopped.Do(func() { close(inner.release) }) },
+	})
+	svc, err := f.NewService("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.(stateroom.Snapshotter).Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if errs := o.get(); len(errs) != 1 || !strings.Contains(errs[0].Error(), `Snapshot event of room "r"`) {
+		t.Errorf("reported %v; want one overrun of the Snapshot", errs)
+	}
+}

@@ -22,6 +22,13 @@ func CheckServiceClose(code CloseCode) error {
 	return fmt.Errorf("%w; got %d (%s): codes below 4100 belong to the protocol and the runtime", ErrCloseCode, uint16(code), code)
 }
 
+// ErrIncompatibleSnapshot is wrapped by a [Snapshotter]'s Restore error to
+// say the snapshot is sound but not for this build of the service (a
+// WebAssembly module's raw memory taken by another build, say): the room
+// starts fresh and the old snapshot is overwritten by the next save, not set
+// aside as a corrupt one would be.
+var ErrIncompatibleSnapshot = errors.New("stateroom: snapshot from an incompatible build of the service")
+
 // Fault is a panic value that ends a room with a reason for its clients. The
 // runtime closes every client of the room with [CloseServiceFault] and sends
 // Reason (at most 123 bytes) as the close reason; Err goes to the log. A

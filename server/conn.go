@@ -24,16 +24,21 @@ import (
 // blocks. The queue is guarded by c.mu. Lock order: the room's lock, then
 // c.mu (see doc.go).
 type conn struct {
-	srv  *Server
-	room rooms.Handle // the client's place in its room; the conn sees nothing else of it
-	nc   net.Conn
-	addr string // what the connection counts against in the connection table
+	srv   *Server
+	room  rooms.Handle // the client's place in its room; the conn sees nothing else of it
+	nc    net.Conn
+	addr  string     // what the connection counts against in the connection table
+	slots *roomSlots // the room it counts against there (MaxRoomsCreatedPerIP)
 
 	// The reader's state: the reader goroutine of the moment owns it.
 	wire  wireReader
 	msgs  messageReader
 	limit rateLimiter
 	fd    int // the socket the poller can watch, or -1 (TLS); set in newConn
+	// throttling says the reader is in a throttle episode: it has waited
+	// for the rate since the client was last within it (one count of
+	// stateroom_clients_throttled_total per episode).
+	throttling bool
 
 	// parked says no goroutine reads c: the poller, or whoever closes c,
 	// starts one (unpark). pollGen is guarded by the poller's lock.
@@ -58,9 +63,13 @@ type conn struct {
 	readDeadline time.Time
 
 	// Heartbeat: the reader sets active on every frame; the sweeper clears
-	// it and owns lastSeen.
-	active   atomic.Bool
-	lastSeen time.Time
+	// it and owns lastSeen. throttled is set while the reader waits for
+	// the client's rate: the client is sending, the server is the one not
+	// reading, so the sweeper counts it as active (its pong may be behind
+	// the bytes the server has not read yet).
+	active    atomic.Bool
+	throttled atomic.Bool
+	lastSeen  time.Time
 }
 
 // logger returns the connection's logger, built on use: slog's With
@@ -71,13 +80,14 @@ func (c *conn) logger() *slog.Logger { return c.room.Logger() }
 // newConn returns the connection for nc, upgraded for the room place h
 // holds; pending holds the bytes the HTTP server read past the handshake
 // (the client may send before it has the answer), and addr is the address
-// its slot in the connection table counts against.
-func newConn(s *Server, h rooms.Handle, nc net.Conn, pending []byte, addr string) *conn {
+// its slot in the connection table counts against, with the room's slots.
+func newConn(s *Server, h rooms.Handle, nc net.Conn, pending []byte, addr string, slots *roomSlots) *conn {
 	c := &conn{
 		srv:        s,
 		room:       h,
 		nc:         nc,
 		addr:       addr,
+		slots:      slots,
 		limit:      newRateLimiter(s.opts.MessageRate, s.opts.MessageBurst),
 		queueLimit: s.opts.SendQueueMessages,
 		byteLimit:  s.opts.SendQueueBytes,
@@ -86,8 +96,11 @@ func newConn(s *Server, h rooms.Handle, nc net.Conn, pending []byte, addr string
 		fd:         socketFD(nc),
 	}
 	c.wire.reset(nc, pending)
-	c.msgs.init(&c.wire, s.opts.MaxMessageSize)
+	c.msgs.init(&c.wire, s.opts.MaxMessageSize, s.opts.MaxMessageFragments)
 	c.msgs.onFrame = func() { c.active.Store(true) }
+	if c.limit.rate > 0 {
+		c.msgs.rate = c
+	}
 	// A pong that woke a parked connection must not leave its reader
 	// blocked inside next: back at a message boundary, it parks again.
 	c.msgs.drained = func() bool { return !c.wire.buffered() }
@@ -381,15 +394,62 @@ func (c *conn) read(fresh bool) {
 			c.end(err)
 			return
 		}
-		if !c.limit.allow() {
-			m.rateLimited.Inc()
-			c.end(errRateLimited)
+		if err := c.admit(); err != nil {
+			c.end(err)
 			return
 		}
 		m.messagesIn.Inc()
 		m.bytesIn.Add(float64(len(p.Data)))
 		c.room.Message(p)
 	}
+}
+
+// admit charges one message, ping or pong to the client's rate
+// (Options.MessageRate) on its reader. Within the rate it only updates the
+// token bucket. Over it, with MessageRateAction CloseClient, it returns
+// errRateLimited; with Throttle it waits until the bucket has refilled
+// before it returns: the reader reads nothing meanwhile, the client's
+// bytes wait in the kernel's buffers, and once those are full the client's
+// writes block. No message is lost or reordered.
+func (c *conn) admit() error {
+	wait := c.limit.reserve()
+	if wait <= 0 {
+		c.throttling = false
+		return nil
+	}
+	if c.srv.opts.MessageRateAction == CloseClient {
+		c.srv.metrics.rateLimited.Inc()
+		return errRateLimited
+	}
+	c.throttle(wait)
+	return nil
+}
+
+// throttle waits d for the client's rate, or until the client is closed:
+// its messages no longer reach the room then, and the reader must get on
+// to its close handshake.
+func (c *conn) throttle(d time.Duration) {
+	if c.isClosing() {
+		return
+	}
+	if !c.throttling {
+		c.throttling = true
+		c.srv.metrics.throttled.Inc()
+		if c.srv.debugOn() {
+			c.logger().Debug("throttling client: over its message rate")
+		}
+	}
+	c.throttled.Store(true)
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-c.writerDone: // closed: the close frame is out, or the socket broke
+		t.Stop()
+	}
+	// Active before no longer throttled, so the sweeper never sees
+	// neither between two frames.
+	c.active.Store(true)
+	c.throttled.Store(false)
 }
 
 // linger is the end of a close the server started while the client may

@@ -20,29 +20,43 @@
 // (only with Options.AdminToken: GET /admin/rooms lists the rooms as JSON,
 // POST /admin/rooms/{room}/close ends one with stateroom.CloseRoomClosed),
 // /client/ (Options.ClientDir) and / (Options.StaticDir or Options.StaticFS)
-// when set.
+// when set. The static routes serve files and directories' index.html
+// only: no listings, no dotfiles, no symlink out of the root (static.go).
+// With Options.AllowedHosts, a request for another Host gets 421 on every
+// route but /status (DNS rebinding).
 //
 // # Admission
 //
 // A WebSocket request passes these checks in order, each refusal an HTTP
-// error with a message naming the option: the Origin header
-// (Options.AllowedOrigins; 403), Options.ClientToken and
+// error with a message naming the option: the Host header
+// (Options.AllowedHosts; 421), the Origin header (Options.AllowedOrigins,
+// or the same origin, scheme included; 403), Options.ClientToken and
 // Options.Authenticate (401, or 403 for ErrForbidden), shutdown (503),
-// Options.MaxConnections (503) and MaxConnectionsPerIP (429), both with
-// Retry-After, then the room: the factory (403 for ErrRoomRefused, 500),
-// Options.MaxRooms (503). A full room (Options.MaxClientsPerRoom) is the
-// one refusal after the upgrade: the client gets close code 1013 and
-// "room is full", which a browser can read. Once connected, a client that
-// sends faster than Options.MessageRate is closed with 1008.
+// Options.MaxConnections (503), MaxConnectionsPerIP (429) and, for a
+// connection to a room with no client connected (one it may create),
+// MaxRoomsCreatedPerIP (429), all with Retry-After, then the room: the
+// factory (403 for ErrRoomRefused, 500), Options.MaxRooms (503). A full
+// room (Options.MaxClientsPerRoom) is the one refusal after the upgrade:
+// the client gets close code 1013 and "room is full", which a browser can
+// read.
+//
+// Once connected, a client is held to Options.MessageRate, pings and
+// pongs included: by default it is throttled (the server reads its
+// socket no faster than the rate, so TCP flow control slows the client
+// down and nothing is lost), or with Options.MessageRateAction CloseClient
+// closed with 1008. A message is at most Options.MaxMessageSize bytes in
+// at most Options.MaxMessageFragments frames (1009 otherwise).
 //
 // # Metrics
 //
 // The Prometheus metrics (namespace "stateroom") count rooms (running,
 // created, closed by reason), clients, messages and bytes in and out (out
 // once per recipient), deliveries dropped by reason, slow-consumer,
-// heartbeat and rate-limit disconnects, close codes sent, service faults by
-// kind, and refused requests by reason. The message path only does atomic
-// adds on metrics resolved when the server is built.
+// heartbeat and rate-limit disconnects, throttle episodes, close codes sent
+// (the server's own codes by number, the codes clients and services choose
+// bucketed, so no client can add series), service faults by kind, and
+// refused requests by reason. The message path only does atomic adds on
+// metrics resolved when the server is built.
 //
 // # Rooms
 //
@@ -119,7 +133,9 @@
 // net/http's request state stays. A writer goroutine runs only while frames
 // are queued: the first frame queued starts one (under conn.mu), it writes
 // everything queued with one writev per batch and ends when the queue is
-// empty. The reader writes the last close frame itself. Per server: one
+// empty. The reader writes the last close frame itself. A reader throttled
+// to its client's rate waits on a timer and keeps its goroutine and
+// buffers meanwhile: that client is sending, not idle. Per server: one
 // heartbeat sweeper, started with the first connection, and the poller's
 // goroutine, started with the first connection that can park. Per armed
 // timer: the time.AfterFunc callback while it runs. After a mass close,

@@ -211,7 +211,7 @@ func TestTimerSurvivesRestart(t *testing.T) {
 	s1, ts1 := startServer(t, tallyFactory(&timers), Options{Store: st})
 	c := dial(t, ts1, "/ws/clock")
 	expect(t, c, "n=0 restored=false")
-	send(t, c, "timer:400ms")
+	send(t, c, "timer:2s") // longer than the shutdown below can take on a loaded machine
 	expect(t, c, "n=0")
 	shutdown(t, s1, c)
 	if n := timers.Load(); n != 0 {

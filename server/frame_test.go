@@ -92,14 +92,15 @@ func FuzzMessageReader(f *testing.F) {
 	f.Add(mask(ws.NewBinaryFrame(bytes.Repeat([]byte{7}, 5000)))) // a read past wireBufSize
 	f.Add(mask(ws.NewBinaryFrame(make([]byte, 7000))))            // over the limit
 	const limit = 6000
+	const maxFrames = 8 // so that the fuzzer reaches the fragment limit
 	f.Fuzz(func(t *testing.T, data []byte) {
-		mr := newMessageReader(bytes.NewReader(data), limit)
+		mr := newMessageReader(bytes.NewReader(data), limit, maxFrames)
 		// The same bytes through a wireReader, arriving in chunks of
 		// varying size, waited for between messages as a connection
 		// does, must give the same messages and the same end.
 		var wire wireReader
 		wire.reset(&chunkReader{data: data}, nil)
-		wmr := newMessageReader(&wire, limit)
+		wmr := newMessageReader(&wire, limit, maxFrames)
 		wmr.onPing = func([]byte) error { return nil }
 		defer wmr.release()
 		defer wire.release()

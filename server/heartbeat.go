@@ -27,7 +27,9 @@ func (s *Server) sweep() {
 				if c.isClosing() {
 					return // already on its way out: no pings, no second kick
 				}
-				if c.active.Swap(false) {
+				// A throttled client is sending: the server is the one not
+				// reading (its pong may wait behind its messages).
+				if c.active.Swap(false) || c.throttled.Load() {
 					c.lastSeen = now
 				} else if now.Sub(c.lastSeen) > s.opts.HeartbeatTimeout {
 					silent = append(silent, c)

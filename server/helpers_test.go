@@ -366,7 +366,8 @@ func httpGet(t *testing.T, url string, header http.Header) (int, string) {
 	return httpDo(t, http.MethodGet, url, header)
 }
 
-// httpDo returns the status and body of a request with no body.
+// httpDo returns the status and body of a request with no body. A Host
+// entry in header is sent as the request's Host.
 func httpDo(t *testing.T, method, url string, header http.Header) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
@@ -375,6 +376,9 @@ func httpDo(t *testing.T, method, url string, header http.Header) (int, string) 
 	}
 	for k, v := range header {
 		req.Header[k] = v
+	}
+	if h := header.Get("Host"); h != "" {
+		req.Host = h // the client sends req.Host, not a Host header
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

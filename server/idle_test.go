@@ -293,7 +293,9 @@ func TestParkedConnectionAbortedWhileItsWriterIsStuck(t *testing.T) {
 // inside the frame reader until the next message.
 func TestParkedConnectionParksAgainAfterPong(t *testing.T) {
 	s, cs := parkedServer(t, Options{
-		HeartbeatInterval: 20 * time.Millisecond,
+		// Far longer than the quiet time before parking (5 ms here), so a
+		// loaded machine still parks between two pongs.
+		HeartbeatInterval: 200 * time.Millisecond,
 		// Far longer than a pong can take on a loaded machine: a client
 		// closed for silence would get no more pings.
 		HeartbeatTimeout: 10 * time.Second,

@@ -36,7 +36,7 @@ func clientAddr(r *http.Request, trustForwarded bool) string {
 type rateLimiter struct {
 	rate   float64 // tokens per second; 0: no limit
 	burst  float64
-	tokens float64
+	tokens float64 // may go below zero: a debt the reader waits out (Throttle)
 	last   time.Time
 }
 
@@ -47,17 +47,22 @@ func newRateLimiter(rate float64, burst int) rateLimiter {
 	return rateLimiter{rate: rate, burst: float64(burst), tokens: float64(burst), last: time.Now()}
 }
 
-// allow takes a token for one message and reports whether there was one.
-func (l *rateLimiter) allow() bool {
+// reserve takes a token for one message and returns zero if there was one,
+// or else how long until the bucket has refilled enough to pay for it.
+// The token is taken either way (on credit): a throttled reader waits that
+// long and goes on, and the next message finds the debt paid, so waits
+// add up to exactly the rate. A reader that closes the client instead
+// takes the debt with it.
+func (l *rateLimiter) reserve() time.Duration {
 	if l.rate == 0 {
-		return true
+		return 0
 	}
 	now := time.Now()
 	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
 	l.last = now
-	if l.tokens < 1 {
-		return false
-	}
 	l.tokens--
-	return true
+	if l.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-l.tokens / l.rate * float64(time.Second))
 }

@@ -93,8 +93,10 @@ func TestMaxClientsPerRoom(t *testing.T) {
 	}
 }
 
+// TestMessageRate checks MessageRateAction CloseClient; the default,
+// Throttle, is TestFastSenderIsThrottled's.
 func TestMessageRate(t *testing.T) {
-	_, ts := startServer(t, probeFactory(&eventLog{}, ""), Options{MessageRate: 0.5, MessageBurst: 3})
+	_, ts := startServer(t, probeFactory(&eventLog{}, ""), Options{MessageRate: 0.5, MessageBurst: 3, MessageRateAction: CloseClient})
 	c := dial(t, ts, "/ws/a")
 	expectPrefix(t, c, "hello")
 	// The burst gets through...

@@ -33,12 +33,13 @@ type metrics struct {
 	slowConsumers     prometheus.Counter
 	heartbeatTimeouts prometheus.Counter
 	rateLimited       prometheus.Counter
+	throttled         prometheus.Counter
 
 	snapshotsSaved, snapshotBytes, roomsRestored, storeErrors prometheus.Counter
 	hibernations, wakes                                       prometheus.Counter
 	snapshotSeconds                                           prometheus.Histogram
 
-	closeCodes  *prometheus.CounterVec // by code; resolved when sent, but for:
+	closeCodes  *prometheus.CounterVec // by closeLabel; resolved when sent, but for:
 	closeNormal prometheus.Counter     // code 1000, sent at the end of most connections
 	faults      *prometheus.CounterVec // by kind
 	refused     *prometheus.CounterVec // by reason; refusals are off the message path
@@ -90,7 +91,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.dropQueueFull = dropped.WithLabelValues("queue_full")
 	m.slowConsumers = counter("slow_consumer_disconnects_total", "Clients closed because their send queue was full.")
 	m.heartbeatTimeouts = counter("heartbeat_timeouts_total", "Clients closed for being silent past the heartbeat timeout.")
-	m.rateLimited = counter("rate_limited_disconnects_total", "Clients closed for sending messages faster than Options.MessageRate.")
+	m.rateLimited = counter("rate_limited_disconnects_total", "Clients closed for sending messages faster than Options.MessageRate (MessageRateAction CloseClient).")
+	m.throttled = counter("clients_throttled_total", "Throttle episodes: times the server stopped reading a client that sent faster than Options.MessageRate until it was within its rate again (MessageRateAction Throttle).")
 	m.snapshotsSaved = counter("snapshots_saved_total", "Room snapshots written to the store (Options.Store).")
 	m.snapshotBytes = counter("snapshot_bytes_total", "Bytes of room snapshots written to the store.")
 	m.roomsRestored = counter("rooms_restored_total", "Rooms whose service was restored from a saved snapshot.")
@@ -101,7 +103,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: namespace, Name: "snapshot_seconds", Help: "Time a service took to take its snapshot (the room is busy meanwhile).",
 		Buckets: prometheus.ExponentialBuckets(1e-5, 4, 10),
 	}), &errs)
-	m.closeCodes = counterVec("close_codes_sent_total", "Close frames sent to clients, by close code.", "code")
+	m.closeCodes = counterVec("close_codes_sent_total", "Close frames sent to clients, by close code: the codes of the server's own table (stateroom.CloseCode) by number, service for 4100-4999 (a service's Room.Close, or a client's code echoed), other for any other code a client chose, 0 for a close frame without a code.", "code")
 	m.closeNormal = m.closeCodes.WithLabelValues(strconv.Itoa(int(stateroom.CloseNormal)))
 	m.faults = counterVec("service_faults_total", "Rooms ended by their service: panic (a Go service panicked), fault (a stateroom.Fault of the service), or the WebAssembly fault reason.", "kind")
 	m.refused = counterVec("connections_refused_total", "WebSocket requests refused before joining a room, by reason.", "reason")
@@ -176,5 +178,27 @@ func (m *metrics) closeSent(code stateroom.CloseCode) {
 		m.closeNormal.Inc()
 		return
 	}
-	m.closeCodes.WithLabelValues(strconv.Itoa(int(code))).Inc()
+	m.closeCodes.WithLabelValues(closeLabel(code)).Inc()
+}
+
+// closeLabel is the label of code in close_codes_sent_total. The server
+// answers a client's close frame with the client's own code, so the codes
+// it sends are the client's to choose: each one a label would let a client
+// create series without bound (every code from 3000 to 4999). The codes of
+// the server's table (close.go) keep their number; a service's codes share
+// "service"; anything else a client sent is "other". That bounds the label
+// set to 16 values.
+func closeLabel(code stateroom.CloseCode) string {
+	switch code {
+	case 0, stateroom.CloseNormal, stateroom.CloseGoingAway, stateroom.CloseProtocolError,
+		stateroom.CloseInvalidPayload, stateroom.ClosePolicyViolation, stateroom.CloseMessageTooBig,
+		stateroom.CloseServiceFault, stateroom.CloseServiceRestart, stateroom.CloseTryAgainLater,
+		stateroom.CloseSlowConsumer, stateroom.CloseHeartbeatTimeout, stateroom.CloseRoomClosed,
+		stateroom.CloseReplaced:
+		return strconv.Itoa(int(code))
+	}
+	if code >= stateroom.FirstServiceCloseCode && code <= stateroom.LastServiceCloseCode {
+		return "service"
+	}
+	return "other"
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,19 +56,26 @@ func value(m *dto.Metric) float64 {
 	return -1
 }
 
-// checkMetrics polls the metrics until every want holds.
+// checkMetrics polls the metrics until every want holds, and otherwise
+// fails with what the last scrape found. (Not through eventually: its
+// message's arguments are evaluated before it polls.)
 func checkMetrics(t *testing.T, url string, want map[string]float64) {
 	t.Helper()
-	var got map[string]float64
-	eventually(t, func() bool {
-		got = scrape(t, url)
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		got := scrape(t, url)
+		ok := true
 		for k, v := range want {
-			if got[k] != v {
-				return false
-			}
+			ok = ok && got[k] == v
 		}
-		return true
-	}, "metrics %v; got %v", want, pick(got, want))
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for metrics %v; the last scrape had %v", want, pick(got, want))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func pick(got, want map[string]float64) map[string]float64 {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,20 +45,54 @@ const (
 	DefaultMaxRoomIDLength    = 256
 	DefaultRoom               = "default"
 
-	DefaultHandshakeTimeout    = 10 * time.Second
-	DefaultMaxConnections      = 10000
-	DefaultMaxConnectionsPerIP = 256
-	DefaultMaxRooms            = 10000
-	DefaultMaxClientsPerRoom   = 1000
-	DefaultMessageRate         = 100
-	DefaultMessageBurst        = 200
-	DefaultMetricsPath         = "/metrics"
+	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultMaxConnections       = 10000
+	DefaultMaxConnectionsPerIP  = 256
+	DefaultMaxRooms             = 10000
+	DefaultMaxClientsPerRoom    = 1000
+	DefaultMessageRate          = 100
+	DefaultMessageBurst         = 200
+	DefaultMaxMessageFragments  = 1024
+	DefaultMaxRoomsCreatedPerIP = 100
+	DefaultMetricsPath          = "/metrics"
 )
 
 // NoLimit, given to one of the limits of [Options] (MaxConnections,
-// MaxConnectionsPerIP, MaxRooms, MaxClientsPerRoom, MessageRate), turns that
-// limit off.
+// MaxConnectionsPerIP, MaxRooms, MaxClientsPerRoom, MaxRoomsCreatedPerIP,
+// MessageRate), turns that limit off.
 const NoLimit = -1
+
+// RateLimitAction is what the server does with a client that sends faster
+// than [Options.MessageRate] allows: the value of
+// [Options.MessageRateAction].
+type RateLimitAction uint8
+
+const (
+	// Throttle, the default, stops reading the client's socket until it is
+	// within its rate again: nothing is lost, the client's own writes
+	// block once the kernel's buffers are full (TCP flow control), and its
+	// messages reach the service in order at the rate. A throttled client
+	// counts as active for the heartbeat (it is sending; the server is
+	// the one not reading), and a pong it sends behind its backlog is
+	// read when its turn comes.
+	Throttle RateLimitAction = iota
+	// CloseClient closes a client that sends faster than the rate allows
+	// (beyond MessageBurst) with stateroom.ClosePolicyViolation (1008)
+	// and the reason "message rate limit exceeded": for services where a
+	// client that floods is a client to drop.
+	CloseClient
+)
+
+// String returns "throttle" or "close".
+func (a RateLimitAction) String() string {
+	switch a {
+	case Throttle:
+		return "throttle"
+	case CloseClient:
+		return "close"
+	}
+	return "RateLimitAction(" + strconv.Itoa(int(a)) + ")"
+}
 
 // minAdminToken is the shortest Options.AdminToken accepted: a guessable
 // token would open the admin API to anyone.
@@ -148,15 +183,25 @@ type Options struct {
 	DefaultRoom string
 
 	// StaticDir, when set, is a directory served at /. Empty means none.
+	// Only what a page needs is served: files, and a directory's
+	// index.html. A directory without one is a 404, never a listing;
+	// dotfiles and dot-directories (.env, .git; all but a top-level
+	// .well-known) are a 404; a symlink is followed only if it stays
+	// inside the directory and is relative (the directory is opened as
+	// an os.Root for each request, so a rebuild that replaces it is
+	// served at once).
 	StaticDir string
 
 	// StaticFS, when set, is a file system served at / (an embed.FS
 	// subtree, say), for a server that ships its page inside the binary.
-	// Nil means none; set StaticDir or StaticFS, not both.
+	// Nil means none; set StaticDir or StaticFS, not both. It is served
+	// as StaticDir is: no listings, no dotfiles, and, when it can read
+	// links (fs.ReadLinkFS, as os.DirFS), no symlink that leads out of
+	// it.
 	StaticFS fs.FS
 
-	// ClientDir, when set, is a directory served at /client/. Empty means
-	// none.
+	// ClientDir, when set, is a directory served at /client/, as StaticDir
+	// is. Empty means none.
 	ClientDir string
 
 	// Logger receives the server's logs; lines about a room carry the
@@ -167,12 +212,17 @@ type Options struct {
 	// AllowedOrigins lists the browser origins that may open a WebSocket,
 	// against cross-site WebSocket hijacking: a page on another site could
 	// otherwise connect with the visitor's cookies. Nil means same origin
-	// only: the Origin header's host:port must equal the request's Host.
-	// Entries are exact origins ("https://app.example.com",
-	// "http://localhost:5173") or patterns with one leading wildcard label
-	// ("https://*.example.com", which does not match example.com itself).
-	// Requests without an Origin header (non-browser clients) are always
-	// allowed: Authenticate or ClientToken is what keeps them out.
+	// only: the Origin header's scheme must be the request's (https over
+	// TLS, or per X-Forwarded-Proto with TrustForwardedFor) and its
+	// host:port the request's Host. Entries are exact origins
+	// ("https://app.example.com", "http://localhost:5173") or patterns
+	// with one leading wildcard label ("https://*.example.com", which does
+	// not match example.com itself). A list replaces the same-origin rule:
+	// the server's own page must be listed too, unless AllowedHosts is
+	// set (then the own origin is accepted as well; without AllowedHosts,
+	// "own origin" is whatever Host a rebound DNS name sends). Requests
+	// without an Origin header (non-browser clients) are always allowed:
+	// Authenticate or ClientToken is what keeps them out.
 	//
 	// WARNING: the entry "*" allows every origin, so any web page a
 	// visitor opens can talk to your rooms as that visitor. Use it only
@@ -243,11 +293,12 @@ type Options struct {
 	MaxConnectionsPerIP int
 
 	// TrustForwardedFor makes the client's address, for
-	// MaxConnectionsPerIP and logs, the last address of the
-	// X-Forwarded-For header (the one your proxy appended) instead of the
-	// TCP peer. Set it only behind a proxy that appends that header: a
-	// client talking to the server directly can write anything there.
-	// Default false.
+	// MaxConnectionsPerIP, MaxRoomsCreatedPerIP and logs, the last address
+	// of the X-Forwarded-For header (the one your proxy appended) instead
+	// of the TCP peer, and the request's scheme, for the same-origin
+	// check, the last entry of X-Forwarded-Proto. Set it only behind a
+	// proxy that sets those headers: a client talking to the server
+	// directly can write anything there. Default false.
 	TrustForwardedFor bool
 
 	// MaxRooms bounds the rooms running at once; a connection that would
@@ -264,14 +315,60 @@ type Options struct {
 	MaxClientsPerRoom int
 
 	// MessageRate is how many messages per second one client may send on
-	// average; a client that sends faster, beyond MessageBurst, is closed
-	// with stateroom.ClosePolicyViolation (1008) and the reason "message
-	// rate limit exceeded". Zero means 100; NoLimit means none.
+	// average. Pings and pongs count as messages: a control frame costs
+	// the server a read (and a ping a pong), so a flood of them is a flood
+	// like any other. A client that sends faster, beyond MessageBurst, is
+	// throttled or closed, as MessageRateAction says. Zero means 100;
+	// NoLimit means none.
 	MessageRate float64
 
 	// MessageBurst is how many messages a client may send at once above
 	// MessageRate. Zero means 200 (or MessageRate, if that is higher).
 	MessageBurst int
+
+	// MessageRateAction is what happens to a client over MessageRate: the
+	// zero value, Throttle, reads its messages at the rate (TCP
+	// backpressure; nothing is lost); CloseClient closes it with
+	// stateroom.ClosePolicyViolation (1008). Throttle episodes are counted
+	// in stateroom_clients_throttled_total, closes in
+	// stateroom_rate_limited_disconnects_total.
+	MessageRateAction RateLimitAction
+
+	// MaxMessageFragments bounds the frames one message may arrive in (its
+	// first frame and its continuations). Each frame costs the server
+	// about what a small message does, whatever its size, so without a
+	// bound one message of empty fragments would be a flood that
+	// MessageRate never sees. A message in more frames closes the client
+	// with stateroom.CloseMessageTooBig (1009) and a reason naming this
+	// option. Browsers send a message in one frame; libraries that
+	// fragment use frames of kilobytes. Zero means 1024.
+	MaxMessageFragments int
+
+	// MaxRoomsCreatedPerIP bounds how many rooms one remote address (see
+	// TrustForwardedFor) may create per minute, so that one client cannot
+	// fill MaxRooms by creating rooms one after another: each address has
+	// a token bucket of this many rooms that refills over a minute. A
+	// connection counts as creating a room when the room has no client
+	// connected to this server at that instant (so reviving a room in its
+	// grace period counts too); joining a room with clients is always
+	// free. Over the limit the connection gets 429 Too Many Requests with
+	// Retry-After. Zero means 100; NoLimit means none (tests and load
+	// generators on one address).
+	MaxRoomsCreatedPerIP int
+
+	// AllowedHosts, when set, lists the host names the server answers to,
+	// against DNS rebinding: a page on an attacker's domain that resolves
+	// to this server's address sends Host and Origin with the attacker's
+	// name, so the same-origin check alone accepts it. A request whose
+	// Host header (port ignored) matches no entry gets 421 Misdirected
+	// Request on every route but /status (load balancers' health checks
+	// often use an IP). Entries are host names or IP addresses
+	// ("app.example.com", "localhost", "127.0.0.1", "::1"), or patterns
+	// with one leading wildcard label ("*.example.com", which does not
+	// match example.com itself). When set, the server's own origin is
+	// accepted even when AllowedOrigins is set. Empty (the default)
+	// answers any Host.
+	AllowedHosts []string
 }
 
 // withDefaults returns a copy of o with every zero field set to its default,
@@ -295,12 +392,15 @@ func (o Options) withDefaults() (Options, error) {
 	o.MaxRooms = cmp.Or(o.MaxRooms, DefaultMaxRooms)
 	o.MaxClientsPerRoom = cmp.Or(o.MaxClientsPerRoom, DefaultMaxClientsPerRoom)
 	o.MessageRate = cmp.Or(o.MessageRate, DefaultMessageRate)
+	o.MaxMessageFragments = cmp.Or(o.MaxMessageFragments, DefaultMaxMessageFragments)
+	o.MaxRoomsCreatedPerIP = cmp.Or(o.MaxRoomsCreatedPerIP, DefaultMaxRoomsCreatedPerIP)
 	o.CheckpointInterval = cmp.Or(o.CheckpointInterval, DefaultCheckpointInterval)
 	o.HibernateAfter = cmp.Or(o.HibernateAfter, DefaultHibernateAfter)
 	if o.MessageBurst == 0 {
 		o.MessageBurst = max(DefaultMessageBurst, int(o.MessageRate))
 	}
 	o.AllowedOrigins = slices.Clone(o.AllowedOrigins)
+	o.AllowedHosts = slices.Clone(o.AllowedHosts)
 
 	if o.RoomGracePeriod < 0 && o.RoomGracePeriod != EndRoomsImmediately && o.RoomGracePeriod != KeepRoomsForever {
 		return o, invalid("RoomGracePeriod is %v; use a positive duration, 0 for the default (30s), EndRoomsImmediately or KeepRoomsForever", o.RoomGracePeriod)
@@ -333,6 +433,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"SendQueueMessages", int64(o.SendQueueMessages)},
 		{"SendQueueBytes", int64(o.SendQueueBytes)},
 		{"MaxRoomIDLength", int64(o.MaxRoomIDLength)},
+		{"MaxMessageFragments", int64(o.MaxMessageFragments)},
 	} {
 		if n.v < 0 {
 			return o, invalid("%s is %d; use a positive size, or 0 for the default", n.name, n.v)
@@ -346,6 +447,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"MaxConnectionsPerIP", o.MaxConnectionsPerIP},
 		{"MaxRooms", o.MaxRooms},
 		{"MaxClientsPerRoom", o.MaxClientsPerRoom},
+		{"MaxRoomsCreatedPerIP", o.MaxRoomsCreatedPerIP},
 	} {
 		if n.v < 0 && n.v != NoLimit {
 			return o, invalid("%s is %d; use a positive count, 0 for the default, or NoLimit (-1) for none", n.name, n.v)
@@ -357,6 +459,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MessageBurst < 0 {
 		return o, invalid("MessageBurst is %d; use a positive count, or 0 for the default", o.MessageBurst)
 	}
+	if o.MessageRateAction != Throttle && o.MessageRateAction != CloseClient {
+		return o, invalid("MessageRateAction is %v; use Throttle (the default) or CloseClient", o.MessageRateAction)
+	}
 	if o.MetricsPath[0] != '/' || strings.ContainsAny(o.MetricsPath, " \t{}") || o.MetricsPath == "/status" || o.MetricsPath == "/ws" || strings.HasPrefix(o.MetricsPath, "/ws/") {
 		return o, invalid("MetricsPath is %q; use a path that starts with \"/\", has no spaces or braces and is not taken by another route (/status, /ws), such as %q, or set DisableMetrics", o.MetricsPath, DefaultMetricsPath)
 	}
@@ -367,6 +472,13 @@ func (o Options) withDefaults() (Options, error) {
 		if err := checkOriginPattern(origin); err != nil {
 			return o, invalid("AllowedOrigins entry %q: %v", origin, err)
 		}
+	}
+	for i, host := range o.AllowedHosts {
+		h, err := checkHostPattern(host)
+		if err != nil {
+			return o, invalid("AllowedHosts entry %q: %v", host, err)
+		}
+		o.AllowedHosts[i] = h
 	}
 	if len(o.DefaultRoom) > o.MaxRoomIDLength {
 		return o, invalid("DefaultRoom is %d bytes long, more than MaxRoomIDLength (%d); shorten it or raise the limit", len(o.DefaultRoom), o.MaxRoomIDLength)

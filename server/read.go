@@ -23,12 +23,22 @@ type messageReader struct {
 
 	// onPing is called with the payload of each ping; it must copy it.
 	onPing func(payload []byte) error
+	// rate, when set, is charged for each ping and pong before it is
+	// handled: control frames count against the client's message rate, or
+	// a flood of pings would be answered without limit. An error ends the
+	// read with it. (An interface, not a func: a method value would cost
+	// every connection an allocation.)
+	rate interface{ admit() error }
 	// onFrame is called for every frame that arrives, for the heartbeat.
 	onFrame func()
 	// drained, when set, is asked after each control frame between
 	// messages: true makes next return errNoMessage, so the caller can
 	// wait (and park) as between messages instead of blocking inside next.
 	drained func() bool
+
+	// maxFrames bounds the frames of one message (Options.
+	// MaxMessageFragments); frames counts those of the message being read.
+	maxFrames, frames int
 
 	ctl [ws.MaxControlFramePayloadSize]byte
 }
@@ -50,8 +60,16 @@ func (e *peerClosed) Error() string {
 var errNoMessage = errors.New("no message: only control frames")
 
 // errRateLimited ends the reader of a client that sent messages faster than
-// Options.MessageRate allows.
+// Options.MessageRate allows, when Options.MessageRateAction is CloseClient.
 var errRateLimited = errors.New("message rate limit exceeded")
+
+// tooManyFragments ends the reader of a client that sent a message in more
+// frames than Options.MaxMessageFragments allows.
+type tooManyFragments struct{ limit int }
+
+func (e *tooManyFragments) Error() string {
+	return fmt.Sprintf("message in too many fragments: the limit is %d frames (Options.MaxMessageFragments)", e.limit)
+}
 
 // maxPooledPayload is the largest message buffer that goes back to
 // payloadPool; a larger one, grown by one big message, is left to the
@@ -63,23 +81,35 @@ const maxPooledPayload = 64 << 10
 // the next, so an idle connection holds none.
 var payloadPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func newMessageReader(src io.Reader, maxSize int64) *messageReader {
+func newMessageReader(src io.Reader, maxSize int64, maxFrames int) *messageReader {
 	m := &messageReader{}
-	m.init(src, maxSize)
+	m.init(src, maxSize, maxFrames)
 	return m
 }
 
 // init sets m up to read from src, for a messageReader embedded in another
 // struct.
-func (m *messageReader) init(src io.Reader, maxSize int64) {
+func (m *messageReader) init(src io.Reader, maxSize int64, maxFrames int) {
+	m.maxFrames = maxFrames
 	m.rd = wsutil.Reader{
 		Source:         src,
 		State:          ws.StateServerSide,
 		CheckUTF8:      true,
 		MaxMessageSize: maxSize,
 		OnIntermediate: m.control,
-		OnContinuation: func(ws.Header, io.Reader) error { m.frame(); return nil },
+		OnContinuation: m.continuation,
 	}
+}
+
+// continuation counts a continuation frame of the message being read.
+// Empty fragments pass MaxMessageSize whatever their number, and each
+// costs a frame's parsing: the count is what bounds them.
+func (m *messageReader) continuation(ws.Header, io.Reader) error {
+	m.frame()
+	if m.frames++; m.frames > m.maxFrames {
+		return &tooManyFragments{m.maxFrames}
+	}
+	return nil
 }
 
 // release gives the message buffer back to the pool; the last message's
@@ -125,6 +155,7 @@ func (m *messageReader) next() (stateroom.Payload, error) {
 			continue
 		}
 		m.frame()
+		m.frames = 1
 		// ReadFrom grows the buffer as bytes arrive, never on the length
 		// the peer declared; wsutil.Reader stops at MaxMessageSize.
 		if _, err := m.buf.ReadFrom(&m.rd); err != nil {
@@ -146,6 +177,11 @@ func (m *messageReader) control(hdr ws.Header, body io.Reader) error {
 			err = io.ErrUnexpectedEOF
 		}
 		return err
+	}
+	if m.rate != nil && (hdr.OpCode == ws.OpPing || hdr.OpCode == ws.OpPong) {
+		if err := m.rate.admit(); err != nil {
+			return err
+		}
 	}
 	switch hdr.OpCode {
 	case ws.OpPing:
@@ -179,6 +215,7 @@ func (m *messageReader) control(hdr ws.Header, body io.Reader) error {
 func closeFor(err error, maxSize int64) (code stateroom.CloseCode, reason string, reachable bool) {
 	var pc *peerClosed
 	var pe ws.ProtocolError
+	var tf *tooManyFragments
 	switch {
 	case errors.As(err, &pc):
 		if pc.code == 0 {
@@ -187,6 +224,8 @@ func closeFor(err error, maxSize int64) (code stateroom.CloseCode, reason string
 		return stateroom.CloseCode(pc.code), "", true
 	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
 		return stateroom.CloseMessageTooBig, fmt.Sprintf("message too big: the limit is %d bytes", maxSize), true
+	case errors.As(err, &tf):
+		return stateroom.CloseMessageTooBig, tf.Error(), true
 	case errors.Is(err, errRateLimited):
 		return stateroom.ClosePolicyViolation, "message rate limit exceeded", true
 	case errors.Is(err, wsutil.ErrInvalidUTF8):

@@ -70,8 +70,10 @@ func TestShutdownKeepsItsDeadline(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown with a stuck service: %v, want context.DeadlineExceeded", err)
 	}
-	if took > time.Second {
-		t.Errorf("Shutdown with a 300 ms context took %v, want at most 1 s", took)
+	// A stuck room would hold Shutdown until the test's cleanup releases
+	// it; a bound far above 300 ms tells that apart on a loaded machine.
+	if took > 5*time.Second {
+		t.Errorf("Shutdown with a 300 ms context took %v, want it to return at its deadline", took)
 	}
 	for range 2 {
 		if err := <-errs; err != nil {
@@ -84,7 +86,9 @@ func TestShutdownKeepsItsDeadline(t *testing.T) {
 // its grace period keeps the room for as long as it stays, well past the
 // grace; once it leaves, the room lives at least the grace period again.
 func TestGraceRejoinStaysPastGrace(t *testing.T) {
-	const grace = 400 * time.Millisecond
+	t.Parallel() // it waits out grace periods
+	// Long enough for a rejoin on a loaded machine to land within it.
+	const grace = 2 * time.Second
 	var log eventLog
 	s, ts := startServer(t, probeFactory(&log, ""), Options{RoomGracePeriod: grace})
 	a := dial(t, ts, "/ws/g")
@@ -96,7 +100,7 @@ func TestGraceRejoinStaysPastGrace(t *testing.T) {
 	if id, inst2 := hello(t, b); inst2 != inst || id != 2 {
 		t.Fatalf("rejoin within grace: client %d of instance %s; want client 2 of %s", id, inst2, inst)
 	}
-	time.Sleep(3 * grace) // the first grace period would have ended the room by now
+	time.Sleep(grace + grace/2) // the first grace period would have ended the room by now
 	send(t, b, "echo:still here")
 	expect(t, b, "still here")
 	if log.count(inst+" close") != 0 {

@@ -87,7 +87,7 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		opts:        o,
 		log:         o.Logger,
 		metrics:     m,
-		conns:       newConnTable(o.MaxConnections, o.MaxConnectionsPerIP),
+		conns:       newConnTable(o.MaxConnections, o.MaxConnectionsPerIP, o.MaxRoomsCreatedPerIP),
 		clientToken: tokenDigest(o.ClientToken),
 		adminToken:  tokenDigest(o.AdminToken),
 		owner:       routines.New(),
@@ -135,13 +135,13 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		mux.Handle("/admin/", http.HandlerFunc(s.serveAdmin))
 	}
 	if o.ClientDir != "" {
-		mux.Handle("/client/", http.StripPrefix("/client", http.FileServer(http.Dir(o.ClientDir))))
+		mux.Handle("/client/", http.StripPrefix("/client", staticHandler(dirRoot(o.ClientDir))))
 	}
 	switch {
 	case o.StaticDir != "":
-		mux.Handle("/", http.FileServer(http.Dir(o.StaticDir)))
+		mux.Handle("/", staticHandler(dirRoot(o.StaticDir)))
 	case o.StaticFS != nil:
-		mux.Handle("/", http.FileServerFS(o.StaticFS))
+		mux.Handle("/", staticHandler(o.StaticFS))
 	}
 	s.files = mux
 	return s, nil
@@ -154,10 +154,21 @@ func (s *Server) factory() stateroom.Factory { return *s.fact.Load() }
 // Options.DefaultRoom, GET /status answers "ok", GET /metrics (or
 // Options.MetricsPath) serves the Prometheus metrics, /admin/ is the admin
 // API when Options.AdminToken is set, /client/ and / serve
-// Options.ClientDir and Options.StaticDir when set. Paths are taken
-// relative to where the server is mounted, so http.StripPrefix works.
+// Options.ClientDir and Options.StaticDir when set. With
+// Options.AllowedHosts, a request for another Host gets 421 Misdirected
+// Request on every route but /status. Paths are taken relative to where
+// the server is mounted, so http.StripPrefix works.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
+	if !hostAllowed(r.Host, s.opts.AllowedHosts) && p != "/status" {
+		msg := fmt.Sprintf("this server does not serve host %q: add it to Options.AllowedHosts", r.Host)
+		if p == "/ws" || strings.HasPrefix(p, "/ws/") {
+			s.refuse(w, "", clientAddr(r, s.opts.TrustForwardedFor), "host", http.StatusMisdirectedRequest, msg)
+		} else {
+			http.Error(w, msg, http.StatusMisdirectedRequest)
+		}
+		return
+	}
 	switch {
 	case p == "/ws":
 		s.serveWS(w, r, s.opts.DefaultRoom)
@@ -207,7 +218,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	addr := clientAddr(r, s.opts.TrustForwardedFor)
-	if !originAllowed(r, s.opts.AllowedOrigins) {
+	if !originAllowed(r, s.opts.AllowedOrigins, s.opts.TrustForwardedFor, len(s.opts.AllowedHosts) > 0) {
 		s.refuse(w, id, addr, "origin", http.StatusForbidden, fmt.Sprintf("origin %q may not open a WebSocket on this server (host %q): add it to Options.AllowedOrigins", r.Header.Get("Origin"), r.Host))
 		return
 	}
@@ -243,17 +254,25 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 			s.owner.Release()
 		}
 	}()
-	switch s.conns.acquire(addr) {
+	// Before the room is joined: a join that would create a room is
+	// charged here, since the registry creates it inside Join.
+	refusal, slots, retry := s.conns.acquire(addr, id)
+	switch refusal {
 	case tooManyConnections:
 		s.refuse(w, id, addr, "max_connections", http.StatusServiceUnavailable, fmt.Sprintf("the server has %d connections, its limit (Options.MaxConnections); try again later", s.opts.MaxConnections))
 		return
 	case tooManyFromAddr:
 		s.refuse(w, id, addr, "max_connections_per_ip", http.StatusTooManyRequests, fmt.Sprintf("%d connections from %s already, the limit (Options.MaxConnectionsPerIP); close some or try again later", s.opts.MaxConnectionsPerIP, addr))
 		return
+	case tooManyRoomsCreated:
+		secs := int((retry + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.refuse(w, id, addr, "max_rooms_created_per_ip", http.StatusTooManyRequests, fmt.Sprintf("%s created %d rooms in the last minute, the limit (Options.MaxRoomsCreatedPerIP); join a running room, or create this one in %d s", addr, s.opts.MaxRoomsCreatedPerIP, secs))
+		return
 	}
 	defer func() {
 		if !handedOver {
-			s.conns.release(addr)
+			s.conns.release(addr, slots)
 		}
 	}()
 
@@ -297,7 +316,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		b, _ := rw.Reader.Peek(n)
 		pending = bytes.Clone(b)
 	}
-	c := newConn(s, h, nc, pending, addr)
+	c := newConn(s, h, nc, pending, addr, slots)
 	handedOver = true
 	c.start()
 }
@@ -318,8 +337,8 @@ func (s *Server) debugOn() bool { return s.log.Enabled(context.Background(), slo
 func (s *Server) refuse(w http.ResponseWriter, id, addr, reason string, status int, msg string) {
 	s.metrics.refused.WithLabelValues(reason).Inc()
 	s.log.Info("WebSocket request refused", "room", id, "remote", addr, "reason", reason, "status", status, "msg", msg)
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", retryAfter)
+	if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfter) // unless the caller knows better
 	}
 	http.Error(w, msg, status)
 }

@@ -15,7 +15,8 @@
 //   - [ServeTLS] and [ListenAndServeTLS] do the same over TLS.
 //
 // Routes, relative to where the handler is mounted: GET /ws/{room} (the id
-// percent-decoded), GET /ws (Options.DefaultRoom), GET /status ("ok"),
+// percent-decoded), GET /ws (Options.DefaultRoom), GET /stateroom.js (the
+// browser client, an ES module), GET /status ("ok"),
 // GET /metrics (Prometheus; Options.MetricsPath, DisableMetrics), /admin/
 // (only with Options.AdminToken: GET /admin/rooms lists the rooms as JSON,
 // POST /admin/rooms/{room}/close ends one with stateroom.CloseRoomClosed),

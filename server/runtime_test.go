@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -243,4 +244,29 @@ func TestBadHandshakeCreatesNoRoom(t *testing.T) {
 	// The one room MaxRooms allows is still free for a real client.
 	c := dial(t, ts, "/ws/real")
 	hello(t, c)
+}
+
+// TestBrowserClientServed: the browser module is served at /stateroom.js,
+// as JavaScript, also under a path prefix.
+func TestBrowserClientServed(t *testing.T) {
+	var log eventLog
+	s, ts := startServer(t, probeFactory(&log, ""), Options{})
+	for _, url := range []string{ts.URL + "/stateroom.js"} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") || !strings.Contains(string(body), "export function connect") {
+			t.Fatalf("GET /stateroom.js: HTTP %d %q, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/app/", http.StripPrefix("/app", s))
+	prefixed := httptest.NewServer(mux)
+	defer prefixed.Close()
+	if status, _ := httpGet(t, prefixed.URL+"/app/stateroom.js", nil); status != http.StatusOK {
+		t.Fatalf("GET /app/stateroom.js under a prefix: HTTP %d", status)
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stateroom-go/stateroom"
+	stateroomjs "github.com/stateroom-go/stateroom/client/js"
 	"github.com/stateroom-go/stateroom/internal/rooms"
 	"github.com/stateroom-go/stateroom/internal/routines"
 )
@@ -147,6 +148,10 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// browserClient serves the browser module (client/js), the same bytes for
+// every server.
+var browserClient = stateroomjs.Handler()
+
 func (s *Server) factory() stateroom.Factory { return *s.fact.Load() }
 
 // ServeHTTP routes a request: GET /ws/{room} joins the room (the id is
@@ -179,6 +184,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveWS(w, r, id)
+	case p == "/stateroom.js":
+		browserClient.ServeHTTP(w, r)
 	default:
 		s.files.ServeHTTP(w, r)
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/client/js"
+	"github.com/stateroom-go/stateroom/internal/browsertest"
 	"github.com/stateroom-go/stateroom/server"
 )
 
@@ -146,26 +146,11 @@ func (e *env) server() *server.Server {
 // service restart that keep the client id, sends queued while
 // reconnecting, a server restart, and a stop on 4002.
 func TestBrowserClient(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("this test needs Chromium: apt-get install -y chromium (CI installs it)")
-	}
 	e := newEnv(t, probeFactory(""))
 	const room = "r 1/x"
 	pageURL := "http://" + e.addr + "/app/?room=" + "r%201%2Fx"
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromium),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.NoFirstRun,
-			chromedp.UserDataDir(t.TempDir()),
-		)...)
+	alloc, cancelAlloc := browsertest.Allocator(t)
 	defer cancelAlloc()
 	tab, cancelTab := chromedp.NewContext(alloc)
 	defer cancelTab()

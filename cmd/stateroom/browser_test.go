@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stateroom-go/stateroom/internal/browsertest"
 )
 
 // TestBrowserDemo drives the counter page (static/index.html, the same as
@@ -17,27 +17,12 @@ import (
 // closes the room with 1012 both pages reconnect by themselves and get the
 // new build's behaviour on the room's saved value.
 func TestBrowserDemo(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("this test needs Chromium: apt-get install -y chromium (CI installs it)")
-	}
 	dir := copyOfScaffold(t)
 	p := start(t, dir, "dev", "-p", "0", "--debounce", "50ms")
 	httpURL, _ := p.ready(t)
 	page := httpURL + "/?room=browser-demo"
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromium),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.NoFirstRun,
-			chromedp.UserDataDir(t.TempDir()),
-		)...)
+	alloc, cancelAlloc := browsertest.Allocator(t)
 	defer cancelAlloc()
 	tab1, cancel1 := chromedp.NewContext(alloc)
 	defer cancel1()

@@ -129,7 +129,7 @@ func (r *Room) load(g *Registry) (restored bool, timer time.Time, err error) {
 func restore(sn stateroom.Snapshotter, data []byte) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("Restore panicked: %v", v)
+			err = fmt.Errorf("the service's Restore panicked: %v", v)
 		}
 	}()
 	return sn.Restore(data)

@@ -111,17 +111,6 @@ func (s *saver) setRevision(id string, rev uint64) {
 	sh.mu.Unlock()
 }
 
-// forget drops what the writer knows of a room that ended and whose saves
-// are written, so the map does not grow with every room ever run.
-func (s *saver) forget(id string) {
-	sh := s.shard(id)
-	sh.mu.Lock()
-	if _, queued := sh.latest[id]; !queued && sh.inflight != id {
-		delete(sh.revs, id)
-	}
-	sh.mu.Unlock()
-}
-
 // wakeAll makes every writer look again at whether it may end.
 func (s *saver) wakeAll() {
 	for _, sh := range s.shards {

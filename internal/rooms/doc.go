@@ -27,5 +27,8 @@
 // # Lock order
 //
 // Room.mu, then Registry.mu; Room.mu, then whatever a Member locks in its
-// methods (which must not block and must not call back into the room).
+// methods (which must not block and must not call back into the room);
+// Room.mu, then a saver shard's mu (a room queues its snapshot), then
+// Registry.mu (a writer looks up rooms). Registry.mu is never held while
+// taking either.
 package rooms

@@ -125,18 +125,16 @@ func (sh *saveShard) run(g *Registry, st store.Store) {
 	defer sh.mu.Unlock()
 	for {
 		if len(sh.queue) == 0 {
-			// Rooms first, queue second: a room queues its last save
-			// before it leaves the registry, so no room running means
-			// every save has been queued.
-			sh.mu.Unlock()
-			done := g.cfg.Owner.Closing() && g.RoomCount() == 0
-			sh.mu.Lock()
-			if done && len(sh.queue) == 0 {
+			// A room queues its last save before it leaves the
+			// registry, so no room running means every save has been
+			// queued. The check is made with sh.mu held (the lock order
+			// allows the registry's under it): released, a wakeAll from
+			// the last room's removal could come between the check and
+			// the Wait, and be lost.
+			if g.cfg.Owner.Closing() && g.RoomCount() == 0 {
 				return
 			}
-			if len(sh.queue) == 0 {
-				sh.wake.Wait()
-			}
+			sh.wake.Wait()
 			continue
 		}
 		id := sh.queue[0]

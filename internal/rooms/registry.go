@@ -25,9 +25,10 @@ type Registry struct {
 	metrics Metrics
 	saver   *saver // nil without a store
 
-	mu     sync.Mutex
-	closed bool
-	byID   map[string]*Room
+	// Joins are refused once Config.Owner is closing: the owner's state
+	// is the one shutdown state.
+	mu   sync.Mutex
+	byID map[string]*Room
 }
 
 // New returns an empty registry.
@@ -43,11 +44,10 @@ func New(cfg Config) *Registry {
 // Join implements Placement.
 func (g *Registry) Join(req JoinRequest) (Handle, error) {
 	for {
-		g.mu.Lock()
-		if g.closed {
-			g.mu.Unlock()
+		if g.cfg.Owner.Closing() {
 			return nil, ErrShuttingDown
 		}
+		g.mu.Lock()
 		r := g.byID[req.Room]
 		g.mu.Unlock()
 
@@ -91,10 +91,6 @@ func (g *Registry) create(id string) (*Room, error) {
 	defer r.mu.Unlock()
 
 	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return nil, ErrShuttingDown
-	}
 	if g.byID[id] != nil {
 		g.mu.Unlock()
 		return nil, nil
@@ -104,7 +100,7 @@ func (g *Registry) create(id string) (*Room, error) {
 		return nil, ErrTooManyRooms
 	}
 	// The room's count in the owner; its end releases it. Taken under
-	// g.mu, so Shutdown (which closes the registry first) sees every room
+	// g.mu, so Shutdown (run once the owner is closing) sees every room
 	// that got one.
 	if !g.cfg.Owner.Hold() {
 		g.mu.Unlock()
@@ -229,7 +225,7 @@ func (g *Registry) CloseAll(code stateroom.CloseCode, reason string) int {
 	return n
 }
 
-// Shutdown refuses joins from now on and ends every room with code and
+// Shutdown ends every room with code and
 // reason, closing rooms in parallel on at most a few goroutines per CPU,
 // so that a room whose service is stuck delays no other. It returns at
 // once. Call it from Config.Owner's Close (its during), which counts the
@@ -237,9 +233,6 @@ func (g *Registry) CloseAll(code stateroom.CloseCode, reason string) int {
 // returns: whoever waits for the owner decides how long to wait
 // (Server.Shutdown's ctx).
 func (g *Registry) Shutdown(code stateroom.CloseCode, reason string) {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
 	rs := g.all()
 	if g.saver != nil {
 		g.saver.wakeAll() // with no room left, the writers end

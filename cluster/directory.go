@@ -43,7 +43,9 @@ func decodeOwner(b []byte) (owner, bool) {
 // revision of its owner entry (the room's epoch).
 type claim struct {
 	Owner owner
-	Epoch uint64
+	// Previous is the owner a takeover took the room from.
+	Previous owner
+	Epoch    uint64
 	// Mine is true if this node owns the room; Takeover is true if it
 	// just took the room over from a node whose lease had expired (the
 	// caller must fence the store before the room runs).
@@ -63,6 +65,7 @@ type directory struct {
 	mu        sync.Mutex
 	leaseRev  uint64    // revision of our lease entry
 	renewedAt time.Time // when the last successful renewal started
+	resigned  bool
 }
 
 // errFenced refuses work on a node that could not renew its lease in time.
@@ -94,28 +97,24 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, node string, ttl
 	if ttl < 3*time.Second {
 		return nil, fmt.Errorf("cluster: lease TTL %v is too short: NATS leader elections take seconds; use at least 3s (default 15s)", ttl)
 	}
-	owners, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	owners, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: ownersBucket, Description: "Stateroom: the node that owns each room",
 		History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: open the bucket %q (replicas %d): %w", ownersBucket, replicas, err)
+		return nil, err
 	}
-	nodes, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	nodes, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: nodesBucket, Description: "Stateroom: one lease per live node",
 		History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
 		// Expired leases leave a delete marker, so watchers learn of them.
 		LimitMarkerTTL: ttl,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: open the bucket %q (replicas %d): %w", nodesBucket, replicas, err)
-	}
-	inc := make([]byte, 8)
-	if _, err := rand.Read(inc); err != nil {
 		return nil, err
 	}
 	d := &directory{js: js, owners: owners, nodes: nodes, ttl: ttl,
-		self: owner{Node: node, Incarnation: hex.EncodeToString(inc)}}
+		self: owner{Node: node, Incarnation: newIncarnation()}}
 	started := time.Now()
 	rev, err := nodes.Create(ctx, node, []byte(d.self.Incarnation), jetstream.KeyTTL(ttl))
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -129,22 +128,69 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, node string, ttl
 }
 
 // renew extends the node's lease by one TTL. It is a compare-and-set on the
-// lease's revision: if it fails, another process took the name or the lease
-// expired, and this node must stop serving (the caller fences).
+// lease's revision. If the lease expired meanwhile (the node went longer
+// than the TTL without renewing, so it has fenced itself and another node
+// may have taken its rooms), the node registers again as a new
+// incarnation: rooms of the old one are anyone's to take over.
 func (d *directory) renew(ctx context.Context) error {
 	started := time.Now()
 	d.mu.Lock()
-	rev := d.leaseRev
+	rev, self := d.leaseRev, d.self
 	d.mu.Unlock()
-	m := &nats.Msg{Subject: "$KV." + nodesBucket + "." + d.self.Node, Data: []byte(d.self.Incarnation)}
+	m := &nats.Msg{Subject: "$KV." + nodesBucket + "." + self.Node, Data: []byte(self.Incarnation)}
 	ack, err := d.js.PublishMsg(ctx, m, jetstream.WithMsgTTL(d.ttl), jetstream.WithExpectLastSequencePerSubject(rev))
+	if err == nil {
+		d.mu.Lock()
+		d.leaseRev, d.renewedAt = ack.Sequence, started
+		d.mu.Unlock()
+		return nil
+	}
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || (apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence && apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return fmt.Errorf("cluster: renew the lease of node %q: %w", self.Node, err)
+	}
+	// The revision moved. If the lease still holds our incarnation, an
+	// earlier renewal landed although its answer was lost: carry on from it.
+	if e, gerr := d.nodes.Get(ctx, self.Node); gerr == nil && string(e.Value()) == self.Incarnation {
+		d.mu.Lock()
+		if d.leaseRev == rev {
+			d.leaseRev = e.Revision()
+		}
+		d.mu.Unlock()
+		return d.renew(ctx)
+	}
+	fresh := owner{Node: self.Node, Incarnation: newIncarnation()}
+	rev, err = d.nodes.Create(ctx, self.Node, []byte(fresh.Incarnation), jetstream.KeyTTL(d.ttl))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("cluster: node %q: its lease expired and %w: another process uses the name now", self.Node, errNodeNameInUse)
+	}
 	if err != nil {
-		return fmt.Errorf("cluster: renew the lease of node %q: %w", d.self.Node, err)
+		return fmt.Errorf("cluster: register node %q again after its lease expired: %w", self.Node, err)
 	}
 	d.mu.Lock()
-	d.leaseRev, d.renewedAt = ack.Sequence, started
+	d.self, d.leaseRev, d.renewedAt = fresh, rev, started
 	d.mu.Unlock()
-	return nil
+	return errLeaseExpired
+}
+
+// errLeaseExpired is the error of a renewal that found the lease expired
+// and registered the node again under a new incarnation.
+var errLeaseExpired = errors.New("cluster: the lease had expired: registered again as a new incarnation; the rooms of the old one may move")
+
+// me returns the node at its current incarnation.
+func (d *directory) me() owner {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.self
+}
+
+// incarnation returns the node's current incarnation.
+func (d *directory) incarnation() string { return d.me().Incarnation }
+
+func newIncarnation() string {
+	b := make([]byte, 8)
+	rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
 }
 
 // mustFence reports whether the node has gone too long without a renewal:
@@ -176,24 +222,24 @@ func (d *directory) claim(ctx context.Context, room string) (claim, error) {
 	if d.mustFence(time.Now()) {
 		return claim{}, errFenced
 	}
-	key := roomKey(room)
+	key, self := roomKey(room), d.me()
 	for attempt := 0; attempt < 8; attempt++ {
 		e, err := d.owners.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			rev, err := d.owners.Create(ctx, key, d.self.encode())
+			rev, err := d.owners.Create(ctx, key, self.encode())
 			if errors.Is(err, jetstream.ErrKeyExists) {
 				continue // another node won: read it
 			}
 			if err != nil {
 				return claim{}, fmt.Errorf("cluster: claim room %q: %w", room, err)
 			}
-			return claim{Owner: d.self, Epoch: rev, Mine: true}, nil
+			return claim{Owner: self, Epoch: rev, Mine: true}, nil
 		}
 		if err != nil {
 			return claim{}, fmt.Errorf("cluster: find the owner of room %q: %w", room, err)
 		}
 		o, ok := decodeOwner(e.Value())
-		if ok && o == d.self {
+		if ok && o == self {
 			return claim{Owner: o, Epoch: e.Revision(), Mine: true}, nil
 		}
 		if ok {
@@ -207,14 +253,14 @@ func (d *directory) claim(ctx context.Context, room string) (claim, error) {
 		}
 		// The owner is gone (or the entry unreadable): take the room over
 		// from exactly the entry read.
-		rev, err := d.owners.Update(ctx, key, d.self.encode(), e.Revision())
+		rev, err := d.owners.Update(ctx, key, self.encode(), e.Revision())
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 			continue
 		}
 		if err != nil {
 			return claim{}, fmt.Errorf("cluster: take over room %q from %v: %w", room, o, err)
 		}
-		return claim{Owner: d.self, Epoch: rev, Mine: true, Takeover: true}, nil
+		return claim{Owner: self, Previous: o, Epoch: rev, Mine: true, Takeover: true}, nil
 	}
 	return claim{}, fmt.Errorf("cluster: room %q: its owner changed 8 times while this node looked it up; try again", room)
 }
@@ -231,13 +277,24 @@ func (d *directory) release(ctx context.Context, room string, epoch uint64) erro
 }
 
 // resign deletes the node's lease (graceful shutdown, after its rooms were
-// saved and released), so other nodes need not wait for the TTL.
+// saved), so other nodes need not wait for the TTL. Later calls do nothing.
 func (d *directory) resign(ctx context.Context) error {
 	d.mu.Lock()
-	rev := d.leaseRev
+	rev, self, done := d.leaseRev, d.self, d.resigned
+	d.resigned = true
 	d.mu.Unlock()
-	if err := d.nodes.Delete(ctx, d.self.Node, jetstream.LastRevision(rev)); err != nil {
-		return fmt.Errorf("cluster: resign node %q: %w", d.self.Node, err)
+	if done {
+		return nil
+	}
+	err := d.nodes.Delete(ctx, self.Node, jetstream.LastRevision(rev))
+	if err != nil {
+		// A renewal whose answer was lost may have moved the revision.
+		if e, gerr := d.nodes.Get(ctx, self.Node); gerr == nil && string(e.Value()) == self.Incarnation {
+			err = d.nodes.Delete(ctx, self.Node, jetstream.LastRevision(e.Revision()))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: resign node %q (its lease expires by itself within %v): %w", self.Node, d.ttl, err)
 	}
 	return nil
 }

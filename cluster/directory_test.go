@@ -48,7 +48,7 @@ func TestClaimRacesHaveOneWinner(t *testing.T) {
 				room := fmt.Sprintf("room-%d", r)
 				cl, err := d.claim(ctx, room)
 				if err != nil {
-					t.Errorf("%s claims %s: %v", d.self.Node, room, err)
+					t.Errorf("%s claims %s: %v", d.me().Node, room, err)
 					return
 				}
 				mu.Lock()
@@ -116,14 +116,14 @@ func TestTakeoverAfterLeaseExpiry(t *testing.T) {
 					return
 				case <-tick.C:
 					if err := d.renew(ctx); err != nil {
-						t.Errorf("%s renews: %v", d.self.Node, err)
+						t.Errorf("%s renews: %v", d.me().Node, err)
 					}
 				}
 			}
 		})
 	}
 	defer func() { close(stop); wg.Wait() }()
-	if cl, err := b.claim(ctx, "lobby"); err != nil || cl.Mine || cl.Owner != a.self {
+	if cl, err := b.claim(ctx, "lobby"); err != nil || cl.Mine || cl.Owner != a.me() {
 		t.Fatalf("node2 claims lobby while node1's lease is alive: %+v, %v; want node1 as owner", cl, err)
 	}
 	deadline := time.Now().Add(testTTL + 30*time.Second)
@@ -138,7 +138,7 @@ func TestTakeoverAfterLeaseExpiry(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node1's lease did not expire within %v of its TTL", deadline.Sub(time.Now()))
+			t.Fatalf("node1's lease did not expire within %v of its TTL", time.Until(deadline))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -157,7 +157,7 @@ func TestTakeoverAfterLeaseExpiry(t *testing.T) {
 		t.Fatal("node1 renewed a lease that had expired; want an error")
 	}
 	// node3 agrees that node2 owns the room now.
-	if cl, err := ds[2].claim(ctx, "lobby"); err != nil || cl.Owner != b.self || cl.Epoch != taken.Epoch {
+	if cl, err := ds[2].claim(ctx, "lobby"); err != nil || cl.Owner != b.me() || cl.Epoch != taken.Epoch {
 		t.Fatalf("node3 claims lobby: %+v, %v; want node2 at epoch %d", cl, err, taken.Epoch)
 	}
 }
@@ -178,7 +178,7 @@ func TestRenewalsKeepRooms(t *testing.T) {
 		if time.Now().After(next) {
 			for _, d := range ds {
 				if err := d.renew(ctx); err != nil {
-					t.Fatalf("%s renews: %v", d.self.Node, err)
+					t.Fatalf("%s renews: %v", d.me().Node, err)
 				}
 			}
 			next = time.Now().Add(testTTL / 5)
@@ -187,7 +187,7 @@ func TestRenewalsKeepRooms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Mine || got.Owner != ds[0].self {
+		if got.Mine || got.Owner != ds[0].me() {
 			t.Fatalf("node2 got a room whose owner renews its lease: %+v", got)
 		}
 		time.Sleep(50 * time.Millisecond)

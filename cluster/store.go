@@ -64,8 +64,8 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// NewStore opens the bucket of o (creating it, or updating its replicas)
-// through js and returns a Store on it. js's connection stays the caller's:
+// NewStore opens the bucket of o through js (creating it if missing; an
+// existing bucket keeps its replicas) and returns a Store on it. js's connection stays the caller's:
 // Close does not close it.
 func NewStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*Store, error) {
 	o.Bucket = cmp.Or(o.Bucket, DefaultBucket)
@@ -77,9 +77,7 @@ func NewStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*Sto
 	if o.Timeout < 0 {
 		return nil, fmt.Errorf("cluster: StoreOptions.Timeout is %v; use 0 for the default (5s) or a positive duration", o.Timeout)
 	}
-	c, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(c, jetstream.KeyValueConfig{
+	kv, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      o.Bucket,
 		Description: "Stateroom room snapshots",
 		History:     1,
@@ -87,7 +85,7 @@ func NewStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*Sto
 		Replicas:    o.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: open the key-value bucket %q (replicas %d): %w; check that JetStream is enabled and that enough servers are up for the replicas", o.Bucket, o.Replicas, err)
+		return nil, err
 	}
 	// A value must fit in one NATS message.
 	maxValue := int(js.Conn().MaxPayload()) - 1024

@@ -141,6 +141,16 @@ type Options struct {
 	// in-memory one.
 	Store store.Store
 
+	// Cluster spreads rooms over the nodes of a cluster: a *cluster.Node
+	// (package cluster) from cluster.Start. Clients may connect to any node;
+	// a room runs on the node that owns it and the others forward to it.
+	// With Cluster set and Store nil, rooms are saved to the cluster's
+	// replicated store, so that a room moving to another node keeps its
+	// state. The server does not close the node: close it after Shutdown.
+	// Nil (the default) runs every room in this process and nothing of
+	// NATS.
+	Cluster Cluster
+
 	// CheckpointInterval is the most often a room with events is saved to
 	// Store. Zero means 1 s. A crash loses at most this much of a room's
 	// events.

@@ -105,12 +105,17 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		Owner:             s.owner,
 		Metrics:           m.roomMetrics(),
 
-		Store:              o.Store,
+		Store:              roomStore(o),
 		CheckpointInterval: o.CheckpointInterval,
 		HibernateAfter:     max(o.HibernateAfter, 0), // NeverHibernate: 0, off
 	})
 	s.place = s.reg
-	if o.Store != nil {
+	if o.Cluster != nil {
+		if s.place, err = o.Cluster.Bind(s.reg, s.reg.CloseAll); err != nil {
+			return nil, err
+		}
+	}
+	if o.Store != nil && o.Cluster == nil { // in a cluster, rooms wake through their owner (see cluster)
 		ctx, cancel := context.WithTimeout(context.Background(), wakeTimeout)
 		n, err := s.reg.WakeTimers(ctx)
 		cancel()
@@ -123,10 +128,7 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 	s.upgrader = ws.HTTPUpgrader{Timeout: o.HandshakeTimeout}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok"))
-	})
+	mux.HandleFunc("GET /status", s.serveStatus)
 	if !o.DisableMetrics && m.gatherer != nil {
 		mux.Handle("GET "+o.MetricsPath, promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),

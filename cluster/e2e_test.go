@@ -1,0 +1,277 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
+	"github.com/stateroom-go/stateroom/server"
+)
+
+// tally is the service of the end-to-end tests: a number every client sees
+// ("v=N" on Connect and after each "inc"), kept in its snapshot.
+type tally struct {
+	stateroom.BaseService
+	n int
+}
+
+func (t *tally) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
+	room.Send(stateroom.To(ev.Client), stateroom.Text("v="+strconv.Itoa(t.n)))
+}
+
+func (t *tally) Message(room stateroom.Room, ev stateroom.MessageEvent) {
+	if ev.Payload.String() == "inc" {
+		t.n++
+		room.Send(stateroom.Everyone, stateroom.Text("v="+strconv.Itoa(t.n)))
+	}
+}
+
+func (t *tally) Snapshot() ([]byte, error) { return fmt.Appendf(nil, "tally=%d;", t.n), nil }
+
+func (t *tally) Restore(b []byte) error {
+	_, err := fmt.Sscanf(string(b), "tally=%d;", &t.n)
+	return err
+}
+
+// quiet is the logger of the nodes and servers of the tests: what they log
+// is not asserted, and a failing test says what went wrong.
+var quiet = slog.New(slog.DiscardHandler)
+
+// testNode is one node of an end-to-end cluster: a cluster.Node with its
+// embedded NATS server, and a Stateroom server over HTTP on loopback.
+type testNode struct {
+	node *Node
+	srv  *server.Server
+	http *httptest.Server
+	dead bool
+}
+
+func (tn *testNode) url() string { return "ws" + strings.TrimPrefix(tn.http.URL, "http") }
+
+// crash stops the node as a dying process would: its NATS server and
+// connections go away without resigning its lease, and its clients are cut.
+func (tn *testNode) crash() {
+	tn.dead = true
+	tn.node.own.Close(nil, nil)
+	tn.node.closeNATS()
+	tn.http.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tn.srv.Shutdown(ctx)
+	<-tn.node.own.Done()
+}
+
+func startNodes(t *testing.T, n int, ttl time.Duration) []*testNode {
+	t.Helper()
+	addrs := freeAddrs(t, n)
+	nodes := make([]*testNode, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			var peers []string
+			for j, a := range addrs {
+				if j != i {
+					peers = append(peers, a)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			node, err := Start(ctx, Options{
+				Node: fmt.Sprintf("node%d", i+1), Listen: addrs[i], Peers: peers,
+				StateDir: t.TempDir(), LeaseTTL: ttl, Logger: quiet,
+			})
+			if err != nil {
+				errs <- err
+				return
+			}
+			nodes[i] = &testNode{node: node}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tn := range nodes {
+		srv, err := server.New(stateroom.New(func(string) *tally { return &tally{} }), server.Options{
+			Cluster:            tn.node,
+			CheckpointInterval: 20 * time.Millisecond,
+			DisableMetrics:     true,
+			Logger:             quiet,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn.srv = srv
+		tn.http = httptest.NewServer(srv)
+	}
+	// Stop the servers first (their rooms save through the cluster), then
+	// resign every lease while the NATS servers still have a quorum, then
+	// stop NATS.
+	t.Cleanup(func() {
+		for _, tn := range nodes {
+			if tn.dead {
+				continue
+			}
+			tn.http.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := tn.srv.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			cancel()
+		}
+		for _, tn := range nodes {
+			if !tn.dead {
+				if err := tn.node.dir.resign(context.Background()); err != nil {
+					t.Errorf("resign: %v", err)
+				}
+			}
+		}
+		for _, tn := range nodes {
+			if !tn.dead {
+				tn.node.Close()
+			}
+		}
+	})
+	return nodes
+}
+
+func dial(t *testing.T, tn *testNode, room string) *client.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, tn.url(), client.Options{Room: room, Reconnect: true, MinDelay: 50 * time.Millisecond, MaxDelay: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// await reads c's messages until one equals want.
+func await(t *testing.T, c *client.Conn, want string, within time.Duration) {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		select {
+		case m, ok := <-c.Messages():
+			if !ok {
+				t.Fatalf("connection ended (%v) before %q", c.Err(), want)
+			}
+			if m.String() == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q within %v", want, within)
+		}
+	}
+}
+
+// owning returns the node that runs room.
+func owning(nodes []*testNode, room string) *testNode {
+	for _, tn := range nodes {
+		if tn.dead {
+			continue
+		}
+		tn.node.owner.mu.Lock()
+		_, ok := tn.node.owner.rooms[room]
+		tn.node.owner.mu.Unlock()
+		if ok {
+			return tn
+		}
+	}
+	return nil
+}
+
+// One room reached through every node is one room: a message through one
+// node reaches the clients of all three, and the room runs on one node.
+func TestOneRoomThroughEveryNode(t *testing.T) {
+	nodes := startNodes(t, 3, 5*time.Second)
+	var cs []*client.Conn
+	for _, tn := range nodes {
+		c := dial(t, tn, "lobby")
+		await(t, c, "v=0", 10*time.Second)
+		cs = append(cs, c)
+	}
+	for i, c := range cs {
+		if err := c.Send(context.Background(), stateroom.Text("inc")); err != nil {
+			t.Fatal(err)
+		}
+		for _, other := range cs {
+			await(t, other, "v="+strconv.Itoa(i+1), 10*time.Second)
+		}
+	}
+	running := 0
+	for _, tn := range nodes {
+		running += len(tn.srv.Rooms())
+	}
+	if running != 1 {
+		t.Fatalf("%d rooms run over the cluster; want 1", running)
+	}
+}
+
+// When the node that owns a room dies, the room comes back on a survivor
+// with its last saved state, and the survivors' clients find it again.
+func TestFailoverKeepsState(t *testing.T) {
+	// NATS elects new stream leaders after the crash; the survivors must
+	// keep their leases meanwhile (a few seconds).
+	const ttl = 10 * time.Second
+	nodes := startNodes(t, 3, ttl)
+	var cs []*client.Conn
+	for _, tn := range nodes {
+		c := dial(t, tn, "game")
+		await(t, c, "v=0", 10*time.Second)
+		cs = append(cs, c)
+	}
+	for i := range 5 {
+		cs[0].Send(context.Background(), stateroom.Text("inc"))
+		for _, c := range cs {
+			await(t, c, "v="+strconv.Itoa(i+1), 10*time.Second)
+		}
+	}
+	victim := owning(nodes, "game")
+	if victim == nil {
+		t.Fatal("no node owns the room")
+	}
+	// Wait for the checkpoint of 5 to reach the replicated store.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec, err := victim.node.Store().Load(context.Background(), "game")
+		if err == nil && strings.Contains(string(rec.Data), "tally=5;") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the room's state was not saved: %+v, %v", rec, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var survivors []*client.Conn
+	for i, tn := range nodes {
+		if tn != victim {
+			survivors = append(survivors, cs[i])
+		}
+	}
+	crashed := time.Now()
+	victim.crash()
+	// The survivors' clients are closed with 1012 when the lease expires,
+	// reconnect, and find the room on a survivor with its state.
+	for _, c := range survivors {
+		await(t, c, "v=5", ttl+30*time.Second)
+	}
+	t.Logf("room back with its state %v after the owner crashed (lease TTL %v)", time.Since(crashed).Round(time.Millisecond), ttl)
+	if owner := owning(nodes, "game"); owner == nil || owner == victim {
+		t.Fatalf("room owner after failover: %v", owner)
+	}
+	survivors[0].Send(context.Background(), stateroom.Text("inc"))
+	for _, c := range survivors {
+		await(t, c, "v=6", 10*time.Second)
+	}
+}

@@ -1,0 +1,372 @@
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/rooms"
+	"github.com/stateroom-go/stateroom/internal/routines"
+	"github.com/stateroom-go/stateroom/store"
+)
+
+// Options configures a Node. Either Listen (embedded NATS) or NATSURL
+// (external NATS) is required.
+type Options struct {
+	// Node names this node in the cluster: 1 to 64 of A-Z, a-z, 0-9, '-'
+	// and '_', unique among live nodes.
+	Node string
+
+	// Listen is the HOST:PORT the embedded NATS server's cluster routes
+	// listen on, and Peers the HOST:PORT of the other nodes' routes. The
+	// embedded server keeps dialling peers that do not answer.
+	Listen string
+	Peers  []string
+	// StateDir is where the embedded server keeps JetStream's files
+	// (StateDir/nats); required with Listen.
+	StateDir string
+	// ClusterName is the NATS cluster's name, the same on every node.
+	// Default "stateroom".
+	ClusterName string
+
+	// NATSURL joins an existing NATS cluster (with JetStream) instead of
+	// embedding a server, e.g. "nats://10.0.0.5:4222".
+	NATSURL string
+
+	// Replicas is how many copies JetStream keeps of the ownership and
+	// state buckets. Default: 3 when there are 2 or more Peers, else 1.
+	Replicas int
+
+	// LeaseTTL is how long a node's rooms stay its own after its last
+	// lease renewal; it renews every LeaseTTL/5 and stops serving its rooms
+	// at 2/3 of it without a renewal. Default 15 s (at least 3 s: NATS
+	// leader elections take seconds).
+	LeaseTTL time.Duration
+
+	// Logger gets the node's log lines. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultLeaseTTL is the default Options.LeaseTTL.
+const DefaultLeaseTTL = 15 * time.Second
+
+// Node is this process's membership of a cluster: its NATS connection (and
+// embedded server), its lease, the directory of room owners, the room
+// state store, and the forwarding of rooms owned elsewhere.
+type Node struct {
+	opts  Options
+	log   *slog.Logger
+	srv   *natsserver.Server // nil with NATSURL
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	dir   *directory
+	store *Store
+	own   *routines.Owner
+
+	local     rooms.Placement // set by Bind: this node's rooms
+	closeAll  func(code stateroom.CloseCode, reason string) int
+	nextLink  atomic.Uint64
+	gw        gatewaySide
+	owner     ownerSide
+	fenced    atomic.Bool
+	statusMu  sync.Mutex
+	statusErr error
+}
+
+// Start joins the cluster: it starts the embedded NATS server (or connects
+// to NATSURL), waits until JetStream answers (bounded by ctx), opens the
+// buckets and registers the node's lease. Call Bind before serving.
+func Start(ctx context.Context, o Options) (*Node, error) {
+	if err := checkNodeName(o.Node); err != nil {
+		return nil, err
+	}
+	o.LeaseTTL = cmp.Or(o.LeaseTTL, DefaultLeaseTTL)
+	o.ClusterName = cmp.Or(o.ClusterName, "stateroom")
+	if o.Replicas == 0 {
+		o.Replicas = 1
+		if len(o.Peers) >= 2 {
+			o.Replicas = 3
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	n := &Node{opts: o, log: o.Logger.With("node", o.Node), own: routines.New()}
+	// Link numbers start at random so a restarted node's links never meet
+	// its predecessor's on an owner.
+	var b [8]byte
+	rand.Read(b[:])
+	n.nextLink.Store(binary.LittleEndian.Uint64(b[:]) >> 1)
+	url := o.NATSURL
+	switch {
+	case o.Listen != "" && o.NATSURL != "":
+		return nil, errors.New("cluster: both a cluster listen address and a NATS URL: embed a NATS server (--cluster-listen, --cluster-peer) or join one (--nats), not both")
+	case o.Listen != "":
+		if o.StateDir == "" {
+			return nil, errors.New("cluster: the embedded NATS server needs a state directory for JetStream's files (Options.StateDir, --state-dir)")
+		}
+		srv, err := startEmbedded(embeddedOptions{Node: o.Node, Listen: o.Listen, Peers: o.Peers, StateDir: o.StateDir, Cluster: o.ClusterName})
+		if err != nil {
+			return nil, err
+		}
+		n.srv, url = srv, srv.ClientURL()
+	case o.NATSURL == "":
+		return nil, errors.New("cluster: no NATS: give --cluster-listen (and --cluster-peer for each other node) to embed a NATS server, or --nats URL to join one")
+	}
+	fail := func(err error) (*Node, error) {
+		n.closeNATS()
+		return nil, err
+	}
+	nc, err := nats.Connect(url, nats.Name("stateroom "+o.Node), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return fail(fmt.Errorf("cluster: connect to NATS at %s: %w", url, err))
+	}
+	n.nc = nc
+	if n.js, err = jetstream.New(nc); err != nil {
+		return fail(err)
+	}
+	// JetStream answers once its leaders are elected: wait (bounded by ctx).
+	for {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := n.js.AccountInfo(c)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return fail(fmt.Errorf("cluster: JetStream did not answer (%v): are enough peers up for a quorum (%d of %d)? %w", err, len(o.Peers)/2+1, len(o.Peers)+1, ctx.Err()))
+		}
+		n.log.Info("waiting for the cluster's JetStream", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	if n.dir, err = openDirectory(ctx, n.js, o.Node, o.LeaseTTL, o.Replicas); err != nil {
+		return fail(err)
+	}
+	if n.store, err = NewStore(ctx, n.js, StoreOptions{Replicas: o.Replicas, Timeout: o.LeaseTTL / 4}); err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
+
+// Store is the node's room state store, replicated by JetStream. A server
+// with this node as its Options.Cluster saves rooms to it unless
+// Options.Store says otherwise.
+func (n *Node) Store() *Store { return n.store }
+
+// StateStore is Store as a store.Store (server.Cluster).
+func (n *Node) StateStore() store.Store { return n.store }
+
+// ClusterStatus is Status for the server's /status (server.Cluster).
+func (n *Node) ClusterStatus() (bool, any) {
+	st := n.Status()
+	return st.InCluster, st
+}
+
+// Bind makes local, this node's room runtime, serve the rooms this node
+// owns, and starts the node's work: lease renewals, watching other nodes'
+// leases, and forwarding. closeAll closes every local room (fencing). It
+// returns the placement the transport joins rooms through.
+func (n *Node) Bind(local rooms.Placement, closeAll func(code stateroom.CloseCode, reason string) int) (rooms.Placement, error) {
+	n.local, n.closeAll = local, closeAll
+	n.gw.init(n)
+	n.owner.init(n)
+	sub, err := n.nc.Subscribe(nodeSubject(n.opts.Node), n.receive)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: subscribe to %s: %w", nodeSubject(n.opts.Node), err)
+	}
+	sub.SetPendingLimits(-1, 256<<20)
+	if err := n.nc.Flush(); err != nil {
+		return nil, err
+	}
+	if err := n.watchLeases(); err != nil {
+		return nil, err
+	}
+	// Renew now: Start may have been a while ago (waiting for peers).
+	c, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/3)
+	err = n.dir.renew(c)
+	cancel()
+	if err != nil && !errors.Is(err, errLeaseExpired) {
+		return nil, err
+	}
+	n.own.Go(n.renewLoop)
+	return placement{n}, nil
+}
+
+func nodeSubject(node string) string { return "stateroom.node." + node }
+
+// receive dispatches a message on this node's subject.
+func (n *Node) receive(msg *nats.Msg) {
+	m, err := decodeMessage(msg.Data)
+	if err != nil {
+		n.log.Warn("dropped a malformed message from another node", "err", err, "bytes", len(msg.Data))
+		return
+	}
+	switch m.op {
+	case opFrames, opClose:
+		n.gw.receive(m)
+	default:
+		n.owner.receive(m, msg)
+	}
+}
+
+// renewLoop renews the lease every TTL/5 and fences the node when it has
+// gone too long without a renewal.
+func (n *Node) renewLoop() {
+	tick := time.NewTicker(n.opts.LeaseTTL / 10)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-n.own.Quit():
+			return
+		case now := <-tick.C:
+			if now.Sub(last) >= n.opts.LeaseTTL/5 {
+				c, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/5)
+				err := n.dir.renew(c)
+				cancel()
+				if errors.Is(err, errLeaseExpired) {
+					n.log.Warn("the node's lease had expired; it registered again, and its rooms may have moved", "incarnation", n.dir.incarnation())
+					n.owner.forgetRooms()
+					err = nil
+				}
+				if err == nil {
+					last = now
+					if n.fenced.CompareAndSwap(true, false) {
+						n.log.Info("lease renewed: serving rooms again")
+					}
+					n.setStatus(nil)
+				} else {
+					n.log.Warn("lease renewal failed", "err", err)
+					n.setStatus(err)
+				}
+				c, cancel = context.WithTimeout(context.Background(), n.opts.LeaseTTL/5)
+				n.gw.checkOwners(c)
+				cancel()
+			}
+			if n.dir.mustFence(time.Now()) && n.fenced.CompareAndSwap(false, true) {
+				n.owner.forgetRooms()
+				closed := n.closeAll(stateroom.CloseServiceRestart, "this node lost contact with the cluster; reconnect")
+				n.log.Error("lease not renewed in time: stopped serving this node's rooms so that another node can take them over", "rooms", closed)
+			}
+		}
+	}
+}
+
+func (n *Node) setStatus(err error) {
+	n.statusMu.Lock()
+	n.statusErr = err
+	n.statusMu.Unlock()
+}
+
+// Status describes the node's place in the cluster, for /status.
+type Status struct {
+	Node      string `json:"node"`
+	InCluster bool   `json:"in_cluster"`
+	Fenced    bool   `json:"fenced"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Status says whether the node is in the cluster (its NATS connection is up
+// and its lease renewed) or fenced.
+func (n *Node) Status() Status {
+	n.statusMu.Lock()
+	err := n.statusErr
+	n.statusMu.Unlock()
+	s := Status{Node: n.opts.Node, Fenced: n.fenced.Load()}
+	s.InCluster = n.nc.IsConnected() && err == nil && !s.Fenced
+	if err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+// Close leaves the cluster: it stops forwarding, resigns the node's lease
+// (so its rooms can be taken over at once; call it after the server saved
+// its rooms) and closes NATS. It waits for the node's goroutines.
+func (n *Node) Close() error {
+	n.own.Close(nil, nil)
+	<-n.own.Done()
+	var err error
+	if n.dir != nil {
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err = n.dir.resign(c)
+		cancel()
+	}
+	if n.store != nil {
+		n.store.Close()
+	}
+	n.closeNATS()
+	return err
+}
+
+func (n *Node) closeNATS() {
+	if n.nc != nil {
+		n.nc.Close()
+	}
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+	}
+}
+
+// watchLeases follows the other nodes' leases: when one ends (expired or
+// resigned) or its node restarts as a new incarnation, the clients this
+// node forwards to its rooms are closed (they reconnect and find the rooms
+// taken over), and the clients it held here for our rooms leave.
+func (n *Node) watchLeases() error {
+	w, err := n.dir.nodes.WatchAll(context.Background())
+	if err != nil {
+		return fmt.Errorf("cluster: watch the nodes' leases: %w", err)
+	}
+	n.own.Go(func() {
+		defer w.Stop()
+		live := map[string]string{} // node -> incarnation
+		for {
+			select {
+			case <-n.own.Quit():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil || e.Key() == n.opts.Node {
+					continue
+				}
+				node, was := e.Key(), live[e.Key()]
+				now := ""
+				if e.Operation() == jetstream.KeyValuePut {
+					now = string(e.Value())
+				}
+				if now == was {
+					continue
+				}
+				if now == "" {
+					delete(live, node)
+				} else {
+					live[node] = now
+				}
+				if was != "" {
+					n.log.Info("a node left the cluster", "gone", node, "incarnation", was)
+					n.gw.ownerGone(owner{node, was})
+					n.owner.gatewayGone(node)
+				}
+			}
+		}
+	})
+	return nil
+}

@@ -1,0 +1,298 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"hash/maphash"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/rooms"
+	"github.com/stateroom-go/stateroom/store"
+)
+
+// ownerSide serves the rooms this node owns to clients held by other nodes
+// (gateways): each link becomes a member of the local room whose frames go
+// back to the gateway.
+type ownerSide struct {
+	n *Node
+
+	mu    sync.Mutex
+	rooms map[string]uint64 // rooms this node owns, by epoch
+	links map[linkKey]*remoteLink
+	out   map[string]*gatewayQueue // by gateway node
+
+	seed   maphash.Seed
+	shards [ownerShards]chan ownerTask
+}
+
+// ownerShards is how many goroutines handle remote clients' messages; a
+// link always goes to the same one, so its messages keep their order.
+const ownerShards = 8
+
+type ownerTask struct {
+	m   *message
+	msg *nats.Msg
+}
+
+type linkKey struct {
+	gateway string
+	link    uint64
+}
+
+// remoteLink is a client of a local room held by a gateway node.
+type remoteLink struct {
+	key       linkKey
+	handle    rooms.Handle
+	connected bool
+	seqIn     uint64
+	member    *remoteMember
+}
+
+func (o *ownerSide) init(n *Node) {
+	o.n = n
+	o.rooms = map[string]uint64{}
+	o.links = map[linkKey]*remoteLink{}
+	o.out = map[string]*gatewayQueue{}
+	o.seed = maphash.MakeSeed()
+	for i := range o.shards {
+		ch := make(chan ownerTask, 256)
+		o.shards[i] = ch
+		n.own.Go(func() {
+			for {
+				select {
+				case t := <-ch:
+					o.handle(t.m, t.msg)
+				case <-n.own.Quit():
+					return
+				}
+			}
+		})
+	}
+}
+
+// adopt records that this node owns room since cl. A room taken over from
+// a node that died is fenced first: its record is saved again, so that a
+// save by the old owner (expecting the revision it knew) fails from now on.
+func (o *ownerSide) adopt(ctx context.Context, room string, cl claim) error {
+	o.mu.Lock()
+	epoch, known := o.rooms[room]
+	o.mu.Unlock()
+	if known && epoch == cl.Epoch {
+		return nil
+	}
+	if cl.Takeover {
+		rec, err := o.n.store.Load(ctx, room)
+		switch {
+		case err == nil:
+			if _, err := o.n.store.Save(ctx, room, rec.Data, rec.Revision); err != nil {
+				return err
+			}
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrCorrupt):
+			// Nothing to fence; a damaged record is set aside by the room.
+		default:
+			return err
+		}
+		o.n.log.Info("took over a room whose node left the cluster", "room", room, "from", cl.Previous.Node)
+	}
+	o.mu.Lock()
+	o.rooms[room] = cl.Epoch
+	o.mu.Unlock()
+	return nil
+}
+
+// forgetRooms drops what this node believed it owned (it was fenced).
+func (o *ownerSide) forgetRooms() {
+	o.mu.Lock()
+	clear(o.rooms)
+	o.mu.Unlock()
+}
+
+// receive queues a gateway's message on its link's shard.
+func (o *ownerSide) receive(m *message, msg *nats.Msg) {
+	var h maphash.Hash
+	h.SetSeed(o.seed)
+	h.WriteString(m.gateway)
+	h.Write(binary.LittleEndian.AppendUint64(nil, m.link))
+	select {
+	case o.shards[h.Sum64()%ownerShards] <- ownerTask{m, msg}:
+	case <-o.n.own.Quit():
+	}
+}
+
+func (o *ownerSide) link(k linkKey) *remoteLink {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.links[k]
+}
+
+func (o *ownerSide) drop(k linkKey) {
+	o.mu.Lock()
+	delete(o.links, k)
+	o.mu.Unlock()
+}
+
+func (o *ownerSide) handle(m *message, msg *nats.Msg) {
+	k := linkKey{m.gateway, m.link}
+	switch m.op {
+	case opJoin:
+		msg.Respond(o.join(k, m))
+	case opConnect:
+		l := o.link(k)
+		if l == nil || l.connected {
+			msg.Respond(replyErr(errKindOther, "no such link"))
+			return
+		}
+		l.connected = true
+		l.member = &remoteMember{q: o.queue(m.gateway), link: m.link}
+		l.handle.Connect(l.member)
+		msg.Respond(replyOf(replyOK, uint64(l.handle.Client())))
+	case opMessage:
+		l := o.link(k)
+		if l == nil || !l.connected {
+			return
+		}
+		l.seqIn++
+		if m.seq != l.seqIn {
+			l.handle.Kick(stateroom.CloseTryAgainLater, "messages were lost between nodes; reconnect")
+			return
+		}
+		l.handle.Message(stateroom.Payload{Binary: m.binary, Data: m.payload})
+	case opKick:
+		if l := o.link(k); l != nil && l.connected {
+			l.handle.Kick(m.code, m.reason)
+		}
+	case opLeave, opRelease:
+		l := o.link(k)
+		if l == nil {
+			return
+		}
+		o.drop(k)
+		if l.connected {
+			l.handle.Leave()
+		} else {
+			l.handle.Release()
+		}
+	}
+}
+
+// join joins the local room for a gateway's client, if this node still
+// owns it, and answers the gateway.
+func (o *ownerSide) join(k linkKey, m *message) []byte {
+	o.mu.Lock()
+	_, owned := o.rooms[m.room]
+	o.mu.Unlock()
+	if !owned {
+		// The gateway's directory lookup may be newer than ours.
+		ctx, cancel := context.WithTimeout(context.Background(), o.n.opts.LeaseTTL/5)
+		cl, err := o.n.dir.claim(ctx, m.room)
+		if err == nil && cl.Mine {
+			err = o.adopt(ctx, m.room, cl)
+		}
+		cancel()
+		if err != nil {
+			return replyErr(errKindShuttingDown, err.Error())
+		}
+		if !cl.Mine {
+			return replyErr(errKindNotOwner, "owned by "+cl.Owner.Node)
+		}
+	}
+	req := rooms.JoinRequest{Room: m.room, Token: m.token}
+	switch m.idKind {
+	case identityString:
+		req.Identity = string(m.identity)
+	case identityJSON:
+		req.Identity = json.RawMessage(m.identity)
+	}
+	h, err := o.n.local.Join(req)
+	switch {
+	case errors.Is(err, rooms.ErrShuttingDown):
+		return replyErr(errKindShuttingDown, err.Error())
+	case errors.Is(err, rooms.ErrTooManyRooms):
+		return replyErr(errKindTooManyRooms, err.Error())
+	case errors.Is(err, rooms.ErrRoomFull):
+		return replyErr(errKindRoomFull, err.Error())
+	case errors.Is(err, stateroom.ErrRoomRefused):
+		return replyErr(errKindRefused, err.Error())
+	case err != nil:
+		return replyErr(errKindOther, err.Error())
+	}
+	o.mu.Lock()
+	o.links[k] = &remoteLink{key: k, handle: h}
+	o.mu.Unlock()
+	return replyOf(replyOK)
+}
+
+// gatewayGone ends the clients a gateway node held: it left the cluster.
+func (o *ownerSide) gatewayGone(node string) {
+	o.mu.Lock()
+	var gone []*remoteLink
+	for k, l := range o.links {
+		if k.gateway == node {
+			gone = append(gone, l)
+			delete(o.links, k)
+		}
+	}
+	q := o.out[node]
+	delete(o.out, node)
+	o.mu.Unlock()
+	if q != nil {
+		q.stop()
+	}
+	for _, l := range gone {
+		if l.connected {
+			l.handle.Leave()
+		} else {
+			l.handle.Release()
+		}
+	}
+}
+
+// queue returns the outbound queue to a gateway, starting it if needed.
+func (o *ownerSide) queue(gateway string) *gatewayQueue {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	q := o.out[gateway]
+	if q == nil {
+		q = newGatewayQueue(o.n, gateway)
+		o.out[gateway] = q
+	}
+	return q
+}
+
+// remoteMember is a gateway's client as a member of a local room: its
+// frames are queued for the gateway, numbered per link.
+type remoteMember struct {
+	q      *gatewayQueue
+	link   uint64
+	seq    uint64 // under the room's lock, like every Member call
+	closed bool
+}
+
+// Send queues the frame for the gateway; it never blocks.
+func (m *remoteMember) Send(frame []byte) rooms.SendResult {
+	if m.closed {
+		return rooms.DroppedClosing
+	}
+	m.seq++
+	if !m.q.push(outItem{link: m.link, seq: m.seq, frame: frame}) {
+		m.seq--
+		return rooms.QueueFull
+	}
+	return rooms.Queued
+}
+
+// Close queues the close for the gateway.
+func (m *remoteMember) Close(code stateroom.CloseCode, reason string, discard bool) bool {
+	if m.closed {
+		return false
+	}
+	m.closed = true
+	m.seq++
+	m.q.pushClose(outItem{link: m.link, seq: m.seq, close: true, code: code, reason: reason, discard: discard})
+	return true
+}

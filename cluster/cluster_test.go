@@ -76,7 +76,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 
 // freeAddrs returns n loopback addresses whose ports were free a moment ago:
 // the nodes of a cluster must know each other's route addresses up front.
-func freeAddrs(t *testing.T, n int) []string {
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	var out []string
 	var ls []net.Listener

@@ -27,6 +27,10 @@ func (t *tally) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
 }
 
 func (t *tally) Message(room stateroom.Room, ev stateroom.MessageEvent) {
+	if strings.HasPrefix(ev.Payload.String(), "ping") { // echo to the sender
+		room.Send(stateroom.To(ev.Client), ev.Payload)
+		return
+	}
 	if ev.Payload.String() == "inc" {
 		t.n++
 		room.Send(stateroom.Everyone, stateroom.Text("v="+strconv.Itoa(t.n)))
@@ -68,7 +72,7 @@ func (tn *testNode) crash() {
 	<-tn.node.own.Done()
 }
 
-func startNodes(t *testing.T, n int, ttl time.Duration) []*testNode {
+func startNodes(t testing.TB, n int, ttl time.Duration) []*testNode {
 	t.Helper()
 	addrs := freeAddrs(t, n)
 	nodes := make([]*testNode, n)
@@ -106,6 +110,8 @@ func startNodes(t *testing.T, n int, ttl time.Duration) []*testNode {
 			CheckpointInterval: 20 * time.Millisecond,
 			DisableMetrics:     true,
 			Logger:             quiet,
+			// The benchmarks send as fast as they can.
+			MessageRate: server.NoLimit,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +150,7 @@ func startNodes(t *testing.T, n int, ttl time.Duration) []*testNode {
 	return nodes
 }
 
-func dial(t *testing.T, tn *testNode, room string) *client.Conn {
+func dial(t testing.TB, tn *testNode, room string) *client.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -157,20 +163,26 @@ func dial(t *testing.T, tn *testNode, room string) *client.Conn {
 }
 
 // await reads c's messages until one equals want.
-func await(t *testing.T, c *client.Conn, want string, within time.Duration) {
+func await(t testing.TB, c *client.Conn, want string, within time.Duration) {
 	t.Helper()
+	if err := awaitErr(c, want, within); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func awaitErr(c *client.Conn, want string, within time.Duration) error {
 	timeout := time.After(within)
 	for {
 		select {
 		case m, ok := <-c.Messages():
 			if !ok {
-				t.Fatalf("connection ended (%v) before %q", c.Err(), want)
+				return fmt.Errorf("connection ended (%v) before %q", c.Err(), want)
 			}
 			if m.String() == want {
-				return
+				return nil
 			}
 		case <-timeout:
-			t.Fatalf("no %q within %v", want, within)
+			return fmt.Errorf("no %q within %v", want, within)
 		}
 	}
 }

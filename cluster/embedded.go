@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/url"
@@ -18,6 +19,10 @@ type embeddedOptions struct {
 	Peers    []string // HOST:PORT of other nodes' routes
 	StateDir string   // JetStream files go to StateDir/jetstream
 	Cluster  string   // cluster name, the same on every node
+	// ClientPort is the loopback port the node's own NATS connection uses;
+	// 0 picks one (a restarted server reuses its predecessor's, so the
+	// connection finds it again).
+	ClientPort int
 }
 
 // maxPayload is the largest message the embedded servers carry: a room's
@@ -43,7 +48,7 @@ func startEmbedded(o embeddedOptions) (*natsserver.Server, error) {
 	opts := &natsserver.Options{
 		ServerName: o.Node,
 		Host:       "127.0.0.1",
-		Port:       natsserver.RANDOM_PORT,
+		Port:       cmp.Or(o.ClientPort, natsserver.RANDOM_PORT),
 		JetStream:  true,
 		StoreDir:   filepath.Join(o.StateDir, "nats"), // nats-server adds /jetstream,
 		MaxPayload: maxPayload,
@@ -66,9 +71,9 @@ func startEmbedded(o embeddedOptions) (*natsserver.Server, error) {
 		return nil, fmt.Errorf("cluster: start the embedded NATS server: %w", err)
 	}
 	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
+	if !s.ReadyForConnections(30 * time.Second) {
 		s.Shutdown()
-		return nil, fmt.Errorf("cluster: the embedded NATS server did not start within 10s (is --cluster-listen %s free?)", o.Listen)
+		return nil, fmt.Errorf("cluster: the embedded NATS server did not start within 30s (is --cluster-listen %s free?)", o.Listen)
 	}
 	return s, nil
 }

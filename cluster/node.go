@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,20 +70,23 @@ type Node struct {
 	opts  Options
 	log   *slog.Logger
 	srv   *natsserver.Server // nil with NATSURL
+	emb   embeddedOptions
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	dir   *directory
 	store *Store
 	own   *routines.Owner
 
-	local     rooms.Placement // set by Bind: this node's rooms
-	closeAll  func(code stateroom.CloseCode, reason string) int
-	nextLink  atomic.Uint64
-	gw        gatewaySide
-	owner     ownerSide
-	fenced    atomic.Bool
-	statusMu  sync.Mutex
-	statusErr error
+	local      rooms.Placement // set by Bind: this node's rooms
+	closeAll   func(code stateroom.CloseCode, reason string) int
+	nextLink   atomic.Uint64
+	gw         gatewaySide
+	owner      ownerSide
+	fenced     atomic.Bool
+	onFence    func()            // tests: called when the node fences itself
+	onTakeover func(room string) // tests: called when it takes a room over
+	statusMu   sync.Mutex
+	statusErr  error
 }
 
 // Start joins the cluster: it starts the embedded NATS server (or connects
@@ -117,11 +121,13 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		if o.StateDir == "" {
 			return nil, errors.New("cluster: the embedded NATS server needs a state directory for JetStream's files (Options.StateDir, --state-dir)")
 		}
-		srv, err := startEmbedded(embeddedOptions{Node: o.Node, Listen: o.Listen, Peers: o.Peers, StateDir: o.StateDir, Cluster: o.ClusterName})
+		n.emb = embeddedOptions{Node: o.Node, Listen: o.Listen, Peers: o.Peers, StateDir: o.StateDir, Cluster: o.ClusterName}
+		srv, err := startEmbedded(n.emb)
 		if err != nil {
 			return nil, err
 		}
 		n.srv, url = srv, srv.ClientURL()
+		n.emb.ClientPort = srv.Addr().(*net.TCPAddr).Port
 	case o.NATSURL == "":
 		return nil, errors.New("cluster: no NATS: give --cluster-listen (and --cluster-peer for each other node) to embed a NATS server, or --nats URL to join one")
 	}
@@ -129,7 +135,14 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		n.closeNATS()
 		return nil, err
 	}
-	nc, err := nats.Connect(url, nats.Name("stateroom "+o.Node), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	copts := []nats.Option{nats.Name("stateroom " + o.Node), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
+	if n.srv != nil {
+		// A node talks to the cluster through its own server only: cut off
+		// from its peers, it must notice (and fence itself), not quietly
+		// reach the cluster through a peer's server it learnt of.
+		copts = append(copts, nats.IgnoreDiscoveredServers())
+	}
+	nc, err := nats.Connect(url, copts...)
 	if err != nil {
 		return fail(fmt.Errorf("cluster: connect to NATS at %s: %w", url, err))
 	}
@@ -260,6 +273,9 @@ func (n *Node) renewLoop() {
 			}
 			if n.dir.mustFence(time.Now()) && n.fenced.CompareAndSwap(false, true) {
 				n.owner.forgetRooms()
+				if n.onFence != nil {
+					n.onFence()
+				}
 				closed := n.closeAll(stateroom.CloseServiceRestart, "this node lost contact with the cluster; reconnect")
 				n.log.Error("lease not renewed in time: stopped serving this node's rooms so that another node can take them over", "rooms", closed)
 			}

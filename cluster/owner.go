@@ -98,6 +98,9 @@ func (o *ownerSide) adopt(ctx context.Context, room string, cl claim) error {
 			return err
 		}
 		o.n.log.Info("took over a room whose node left the cluster", "room", room, "from", cl.Previous.Node)
+		if o.n.onTakeover != nil {
+			o.n.onTakeover(room)
+		}
 	}
 	o.mu.Lock()
 	o.rooms[room] = cl.Epoch

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,6 +28,34 @@ func TestNodesOpenBucketsTogether(t *testing.T) {
 	for range 3 {
 		if err := <-errs; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// A node whose peers are down does not serve rooms on its own (that would
+// make a second owner in a partition): Start waits for a quorum, bounded by
+// its context, and then says what is missing.
+func TestStartWithoutQuorumSaysWhy(t *testing.T) {
+	addrs := freeAddrs(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := Start(ctx, Options{Node: "alone", Listen: addrs[0], Peers: addrs[1:], StateDir: t.TempDir(), Logger: quiet})
+	if err == nil || !strings.Contains(err.Error(), "quorum") {
+		t.Fatalf("Start with both peers down: %v; want an error about the quorum", err)
+	}
+}
+
+func TestStartOptionsChecked(t *testing.T) {
+	ctx := context.Background()
+	for _, o := range []Options{
+		{Node: "a b", Listen: "127.0.0.1:0", StateDir: "x"},
+		{Node: "a", Listen: "127.0.0.1:0", NATSURL: "nats://127.0.0.1:4222", StateDir: "x"},
+		{Node: "a"},
+		{Node: "a", Listen: "127.0.0.1:0"},
+		{Node: "a", Listen: "nonsense", StateDir: "x"},
+	} {
+		if _, err := Start(ctx, o); err == nil {
+			t.Errorf("Start(%+v) succeeded; want an error", o)
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/server"
@@ -227,6 +229,20 @@ func TestOneRoomThroughEveryNode(t *testing.T) {
 	}
 	if running != 1 {
 		t.Fatalf("%d rooms run over the cluster; want 1", running)
+	}
+	// Two of the three clients are forwarded: each node that is not the
+	// owner delivered the three counts to its client, and forwarded the
+	// one message its client sent.
+	owner := owning(nodes, "lobby")
+	for _, tn := range nodes {
+		frames := testutil.ToFloat64(tn.node.m.forwardedFrames)
+		msgs := testutil.ToFloat64(tn.node.m.forwardedMessages)
+		if tn == owner && (frames != 0 || msgs != 0) {
+			t.Errorf("the owner counts %v forwarded frames and %v messages; want 0", frames, msgs)
+		}
+		if tn != owner && (frames < 4 || msgs != 1) {
+			t.Errorf("a gateway counts %v forwarded frames and %v messages; want at least 4 (v=0..3) and 1", frames, msgs)
+		}
 	}
 }
 

@@ -258,6 +258,7 @@ func (h *remoteHandle) Message(p stateroom.Payload) {
 	seq := h.seqOut
 	h.mu.Unlock()
 	h.publish(&message{op: opMessage, seq: seq, binary: p.Binary, payload: p.Data})
+	h.g.n.m.forwardedMessages.Inc()
 }
 
 // Leave tells the owner the client's connection ended.
@@ -318,9 +319,11 @@ func (h *remoteHandle) deliver(seq uint64, frame []byte) {
 		return
 	}
 	if seq != expected {
+		h.g.n.m.gaps.Inc()
 		h.lost(stateroom.CloseTryAgainLater, "messages were lost between nodes; reconnect")
 		return
 	}
+	h.g.n.m.forwardedFrames.Inc()
 	if m.Send(frame) == rooms.QueueFull {
 		h.Kick(stateroom.CloseSlowConsumer, "slow consumer")
 	}

@@ -16,6 +16,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/internal/rooms"
@@ -76,6 +77,7 @@ type Node struct {
 	dir   *directory
 	store *Store
 	own   *routines.Owner
+	m     *metrics
 
 	local      rooms.Placement // set by Bind: this node's rooms
 	closeAll   func(code stateroom.CloseCode, reason string) int
@@ -107,7 +109,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	n := &Node{opts: o, log: o.Logger.With("node", o.Node), own: routines.New()}
+	n := &Node{opts: o, log: o.Logger.With("node", o.Node), own: routines.New(), m: newMetrics()}
 	// Link numbers start at random so a restarted node's links never meet
 	// its predecessor's on an owner.
 	var b [8]byte
@@ -184,6 +186,10 @@ func (n *Node) Store() *Store { return n.store }
 // StateStore is Store as a store.Store (server.Cluster).
 func (n *Node) StateStore() store.Store { return n.store }
 
+// Collectors are the node's Prometheus metrics (server.Cluster): the
+// server registers them with its own.
+func (n *Node) Collectors() []prometheus.Collector { return n.m.collectors() }
+
 // ClusterStatus is Status for the server's /status (server.Cluster).
 func (n *Node) ClusterStatus() (bool, any) {
 	st := n.Status()
@@ -252,6 +258,14 @@ func (n *Node) renewLoop() {
 				c, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/5)
 				err := n.dir.renew(c)
 				cancel()
+				switch {
+				case errors.Is(err, errLeaseExpired):
+					n.m.renewals.WithLabelValues("expired").Inc()
+				case err != nil:
+					n.m.renewals.WithLabelValues("failed").Inc()
+				default:
+					n.m.renewals.WithLabelValues("ok").Inc()
+				}
 				if errors.Is(err, errLeaseExpired) {
 					n.log.Warn("the node's lease had expired; it registered again, and its rooms may have moved", "incarnation", n.dir.incarnation())
 					n.owner.forgetRooms()
@@ -260,6 +274,7 @@ func (n *Node) renewLoop() {
 				if err == nil {
 					last = now
 					if n.fenced.CompareAndSwap(true, false) {
+						n.m.fenced.Set(0)
 						n.log.Info("lease renewed: serving rooms again")
 					}
 					n.setStatus(nil)
@@ -273,6 +288,7 @@ func (n *Node) renewLoop() {
 			}
 			if n.dir.mustFence(time.Now()) && n.fenced.CompareAndSwap(false, true) {
 				n.owner.forgetRooms()
+				n.m.fenced.Set(1)
 				if n.onFence != nil {
 					n.onFence()
 				}

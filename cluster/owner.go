@@ -98,9 +98,13 @@ func (o *ownerSide) adopt(ctx context.Context, room string, cl claim) error {
 			return err
 		}
 		o.n.log.Info("took over a room whose node left the cluster", "room", room, "from", cl.Previous.Node)
+		o.n.m.ownership.WithLabelValues("takeover").Inc()
 		if o.n.onTakeover != nil {
 			o.n.onTakeover(room)
 		}
+	}
+	if !cl.Takeover && !known {
+		o.n.m.ownership.WithLabelValues("created").Inc()
 	}
 	o.mu.Lock()
 	o.rooms[room] = cl.Epoch
@@ -161,6 +165,7 @@ func (o *ownerSide) handle(m *message, msg *nats.Msg) {
 		}
 		l.seqIn++
 		if m.seq != l.seqIn {
+			o.n.m.gaps.Inc()
 			l.handle.Kick(stateroom.CloseTryAgainLater, "messages were lost between nodes; reconnect")
 			return
 		}

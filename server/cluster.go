@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/internal/rooms"
 	"github.com/stateroom-go/stateroom/store"
@@ -23,6 +25,8 @@ type Cluster interface {
 	// ClusterStatus says whether the node is in the cluster, for /status:
 	// a JSON-encodable description.
 	ClusterStatus() (inCluster bool, status any)
+	// Collectors are the cluster's metrics, registered with the server's.
+	Collectors() []prometheus.Collector
 }
 
 // roomStore is where rooms are saved: Options.Store, else the cluster's.

@@ -49,7 +49,7 @@ const namespace = "stateroom"
 
 // newMetrics registers the server's metrics with reg, or with a registry
 // of the server's own when reg is nil.
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, extra ...prometheus.Collector) (*metrics, error) {
 	m := &metrics{}
 	if reg == nil {
 		r := prometheus.NewRegistry()
@@ -59,6 +59,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.gatherer, _ = reg.(prometheus.Gatherer)
 
 	var errs []error
+	for _, c := range extra { // the cluster's (Options.Cluster)
+		register(reg, c, &errs)
+	}
 	counter := func(name, help string) prometheus.Counter {
 		return register(reg, prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}), &errs)
 	}

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stateroom-go/stateroom"
 	stateroomjs "github.com/stateroom-go/stateroom/client/js"
@@ -80,7 +81,11 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(o.Metrics)
+	var extra []prometheus.Collector
+	if o.Cluster != nil {
+		extra = o.Cluster.Collectors()
+	}
+	m, err := newMetrics(o.Metrics, extra...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,4 +114,40 @@ func BenchmarkFanOut(b *testing.B) {
 			b.ReportMetric(float64(b.N*clients)/time.Since(start).Seconds(), "frames/s")
 		})
 	}
+}
+
+// BenchmarkPlacement measures placing new rooms: a claim of a room id no
+// node owns yet (a lookup and a create in the replicated owners bucket of
+// a 3-node cluster), one caller at a time and 16 at once.
+//
+//	go test -run '^$' -bench Placement -benchtime 3000x ./cluster
+func BenchmarkPlacement(b *testing.B) {
+	c := startCluster(b, 3)
+	ds := openDirectories(b, c, DefaultLeaseTTL)
+	ctx := context.Background()
+	round := 0
+	b.Run("sequential", func(b *testing.B) {
+		round++
+		for i := range b.N {
+			if _, err := ds[i%3].claim(ctx, fmt.Sprintf("seq-%d-%d", round, i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rooms/s")
+	})
+	b.Run("16-callers", func(b *testing.B) {
+		round++
+		var next atomic.Int64
+		b.SetParallelism(8) // 8 x GOMAXPROCS (2 here) = 16 callers
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := next.Add(1)
+				if _, err := ds[i%3].claim(ctx, fmt.Sprintf("par-%d-%d", round, i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rooms/s")
+	})
 }

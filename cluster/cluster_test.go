@@ -19,7 +19,7 @@ type testCluster struct {
 	js      []jetstream.JetStream
 }
 
-func startCluster(t *testing.T, n int) *testCluster {
+func startCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	c := &testCluster{}
 	addrs := freeAddrs(t, n)

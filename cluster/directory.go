@@ -224,16 +224,18 @@ func (d *directory) claim(ctx context.Context, room string) (claim, error) {
 	}
 	key, self := roomKey(room), d.me()
 	for attempt := 0; attempt < 8; attempt++ {
+		// Create first: a new room then costs one write and no read. (The
+		// client's Create reads only when the key exists as a deletion.)
+		rev, err := d.owners.Create(ctx, key, self.encode())
+		if err == nil {
+			return claim{Owner: self, Epoch: rev, Mine: true}, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return claim{}, fmt.Errorf("cluster: claim room %q: %w", room, err)
+		}
 		e, err := d.owners.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			rev, err := d.owners.Create(ctx, key, self.encode())
-			if errors.Is(err, jetstream.ErrKeyExists) {
-				continue // another node won: read it
-			}
-			if err != nil {
-				return claim{}, fmt.Errorf("cluster: claim room %q: %w", room, err)
-			}
-			return claim{Owner: self, Epoch: rev, Mine: true}, nil
+			continue // released meanwhile: create again
 		}
 		if err != nil {
 			return claim{}, fmt.Errorf("cluster: find the owner of room %q: %w", room, err)
@@ -253,7 +255,7 @@ func (d *directory) claim(ctx context.Context, room string) (claim, error) {
 		}
 		// The owner is gone (or the entry unreadable): take the room over
 		// from exactly the entry read.
-		rev, err := d.owners.Update(ctx, key, self.encode(), e.Revision())
+		rev, err = d.owners.Update(ctx, key, self.encode(), e.Revision())
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 
 const testTTL = 3 * time.Second
 
-func openDirectories(t *testing.T, c *testCluster, ttl time.Duration) []*directory {
+func openDirectories(t testing.TB, c *testCluster, ttl time.Duration) []*directory {
 	t.Helper()
 	var ds []*directory
 	for i, js := range c.js {

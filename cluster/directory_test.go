@@ -226,3 +226,39 @@ func TestNodeNamesChecked(t *testing.T) {
 		}
 	}
 }
+
+// Idle, a cluster writes one lease renewal per node per renewal period and
+// nothing else, whatever the number of rooms.
+func TestIdleWritesAreRenewalsOnly(t *testing.T) {
+	nodes := startNodes(t, 3, testTTL)
+	for i, tn := range nodes { // some rooms, each owned somewhere
+		c := dial(t, tn, fmt.Sprintf("idle-%d", i))
+		await(t, c, "v=0", 10*time.Second)
+	}
+	ctx := context.Background()
+	seq := func(bucket string) uint64 {
+		s, err := nodes[0].node.js.Stream(ctx, "KV_"+bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.LastSeq
+	}
+	owners0, leases0 := seq(ownersBucket), seq(nodesBucket)
+	start := time.Now()
+	time.Sleep(2 * testTTL)
+	periods := float64(time.Since(start)) / float64(testTTL/5)
+	owners1, leases1 := seq(ownersBucket), seq(nodesBucket)
+	if owners1 != owners0 {
+		t.Errorf("idle cluster wrote %d times to the owners bucket; want 0", owners1-owners0)
+	}
+	// One renewal per node per period, plus one period of slack for the
+	// ticks at the edges.
+	if max := uint64(3 * (periods + 1)); leases1-leases0 > max {
+		t.Errorf("idle cluster wrote %d lease renewals in %.1f periods; want at most %d (one per node per period)", leases1-leases0, periods, max)
+	}
+	t.Logf("idle: %d lease writes by 3 nodes in %.1f renewal periods, 0 owner writes", leases1-leases0, periods)
+}

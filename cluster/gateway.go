@@ -171,6 +171,20 @@ func (g *gatewaySide) ownerGone(o owner) {
 	}
 }
 
+// closeAll closes every forwarded client: this node fenced itself, so its
+// links to other nodes' rooms are as unreliable as its own rooms.
+func (g *gatewaySide) closeAll(code stateroom.CloseCode, reason string) {
+	g.mu.Lock()
+	all := make([]*remoteHandle, 0, len(g.links))
+	for _, h := range g.links {
+		all = append(all, h)
+	}
+	g.mu.Unlock()
+	for _, h := range all {
+		h.lost(code, reason)
+	}
+}
+
 // checkOwners asks the directory whether the owners this node forwards to
 // still hold their leases, and closes the clients of those that do not.
 // The lease watcher normally tells first; this check does not depend on

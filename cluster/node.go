@@ -292,7 +292,9 @@ func (n *Node) renewLoop() {
 				if n.onFence != nil {
 					n.onFence()
 				}
-				closed := n.closeAll(stateroom.CloseServiceRestart, "this node lost contact with the cluster; reconnect")
+				const reason = "this node lost contact with the cluster; reconnect"
+				closed := n.closeAll(stateroom.CloseServiceRestart, reason)
+				n.gw.closeAll(stateroom.CloseServiceRestart, reason)
 				n.log.Error("lease not renewed in time: stopped serving this node's rooms so that another node can take them over", "rooms", closed)
 			}
 		}

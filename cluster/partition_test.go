@@ -133,3 +133,63 @@ func waitSaved(t *testing.T, tn *testNode, room string, count int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A node cut off that does not own the room (a gateway) closes the clients
+// it forwards once it fences itself; the room stays where it is (no
+// takeover) and keeps serving the other nodes' clients, and the cut-off
+// node's client finds it again after the heal.
+func TestPartitionOfAGateway(t *testing.T) {
+	// Long enough that the nodes left keep their leases while JetStream
+	// elects new leaders (the cut-off node may have led some streams).
+	const ttl = 6 * time.Second
+	nodes := startNodes(t, 3, ttl)
+	var mu sync.Mutex
+	var takeovers, fences int
+	for _, tn := range nodes {
+		tn.node.onTakeover = func(string) { mu.Lock(); takeovers++; mu.Unlock() }
+		tn.node.onFence = func() { mu.Lock(); fences++; mu.Unlock() }
+	}
+	owner := dial(t, nodes[0], "steady")
+	await(t, owner, "v=0", 10*time.Second)
+	ownerNode := owning(nodes, "steady")
+	var gw, other *testNode
+	for _, tn := range nodes {
+		switch {
+		case tn == ownerNode:
+		case gw == nil:
+			gw = tn
+		default:
+			other = tn
+		}
+	}
+	gc, oc := dial(t, gw, "steady"), dial(t, other, "steady")
+	await(t, gc, "v=0", 10*time.Second)
+	await(t, oc, "v=0", 10*time.Second)
+	gw.isolate()
+	// The gateway fences itself and closes its forwarded client (which then
+	// retries against the fenced node until it heals).
+	deadline := time.Now().Add(ttl + 30*time.Second)
+	for gw.node.fenced.Load() == false {
+		if time.Now().After(deadline) {
+			t.Fatal("the cut-off gateway did not fence itself")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Meanwhile the room serves the others, from where it was.
+	oc.Send(context.Background(), stateroom.Text("inc"))
+	await(t, oc, "v=1", 20*time.Second)
+	await(t, owner, "v=1", 20*time.Second)
+	gw.heal(t)
+	await(t, gc, "v=1", ttl+30*time.Second) // Connect after the reconnect
+	mu.Lock()
+	defer mu.Unlock()
+	if takeovers != 0 {
+		t.Errorf("%d takeovers after a gateway was cut off; want 0 (its owner never left)", takeovers)
+	}
+	if owning(nodes, "steady") != ownerNode {
+		t.Error("the room moved although its owner stayed in the cluster")
+	}
+	if fences != 1 {
+		t.Errorf("%d nodes fenced themselves; want 1, the cut-off gateway", fences)
+	}
+}

@@ -267,17 +267,6 @@ func (d *directory) claim(ctx context.Context, room string) (claim, error) {
 	return claim{}, fmt.Errorf("cluster: room %q: its owner changed 8 times while this node looked it up; try again", room)
 }
 
-// release gives up the ownership of room at epoch (the room ended here), so
-// that the next join anywhere creates it. It changes nothing if the room
-// changed hands since.
-func (d *directory) release(ctx context.Context, room string, epoch uint64) error {
-	err := d.owners.Delete(ctx, roomKey(room), jetstream.LastRevision(epoch))
-	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("cluster: release room %q: %w", room, err)
-	}
-	return nil
-}
-
 // resign deletes the node's lease (graceful shutdown, after its rooms were
 // saved), so other nodes need not wait for the TTL. Later calls do nothing.
 func (d *directory) resign(ctx context.Context) error {

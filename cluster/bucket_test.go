@@ -30,6 +30,14 @@ func TestNodesOpenBucketsTogether(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// Leases are read through the stream's leader, never a lagging replica.
+	st, err := c.js[0].Stream(context.Background(), "KV_"+nodesBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CachedInfo().Config.AllowDirect {
+		t.Error("the leases bucket allows direct (replica) reads")
+	}
 }
 
 // A node whose peers are down does not serve rooms on its own (that would

@@ -113,6 +113,9 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, node string, ttl
 	if err != nil {
 		return nil, err
 	}
+	if nodes, err = leaderReads(ctx, js, nodes); err != nil {
+		return nil, err
+	}
 	d := &directory{js: js, owners: owners, nodes: nodes, ttl: ttl,
 		self: owner{Node: node, Incarnation: newIncarnation()}}
 	started := time.Now()
@@ -127,6 +130,39 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, node string, ttl
 	return d, nil
 }
 
+// leaderReads makes reads of kv go to its stream's leader. JetStream
+// buckets answer reads from any replica by default ("direct get"), and a
+// replica catching up may not hold the latest write yet: a lease read from
+// it could find a live node dead and let its room be taken over, and a
+// room could load the revision before the one its takeover just saved.
+// The leader has every write it acknowledged.
+func leaderReads(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) (jetstream.KeyValue, error) {
+	name := "KV_" + kv.Bucket()
+	for {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := js.Stream(c, name)
+		if err == nil {
+			cfg := s.CachedInfo().Config
+			if cfg.AllowDirect {
+				cfg.AllowDirect = false
+				_, err = js.UpdateStream(c, cfg)
+			}
+		}
+		if err == nil {
+			kv, err = js.KeyValue(c, kv.Bucket()) // bind again: reads now go to the leader
+		}
+		cancel()
+		if err == nil {
+			return kv, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: make the bucket %q read through its leader: %w (last error: %v)", kv.Bucket(), ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // renew extends the node's lease by one TTL. It is a compare-and-set on the
 // lease's revision. If the lease expired meanwhile (the node went longer
 // than the TTL without renewing, so it has fenced itself and another node
@@ -135,8 +171,11 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, node string, ttl
 func (d *directory) renew(ctx context.Context) error {
 	started := time.Now()
 	d.mu.Lock()
-	rev, self := d.leaseRev, d.self
+	rev, self, resigned := d.leaseRev, d.self, d.resigned
 	d.mu.Unlock()
+	if resigned {
+		return fmt.Errorf("cluster: node %q resigned: it is leaving the cluster", self.Node)
+	}
 	m := &nats.Msg{Subject: "$KV." + nodesBucket + "." + self.Node, Data: []byte(self.Incarnation)}
 	ack, err := d.js.PublishMsg(ctx, m, jetstream.WithMsgTTL(d.ttl), jetstream.WithExpectLastSequencePerSubject(rev))
 	if err == nil {
@@ -198,9 +237,15 @@ func newIncarnation() string {
 // which is after renewedAt, so stopping at renewedAt + ttl*2/3 always comes
 // before any other node can see the lease expire.
 func (d *directory) mustFence(now time.Time) bool {
+	return !now.Before(d.fenceDeadline())
+}
+
+// fenceDeadline is when the node must stop serving unless a renewal
+// started before then succeeds.
+func (d *directory) fenceDeadline() time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return now.Sub(d.renewedAt) > d.ttl-d.ttl/3
+	return d.renewedAt.Add(d.ttl - d.ttl/3)
 }
 
 // alive reports whether o holds a live lease.

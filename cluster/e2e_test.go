@@ -195,10 +195,7 @@ func owning(nodes []*testNode, room string) *testNode {
 		if tn.dead {
 			continue
 		}
-		tn.node.owner.mu.Lock()
-		_, ok := tn.node.owner.rooms[room]
-		tn.node.owner.mu.Unlock()
-		if ok {
+		if tn.node.owner.owned(room) != nil {
 			return tn
 		}
 	}

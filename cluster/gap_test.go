@@ -48,7 +48,7 @@ func TestGapClosesWith1013(t *testing.T) {
 	gw.node.gw.mu.Unlock()
 	// Frame seq+2: seq+1 was "lost".
 	frame := encodeMessage(&message{op: opFrames, links: []linkSeq{{link, seq + 2}}, payload: []byte{0x81, 3, 'b', 'a', 'd'}})
-	if err := owner.node.nc.Publish(nodeSubject(gw.node.opts.Node), frame); err != nil {
+	if err := owner.node.nc.Publish(gatewaySubject(gw.node.opts.Node), frame); err != nil {
 		t.Fatal(err)
 	}
 	for m := range c.Messages() {

@@ -20,14 +20,15 @@ import (
 type placement struct{ n *Node }
 
 // errUnavailable refuses a join the cluster cannot place now (no quorum, a
-// fenced node, an owner that does not answer). It wraps
-// rooms.ErrShuttingDown so the transport answers 503: try again.
+// fenced node, an owner that does not answer): the transport answers 503.
 func errUnavailable(room string, err error) error {
-	return fmt.Errorf("%w (cluster: room %q cannot be placed now: %v)", rooms.ErrShuttingDown, room, err)
+	return fmt.Errorf("%w (cluster: room %q: %v)", rooms.ErrUnavailable, room, err)
 }
 
 func (p placement) Join(req rooms.JoinRequest) (rooms.Handle, error) {
 	n := p.n
+	n.gate.RLock() // see Node.gate
+	defer n.gate.RUnlock()
 	if n.fenced.Load() {
 		return nil, errUnavailable(req.Room, errFenced)
 	}
@@ -92,9 +93,12 @@ func (g *gatewaySide) join(o owner, req rooms.JoinRequest) (*remoteHandle, error
 	g.mu.Lock()
 	g.links[h.link] = h
 	g.mu.Unlock()
-	reply, err := g.n.nc.Request(nodeSubject(o.Node), encodeMessage(m), requestTimeout)
+	reply, err := g.n.nc.Request(ownerSubject(o.Node), encodeMessage(m), requestTimeout)
 	if err != nil {
 		g.forget(h.link)
+		// The owner may still join after the deadline: have it give the
+		// place up again (same subject and link, so after the join).
+		g.n.nc.Publish(ownerSubject(o.Node), encodeMessage(&message{op: opRelease, gateway: g.n.opts.Node, link: h.link}))
 		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) {
 			return nil, errUnavailable(req.Room, fmt.Errorf("its node %s does not answer: %w", o.Node, err))
 		}
@@ -123,6 +127,8 @@ func joinError(kind byte, msg, room string) error {
 		return fmt.Errorf("%w: %s", stateroom.ErrRoomRefused, msg)
 	case errKindNotOwner:
 		return errNotOwner
+	case errKindUnavailable:
+		return errUnavailable(room, fmt.Errorf("on its node: %s", msg))
 	}
 	return fmt.Errorf("room %q on its node: %s", room, msg)
 }
@@ -225,7 +231,7 @@ var _ rooms.Handle = (*remoteHandle)(nil)
 
 func (h *remoteHandle) publish(m *message) {
 	m.gateway, m.link = h.g.n.opts.Node, h.link
-	if err := h.g.n.nc.Publish(nodeSubject(h.owner.Node), encodeMessage(m)); err != nil {
+	if err := h.g.n.nc.Publish(ownerSubject(h.owner.Node), encodeMessage(m)); err != nil {
 		h.lost(stateroom.CloseTryAgainLater, "the room's node cannot be reached; reconnect")
 	}
 }
@@ -236,7 +242,7 @@ func (h *remoteHandle) Connect(m rooms.Member) {
 	h.mu.Lock()
 	h.member = m
 	h.mu.Unlock()
-	reply, err := h.g.n.nc.Request(nodeSubject(h.owner.Node),
+	reply, err := h.g.n.nc.Request(ownerSubject(h.owner.Node),
 		encodeMessage(&message{op: opConnect, gateway: h.g.n.opts.Node, link: h.link}), requestTimeout)
 	if err != nil {
 		h.lost(stateroom.CloseTryAgainLater, "the room's node did not answer; reconnect")
@@ -352,9 +358,10 @@ func (h *remoteHandle) closeFromOwner(seq uint64, code stateroom.CloseCode, reas
 		discard = true // frames before the close were lost: don't pretend
 	}
 	if m != nil {
+		// The transport calls Leave once the connection has closed, which
+		// tells the owner to drop the link.
 		m.Close(code, reason, discard)
 	}
-	h.finish()
 }
 
 // lost closes the client because its link to the owner broke, and tells
@@ -367,6 +374,6 @@ func (h *remoteHandle) lost(code stateroom.CloseCode, reason string) {
 		m.Close(code, reason, false)
 	}
 	if h.finish() {
-		h.g.n.nc.Publish(nodeSubject(h.owner.Node), encodeMessage(&message{op: opLeave, gateway: h.g.n.opts.Node, link: h.link}))
+		h.g.n.nc.Publish(ownerSubject(h.owner.Node), encodeMessage(&message{op: opLeave, gateway: h.g.n.opts.Node, link: h.link}))
 	}
 }

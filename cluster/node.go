@@ -48,7 +48,8 @@ type Options struct {
 	NATSURL string
 
 	// Replicas is how many copies JetStream keeps of the ownership and
-	// state buckets. Default: 3 when there are 2 or more Peers, else 1.
+	// state buckets. Default: 3 when there are 2 or more Peers (or, with
+	// NATSURL, when the NATS cluster has 3 or more servers), else 1.
 	Replicas int
 
 	// LeaseTTL is how long a node's rooms stay its own after its last
@@ -79,12 +80,16 @@ type Node struct {
 	own   *routines.Owner
 	m     *metrics
 
-	local      rooms.Placement // set by Bind: this node's rooms
-	closeAll   func(code stateroom.CloseCode, reason string) int
-	nextLink   atomic.Uint64
-	gw         gatewaySide
-	owner      ownerSide
-	fenced     atomic.Bool
+	local    rooms.Placement // set by Bind: this node's rooms
+	closeAll func(code stateroom.CloseCode, reason string) int
+	nextLink atomic.Uint64
+	gw       gatewaySide
+	owner    ownerSide
+	fenced   atomic.Bool
+	// gate is held for reading by each join from its fence check until
+	// the room is joined, and for writing by fence: a room created by a
+	// join that raced the fence is closed with the others.
+	gate       sync.RWMutex
 	onFence    func()            // tests: called when the node fences itself
 	onTakeover func(room string) // tests: called when it takes a room over
 	statusMu   sync.Mutex
@@ -100,7 +105,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	o.LeaseTTL = cmp.Or(o.LeaseTTL, DefaultLeaseTTL)
 	o.ClusterName = cmp.Or(o.ClusterName, "stateroom")
-	if o.Replicas == 0 {
+	if o.Replicas == 0 && o.NATSURL == "" {
 		o.Replicas = 1
 		if len(o.Peers) >= 2 {
 			o.Replicas = 3
@@ -149,6 +154,12 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		return fail(fmt.Errorf("cluster: connect to NATS at %s: %w", url, err))
 	}
 	n.nc = nc
+	if n.opts.Replicas == 0 { // external NATS: as many copies as it has servers, up to 3
+		n.opts.Replicas = min(3, max(1, len(nc.Servers())))
+		if n.opts.Replicas == 2 {
+			n.opts.Replicas = 1 // 2 of 2 is no safer than 1 and stops at the first failure
+		}
+	}
 	if n.js, err = jetstream.New(nc); err != nil {
 		return fail(err)
 	}
@@ -169,10 +180,10 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	if n.dir, err = openDirectory(ctx, n.js, o.Node, o.LeaseTTL, o.Replicas); err != nil {
+	if n.dir, err = openDirectory(ctx, n.js, o.Node, o.LeaseTTL, n.opts.Replicas); err != nil {
 		return fail(err)
 	}
-	if n.store, err = NewStore(ctx, n.js, StoreOptions{Replicas: o.Replicas, Timeout: o.LeaseTTL / 4}); err != nil {
+	if n.store, err = NewStore(ctx, n.js, StoreOptions{Replicas: n.opts.Replicas, Timeout: o.LeaseTTL / 4}); err != nil {
 		return fail(err)
 	}
 	return n, nil
@@ -204,11 +215,22 @@ func (n *Node) Bind(local rooms.Placement, closeAll func(code stateroom.CloseCod
 	n.local, n.closeAll = local, closeAll
 	n.gw.init(n)
 	n.owner.init(n)
-	sub, err := n.nc.Subscribe(nodeSubject(n.opts.Node), n.receive)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: subscribe to %s: %w", nodeSubject(n.opts.Node), err)
+	// Two subscriptions: traffic for the rooms this node owns, and frames
+	// for the clients it forwards, so that a busy room never holds up the
+	// frames of another node's rooms.
+	for _, sub := range []struct {
+		subject string
+		handle  nats.MsgHandler
+	}{
+		{ownerSubject(n.opts.Node), n.receiveAsOwner},
+		{gatewaySubject(n.opts.Node), n.receiveAsGateway},
+	} {
+		s, err := n.nc.Subscribe(sub.subject, sub.handle)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: subscribe to %s: %w", sub.subject, err)
+		}
+		s.SetPendingLimits(-1, 256<<20)
 	}
-	sub.SetPendingLimits(-1, 256<<20)
 	if err := n.nc.Flush(); err != nil {
 		return nil, err
 	}
@@ -217,87 +239,147 @@ func (n *Node) Bind(local rooms.Placement, closeAll func(code stateroom.CloseCod
 	}
 	// Renew now: Start may have been a while ago (waiting for peers).
 	c, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/3)
-	err = n.dir.renew(c)
+	err := n.dir.renew(c)
 	cancel()
 	if err != nil && !errors.Is(err, errLeaseExpired) {
 		return nil, err
 	}
 	n.own.Go(n.renewLoop)
+	n.own.Go(n.fenceLoop)
+	n.own.Go(n.checkLoop)
 	return placement{n}, nil
 }
 
-func nodeSubject(node string) string { return "stateroom.node." + node }
+// The subjects of a node: what gateways send to the rooms it owns, and
+// what owners send to the clients it forwards.
+func ownerSubject(node string) string   { return "stateroom.node." + node + ".own" }
+func gatewaySubject(node string) string { return "stateroom.node." + node + ".gw" }
 
-// receive dispatches a message on this node's subject.
-func (n *Node) receive(msg *nats.Msg) {
+// receiveAsOwner handles a gateway's message for a room this node owns.
+func (n *Node) receiveAsOwner(msg *nats.Msg) {
 	m, err := decodeMessage(msg.Data)
-	if err != nil {
+	if err != nil || m.op == opFrames || m.op == opClose {
 		n.log.Warn("dropped a malformed message from another node", "err", err, "bytes", len(msg.Data))
 		return
 	}
-	switch m.op {
-	case opFrames, opClose:
-		n.gw.receive(m)
-	default:
-		n.owner.receive(m, msg)
-	}
+	n.owner.receive(m, msg)
 }
 
-// renewLoop renews the lease every TTL/5 and fences the node when it has
-// gone too long without a renewal.
+// receiveAsGateway handles an owner's frames and closes for the clients
+// this node forwards.
+func (n *Node) receiveAsGateway(msg *nats.Msg) {
+	m, err := decodeMessage(msg.Data)
+	if err != nil || (m.op != opFrames && m.op != opClose) {
+		n.log.Warn("dropped a malformed message from another node", "err", err, "bytes", len(msg.Data))
+		return
+	}
+	n.gw.receive(m)
+}
+
+// renewLoop renews the lease every TTL/5. Each renewal's deadline ends at
+// the fence deadline at the latest, so a renewal still in flight then
+// cannot count. A renewal that finds the lease expired (the node went a
+// whole TTL without renewing, so another node may hold its rooms) fences
+// the node before it registers a new incarnation and serves again.
 func (n *Node) renewLoop() {
-	tick := time.NewTicker(n.opts.LeaseTTL / 10)
+	tick := time.NewTicker(n.opts.LeaseTTL / 5)
 	defer tick.Stop()
-	last := time.Now()
 	for {
 		select {
 		case <-n.own.Quit():
 			return
-		case now := <-tick.C:
-			if now.Sub(last) >= n.opts.LeaseTTL/5 {
-				c, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/5)
-				err := n.dir.renew(c)
-				cancel()
-				switch {
-				case errors.Is(err, errLeaseExpired):
-					n.m.renewals.WithLabelValues("expired").Inc()
-				case err != nil:
-					n.m.renewals.WithLabelValues("failed").Inc()
-				default:
-					n.m.renewals.WithLabelValues("ok").Inc()
-				}
-				if errors.Is(err, errLeaseExpired) {
-					n.log.Warn("the node's lease had expired; it registered again, and its rooms may have moved", "incarnation", n.dir.incarnation())
-					n.owner.forgetRooms()
-					err = nil
-				}
-				if err == nil {
-					last = now
-					if n.fenced.CompareAndSwap(true, false) {
-						n.m.fenced.Set(0)
-						n.log.Info("lease renewed: serving rooms again")
-					}
-					n.setStatus(nil)
-				} else {
-					n.log.Warn("lease renewal failed", "err", err)
-					n.setStatus(err)
-				}
-				c, cancel = context.WithTimeout(context.Background(), n.opts.LeaseTTL/5)
-				n.gw.checkOwners(c)
-				cancel()
-			}
-			if n.dir.mustFence(time.Now()) && n.fenced.CompareAndSwap(false, true) {
-				n.owner.forgetRooms()
-				n.m.fenced.Set(1)
-				if n.onFence != nil {
-					n.onFence()
-				}
-				const reason = "this node lost contact with the cluster; reconnect"
-				closed := n.closeAll(stateroom.CloseServiceRestart, reason)
-				n.gw.closeAll(stateroom.CloseServiceRestart, reason)
-				n.log.Error("lease not renewed in time: stopped serving this node's rooms so that another node can take them over", "rooms", closed)
-			}
+		case <-tick.C:
 		}
+		wait := min(n.opts.LeaseTTL/5, time.Until(n.dir.fenceDeadline()))
+		if wait <= 0 {
+			wait = n.opts.LeaseTTL / 5 // fenced already: try to come back
+		}
+		c, cancel := context.WithTimeout(context.Background(), wait)
+		err := n.dir.renew(c)
+		cancel()
+		switch {
+		case errors.Is(err, errLeaseExpired):
+			n.m.renewals.WithLabelValues("expired").Inc()
+			n.fence("the node's lease had expired")
+			n.log.Warn("the node's lease had expired; it registered again, and its rooms may have moved", "incarnation", n.dir.incarnation())
+			err = nil
+		case err != nil:
+			n.m.renewals.WithLabelValues("failed").Inc()
+		default:
+			n.m.renewals.WithLabelValues("ok").Inc()
+		}
+		if err != nil {
+			n.log.Warn("lease renewal failed", "err", err)
+			n.setStatus(err)
+			continue
+		}
+		n.setStatus(nil)
+		n.unfence()
+	}
+}
+
+// fenceLoop fences the node when its fence deadline passes without a
+// renewal. It runs apart from the renewals and the owner checks, whose
+// requests may block until their deadlines, so the fence is never late.
+func (n *Node) fenceLoop() {
+	for {
+		d := time.Until(n.dir.fenceDeadline())
+		if d <= 0 {
+			n.fence("lease not renewed in time")
+			d = n.opts.LeaseTTL / 20 // until a renewal moves the deadline
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-n.own.Quit():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checkLoop asks, every TTL/5, whether the nodes this node forwards to
+// still hold their leases (see gatewaySide.checkOwners).
+func (n *Node) checkLoop() {
+	tick := time.NewTicker(n.opts.LeaseTTL / 5)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.own.Quit():
+			return
+		case <-tick.C:
+		}
+		c, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/5)
+		n.gw.checkOwners(c)
+		cancel()
+	}
+}
+
+// fence stops serving: joins are refused from now on, joins in progress
+// finish first (the gate), then every local room and every forwarded
+// client is closed with 1012. Later calls, until unfence, do nothing.
+func (n *Node) fence(why string) {
+	if !n.fenced.CompareAndSwap(false, true) {
+		return
+	}
+	n.gate.Lock() // joins in progress end, or see fenced
+	defer n.gate.Unlock()
+	n.owner.forgetRooms()
+	n.m.fenced.Set(1)
+	if n.onFence != nil {
+		n.onFence()
+	}
+	const reason = "this node lost contact with the cluster; reconnect"
+	closed := n.closeAll(stateroom.CloseServiceRestart, reason)
+	n.gw.closeAll(stateroom.CloseServiceRestart, reason)
+	n.log.Error(why+": stopped serving this node's rooms so that another node can take them over", "rooms", closed)
+}
+
+// unfence serves again after a successful renewal.
+func (n *Node) unfence() {
+	if n.fenced.Load() && !n.dir.mustFence(time.Now()) && n.fenced.CompareAndSwap(true, false) {
+		n.m.fenced.Set(0)
+		n.log.Info("lease renewed: serving rooms again")
 	}
 }
 
@@ -363,11 +445,16 @@ func (n *Node) closeNATS() {
 // node forwards to its rooms are closed (they reconnect and find the rooms
 // taken over), and the clients it held here for our rooms leave.
 func (n *Node) watchLeases() error {
-	w, err := n.dir.nodes.WatchAll(context.Background())
+	// The watch's context ends with the node: nats.go keeps a goroutine
+	// per watch until its context ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := n.dir.nodes.WatchAll(ctx)
 	if err != nil {
+		cancel()
 		return fmt.Errorf("cluster: watch the nodes' leases: %w", err)
 	}
 	n.own.Go(func() {
+		defer cancel()
 		defer w.Stop()
 		live := map[string]string{} // node -> incarnation
 		for {
@@ -397,7 +484,7 @@ func (n *Node) watchLeases() error {
 				if was != "" {
 					n.log.Info("a node left the cluster", "gone", node, "incarnation", was)
 					n.gw.ownerGone(owner{node, was})
-					n.owner.gatewayGone(node)
+					n.owner.gatewayGone(node, was)
 				}
 			}
 		}

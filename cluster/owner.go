@@ -22,7 +22,7 @@ type ownerSide struct {
 	n *Node
 
 	mu    sync.Mutex
-	rooms map[string]uint64 // rooms this node owns, by epoch
+	rooms map[string]*ownedRoom // rooms this node owns
 	links map[linkKey]*remoteLink
 	out   map[string]*gatewayQueue // by gateway node
 
@@ -47,6 +47,7 @@ type linkKey struct {
 // remoteLink is a client of a local room held by a gateway node.
 type remoteLink struct {
 	key       linkKey
+	inc       string // the gateway's incarnation
 	handle    rooms.Handle
 	connected bool
 	seqIn     uint64
@@ -55,7 +56,7 @@ type remoteLink struct {
 
 func (o *ownerSide) init(n *Node) {
 	o.n = n
-	o.rooms = map[string]uint64{}
+	o.rooms = map[string]*ownedRoom{}
 	o.links = map[linkKey]*remoteLink{}
 	o.out = map[string]*gatewayQueue{}
 	o.seed = maphash.MakeSeed()
@@ -75,41 +76,79 @@ func (o *ownerSide) init(n *Node) {
 	}
 }
 
-// adopt records that this node owns room since cl. A room taken over from
-// a node that died is fenced first: its record is saved again, so that a
-// save by the old owner (expecting the revision it knew) fails from now on.
+// ownedRoom is a room this node owns, from the epoch of its claim. ready
+// is closed once the store is fenced for that epoch (err says how it went):
+// every join of the room waits for it, so none loads the room's record
+// before the fence.
+type ownedRoom struct {
+	epoch uint64
+	ready chan struct{}
+	err   error
+}
+
+// adopt records that this node owns room since cl, the first time this
+// node sees that epoch, and fences the store for it: the room's record is
+// saved again, so that a save by any earlier owner (expecting the revision
+// it knew) fails from now on. Joins of the same epoch wait for the first
+// one's fence (single flight), whichever of them was told Takeover.
 func (o *ownerSide) adopt(ctx context.Context, room string, cl claim) error {
 	o.mu.Lock()
-	epoch, known := o.rooms[room]
+	r := o.rooms[room]
+	if r != nil && r.epoch == cl.Epoch {
+		o.mu.Unlock()
+		select {
+		case <-r.ready:
+			return r.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r = &ownedRoom{epoch: cl.Epoch, ready: make(chan struct{})}
+	o.rooms[room] = r
 	o.mu.Unlock()
-	if known && epoch == cl.Epoch {
-		return nil
+
+	r.err = o.fenceStore(ctx, room)
+	close(r.ready)
+	if r.err != nil {
+		o.mu.Lock()
+		if o.rooms[room] == r {
+			delete(o.rooms, room)
+		}
+		o.mu.Unlock()
+		return r.err
 	}
 	if cl.Takeover {
-		rec, err := o.n.store.Load(ctx, room)
-		switch {
-		case err == nil:
-			if _, err := o.n.store.Save(ctx, room, rec.Data, rec.Revision); err != nil {
-				return err
-			}
-		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrCorrupt):
-			// Nothing to fence; a damaged record is set aside by the room.
-		default:
-			return err
-		}
 		o.n.log.Info("took over a room whose node left the cluster", "room", room, "from", cl.Previous.Node)
 		o.n.m.ownership.WithLabelValues("takeover").Inc()
 		if o.n.onTakeover != nil {
 			o.n.onTakeover(room)
 		}
-	}
-	if !cl.Takeover && !known {
+	} else {
 		o.n.m.ownership.WithLabelValues("created").Inc()
 	}
-	o.mu.Lock()
-	o.rooms[room] = cl.Epoch
-	o.mu.Unlock()
 	return nil
+}
+
+// fenceStore saves the room's record again, unchanged, with a new
+// revision. A room without a record has nothing to fence: an earlier
+// owner that never saved could still create one (docs/DECISIONS.md).
+func (o *ownerSide) fenceStore(ctx context.Context, room string) error {
+	rec, err := o.n.store.Load(ctx, room)
+	switch {
+	case err == nil:
+		_, err = o.n.store.Save(ctx, room, rec.Data, rec.Revision)
+		return err
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrCorrupt):
+		return nil // a damaged record is set aside by the room
+	}
+	return err
+}
+
+// owned returns the room's entry if this node owns it.
+func (o *ownerSide) owned(room string) *ownedRoom {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.rooms[room]
 }
 
 // forgetRooms drops what this node believed it owned (it was fenced).
@@ -171,8 +210,13 @@ func (o *ownerSide) handle(m *message, msg *nats.Msg) {
 		}
 		l.handle.Message(stateroom.Payload{Binary: m.binary, Data: m.payload})
 	case opKick:
-		if l := o.link(k); l != nil && l.connected {
-			l.handle.Kick(m.code, m.reason)
+		if l := o.link(k); l != nil {
+			o.drop(k)
+			if l.connected {
+				l.handle.Kick(m.code, m.reason) // delivers its Disconnect
+			} else {
+				l.handle.Release()
+			}
 		}
 	case opLeave, opRelease:
 		l := o.link(k)
@@ -191,19 +235,26 @@ func (o *ownerSide) handle(m *message, msg *nats.Msg) {
 // join joins the local room for a gateway's client, if this node still
 // owns it, and answers the gateway.
 func (o *ownerSide) join(k linkKey, m *message) []byte {
-	o.mu.Lock()
-	_, owned := o.rooms[m.room]
-	o.mu.Unlock()
-	if !owned {
+	o.n.gate.RLock() // see Node.gate
+	defer o.n.gate.RUnlock()
+	if o.n.fenced.Load() {
+		return replyErr(errKindUnavailable, errFenced.Error())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.n.opts.LeaseTTL/5)
+	defer cancel()
+	if r := o.owned(m.room); r != nil {
+		err := o.adopt(ctx, m.room, claim{Epoch: r.epoch, Mine: true}) // waits for its fence
+		if err != nil {
+			return replyErr(errKindUnavailable, err.Error())
+		}
+	} else {
 		// The gateway's directory lookup may be newer than ours.
-		ctx, cancel := context.WithTimeout(context.Background(), o.n.opts.LeaseTTL/5)
 		cl, err := o.n.dir.claim(ctx, m.room)
 		if err == nil && cl.Mine {
 			err = o.adopt(ctx, m.room, cl)
 		}
-		cancel()
 		if err != nil {
-			return replyErr(errKindShuttingDown, err.Error())
+			return replyErr(errKindUnavailable, err.Error())
 		}
 		if !cl.Mine {
 			return replyErr(errKindNotOwner, "owned by "+cl.Owner.Node)
@@ -230,33 +281,26 @@ func (o *ownerSide) join(k linkKey, m *message) []byte {
 		return replyErr(errKindOther, err.Error())
 	}
 	o.mu.Lock()
-	o.links[k] = &remoteLink{key: k, handle: h}
+	o.links[k] = &remoteLink{key: k, inc: m.incarnation, handle: h}
 	o.mu.Unlock()
 	return replyOf(replyOK)
 }
 
-// gatewayGone ends the clients a gateway node held: it left the cluster.
-func (o *ownerSide) gatewayGone(node string) {
+// gatewayGone ends the clients that incarnation inc of a gateway node
+// held: it left the cluster. Each link's teardown goes through the link's
+// shard, after whatever of that link is queued there. Links of a newer
+// incarnation of the node are kept: the event may come late.
+func (o *ownerSide) gatewayGone(node, inc string) {
 	o.mu.Lock()
-	var gone []*remoteLink
+	var gone []linkKey
 	for k, l := range o.links {
-		if k.gateway == node {
-			gone = append(gone, l)
-			delete(o.links, k)
+		if k.gateway == node && l.inc == inc {
+			gone = append(gone, k)
 		}
 	}
-	q := o.out[node]
-	delete(o.out, node)
 	o.mu.Unlock()
-	if q != nil {
-		q.stop()
-	}
-	for _, l := range gone {
-		if l.connected {
-			l.handle.Leave()
-		} else {
-			l.handle.Release()
-		}
+	for _, k := range gone {
+		o.receive(&message{op: opLeave, gateway: k.gateway, link: k.link}, nil)
 	}
 }
 

@@ -21,7 +21,9 @@ type outItem struct {
 // consumer.
 const maxQueuedBytes = 64 << 20
 
-// gatewayQueue carries the frames of this node's rooms to one gateway node.
+// gatewayQueue carries the frames of this node's rooms to one gateway node
+// (by name: a restarted node keeps its queue; one goroutine per node name
+// the cluster has had).
 // Members push under their room's lock (never blocking); one goroutine
 // publishes, putting a frame sent to several of the gateway's clients in
 // one message with their links (a broadcast crosses the network once per
@@ -30,23 +32,21 @@ type gatewayQueue struct {
 	n       *Node
 	subject string
 	wake    chan struct{}
-	quit    chan struct{}
 
-	mu      sync.Mutex
-	items   []outItem
-	bytes   int
-	stopped bool
+	mu    sync.Mutex
+	items []outItem
+	bytes int
 }
 
 func newGatewayQueue(n *Node, gateway string) *gatewayQueue {
-	q := &gatewayQueue{n: n, subject: nodeSubject(gateway), wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	q := &gatewayQueue{n: n, subject: gatewaySubject(gateway), wake: make(chan struct{}, 1)}
 	n.own.Spawn(q.run)
 	return q
 }
 
 func (q *gatewayQueue) push(it outItem) bool {
 	q.mu.Lock()
-	if q.stopped || q.bytes+len(it.frame) > maxQueuedBytes {
+	if q.bytes+len(it.frame) > maxQueuedBytes {
 		q.mu.Unlock()
 		return false
 	}
@@ -59,9 +59,7 @@ func (q *gatewayQueue) push(it outItem) bool {
 
 func (q *gatewayQueue) pushClose(it outItem) {
 	q.mu.Lock()
-	if !q.stopped {
-		q.items = append(q.items, it)
-	}
+	q.items = append(q.items, it)
 	q.mu.Unlock()
 	q.signal()
 }
@@ -73,24 +71,11 @@ func (q *gatewayQueue) signal() {
 	}
 }
 
-// stop ends the queue: the gateway left.
-func (q *gatewayQueue) stop() {
-	q.mu.Lock()
-	if !q.stopped {
-		q.stopped = true
-		close(q.quit)
-	}
-	q.items, q.bytes = nil, 0
-	q.mu.Unlock()
-}
-
 func (q *gatewayQueue) run() {
 	var batch []outItem
 	for {
 		select {
 		case <-q.wake:
-		case <-q.quit:
-			return
 		case <-q.n.own.Quit():
 			return
 		}

@@ -87,6 +87,12 @@ func NewStore(ctx context.Context, js jetstream.JetStream, o StoreOptions) (*Sto
 	if err != nil {
 		return nil, err
 	}
+	// A room loads the record a takeover has just saved again: a replica
+	// read could still hand it the revision before, and its first save
+	// would then conflict.
+	if kv, err = leaderReads(ctx, js, kv); err != nil {
+		return nil, err
+	}
 	// A value must fit in one NATS message.
 	maxValue := int(js.Conn().MaxPayload()) - 1024
 	return &Store{kv: kv, timeout: o.Timeout, maxValue: maxValue}, nil

@@ -64,7 +64,8 @@ const (
 	errKindTooManyRooms
 	errKindRoomFull
 	errKindRefused
-	errKindNotOwner // the owner lost the room meanwhile: look it up again
+	errKindNotOwner    // the owner lost the room meanwhile: look it up again
+	errKindUnavailable // the owner cannot serve it now (fenced, no quorum)
 )
 
 // maxFrameLinks bounds the links of one opFrames message.
@@ -269,7 +270,7 @@ func decodeReply(b []byte, n int) ([]uint64, byte, string, error) {
 		return out, 0, "", nil
 	case replyError:
 		kind, msg := d.byte(), d.str()
-		if d.err != nil || len(d.b) != 0 || kind < errKindOther || kind > errKindNotOwner {
+		if d.err != nil || len(d.b) != 0 || kind < errKindOther || kind > errKindUnavailable {
 			return nil, 0, "", errMalformed
 		}
 		return nil, kind, msg, nil

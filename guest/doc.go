@@ -31,6 +31,54 @@
 // in our host, which calls _initialize and falls back to the functions
 // stateroom_api_version and stateroom_api_protocol this package exports.
 //
+// # Pre-initialisation
+//
+// `stateroom build` (and stateroom dev) go one step further, with package
+// internal/preinit: they run the module's start-up (the Go runtime's init,
+// every package's init functions, Register) once at build time and write
+// the memory and globals it leaves into the module, as Wizer does for Rust
+// and C, so instantiating a room's module runs no guest code at all. The
+// module has no start function and no _initialize left; it is an ordinary
+// module for any host. `stateroom build --no-preinit` leaves start-up to
+// every instance. A panic during start-up, or a service registered in main
+// instead of init, fails the build with the panic or the fix.
+//
+// What start-up computed is therefore the same in every room, and some of
+// it was computed with the build's inputs rather than the host's:
+//
+//   - Random generators seeded during start-up are reseeded in every room:
+//     at the instance's first call into the module, before any service code
+//     runs, this package refills them from the host's WASI random_get (the
+//     ranges are found at build time and recorded in a table of this
+//     package; see preinit.go). That covers the runtime's generator behind
+//     math/rand/v2, the top-level functions of math/rand, select's choices
+//     and the seeds of maps made at run time, and any math/rand/v2 ChaCha8
+//     a package seeded from randomness in an init function.
+//   - Frozen at build time: the runtime's hash key and the hash seeds of
+//     maps built during init (their entries are laid out by those seeds;
+//     they work as usual, but their seeds are the same in every room and
+//     derive from the build's fixed entropy, so do not fill such a map with
+//     keys clients choose: make it at run time), and any other value a
+//     package drew during init: crypto/rand bytes, a key, a
+//     hash/maphash.Seed, a math/rand/v2 PCG. Start-up runs with fixed
+//     entropy so that the same source always builds the same module; such
+//     values are the same in every room and every build. Draw secrets in
+//     the factory or a callback.
+//   - Clocks: start-up runs with a clock that starts at zero. time.Now in
+//     an init function reads 1970-01-01 UTC (plus microseconds), and
+//     monotonic readings and timers taken then lie at the start of any
+//     host's monotonic clock, so they are never ahead of it at run time: a
+//     timer set in init has fired by the time a room runs, and time.Since
+//     of an init-time reading is positive but measures nothing useful.
+//     At run time both clocks are the host's, as before.
+//   - Environment and arguments: start-up sees none, and the runtime reads
+//     them only then, so os.Getenv and os.Args stay empty at run time even
+//     if a host passes some (package wasmhost passes none anyway).
+//     Configure a service at build time (-ldflags -X, embedded files) or
+//     through its events.
+//   - Goroutines started in init are frozen where start-up left them and
+//     go on in every room.
+//
 // # Why Register runs in init
 //
 // A -buildmode=c-shared wasip1 module is a reactor: its exported

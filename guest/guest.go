@@ -95,6 +95,7 @@ func (g *guest) register(f stateroom.Factory) {
 		panic("guest: Register called twice; a module runs exactly one service, register it once")
 	}
 	g.factory = f
+	preinitValues.registered = 1
 }
 
 // malloc returns the first byte of a new buffer of size bytes, kept alive

@@ -605,3 +605,37 @@ func TestRoomCreationBudgetsArePruned(t *testing.T) {
 		t.Fatalf("the 11th room in an instant: retry %v, want the 6 s interval", retry)
 	}
 }
+
+// TestRoomCreationChargesOnlyCreation: MaxRoomsCreatedPerIP charges a join
+// only when it creates a room. Rejoining a room in its grace period (no
+// client connected, the room still running) is free however often; it
+// used to cost a room each time, so a client that reconnected to its own
+// room was refused with 429.
+func TestRoomCreationChargesOnlyCreation(t *testing.T) {
+	t.Parallel()
+	const limit = 2
+	var log eventLog
+	_, ts := startServer(t, probeFactory(&log, ""), Options{MaxRoomsCreatedPerIP: limit, RoomGracePeriod: time.Hour, TrustForwardedFor: true})
+	from := http.Header{"X-Forwarded-For": {"203.0.113.7"}}
+	var inst string
+	for i := range 2 * limit {
+		c, resp, err := dialWith(t, ts, "/ws/mine", from)
+		if err != nil {
+			t.Fatalf("join %d of the room in its grace period: %v (%v)", i+1, err, resp)
+		}
+		id, in := hello(t, c)
+		if i > 0 && in != inst {
+			t.Fatalf("join %d reached instance %s, want the room in its grace period (%s)", i+1, in, inst)
+		}
+		inst = in
+		c.Close()
+		log.waitFor(t, fmt.Sprintf("%s disconnect %d", inst, id))
+	}
+	// One room created so far: one more may be, not two.
+	c, resp, err := dialWith(t, ts, "/ws/second", from)
+	if err != nil {
+		t.Fatalf("the second room: %v (%v)", err, resp)
+	}
+	expectPrefix(t, c, "hello")
+	expectRefused(t, ts, "/ws/third", from, http.StatusTooManyRequests, "Options.MaxRoomsCreatedPerIP")
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 	"github.com/stateroom-go/stateroom"
@@ -17,18 +18,17 @@ import (
 // the client sends (see read); a connection that stays quiet parks with the
 // server's poller and holds no goroutine until its socket is readable (see
 // park.go). Its writer is a goroutine that lives while frames are queued
-// and writes them with one writev per batch (see writeLoop).
+// and writes them with one writev per 64 KiB (see writeLoop).
 //
 // A conn is the rooms.Member of its client: the room queues frames with
 // Send and closes it with Close, holding the room's lock, so neither
 // blocks. The queue is guarded by c.mu. Lock order: the room's lock, then
 // c.mu (see doc.go).
 type conn struct {
-	srv   *Server
-	room  rooms.Handle // the client's place in its room; the conn sees nothing else of it
-	nc    net.Conn
-	addr  string     // what the connection counts against in the connection table
-	slots *roomSlots // the room it counts against there (MaxRoomsCreatedPerIP)
+	srv  *Server
+	room rooms.Handle // the client's place in its room; the conn sees nothing else of it
+	nc   net.Conn
+	addr string // what the connection counts against in the connection table
 
 	// The reader's state: the reader goroutine of the moment owns it.
 	wire  wireReader
@@ -47,15 +47,15 @@ type conn struct {
 
 	mu         sync.Mutex
 	queue      *frameBatch         // frames waiting for the writer, in send order; nil when none
-	queued     int                 // bytes in queue
+	queued     int                 // what queue holds, in bytes (queueCost)
 	writing    bool                // a writer goroutine runs, or is about to
 	closing    bool                // no more frames are queued; the writer ends after closeMsg
 	finished   bool                // nothing more will be written; writerDone is closed
 	closeMsg   []byte              // close frame the writer sends last; nil for none
 	closeCode  stateroom.CloseCode // the code in closeMsg, for the metrics
-	queueLimit int
-	byteLimit  int
-	writerDone chan struct{} // closed once the last write is done
+	queueLimit int                 // frames; 0: no count limit
+	byteLimit  int                 // queueCost bytes
+	writerDone chan struct{}       // closed once the last write is done
 
 	// readDeadline is the read deadline the writer set for the close
 	// handshake, zero for none; the reader's quiet deadline (park.go)
@@ -80,14 +80,13 @@ func (c *conn) logger() *slog.Logger { return c.room.Logger() }
 // newConn returns the connection for nc, upgraded for the room place h
 // holds; pending holds the bytes the HTTP server read past the handshake
 // (the client may send before it has the answer), and addr is the address
-// its slot in the connection table counts against, with the room's slots.
-func newConn(s *Server, h rooms.Handle, nc net.Conn, pending []byte, addr string, slots *roomSlots) *conn {
+// its slot in the connection table counts against.
+func newConn(s *Server, h rooms.Handle, nc net.Conn, pending []byte, addr string) *conn {
 	c := &conn{
 		srv:        s,
 		room:       h,
 		nc:         nc,
 		addr:       addr,
-		slots:      slots,
 		limit:      newRateLimiter(s.opts.MessageRate, s.opts.MessageBurst),
 		queueLimit: s.opts.SendQueueMessages,
 		byteLimit:  s.opts.SendQueueBytes,
@@ -121,8 +120,21 @@ const (
 	queueFull      = rooms.QueueFull      // the caller must close the client as a slow consumer
 )
 
+// queueEntryBytes is what a queued frame costs besides its bytes: its
+// slice header in the queue's array.
+const queueEntryBytes = int(unsafe.Sizeof([]byte(nil)))
+
+// queueCost is what frame costs the queue it waits in. The byte limit
+// counts the queue's array too, so that it bounds a queue's memory by
+// itself, small frames or large, without a limit on their number: a burst
+// of many small messages to a client that reads them is delivered.
+func queueCost(frame []byte) int { return len(frame) + queueEntryBytes }
+
 // Send implements rooms.Member: it queues frame for the client, unless the
-// client is closing or its queue is full.
+// client is closing or its queue is full: SendQueueBytes (or
+// SendQueueMessages, if set) reached while the writer has not taken the
+// queue, because the client is not reading, or not as fast as its room
+// sends.
 func (c *conn) Send(frame []byte) rooms.SendResult {
 	c.mu.Lock()
 	if c.closing {
@@ -135,12 +147,13 @@ func (c *conn) Send(frame []byte) rooms.SendResult {
 	if c.queue == nil {
 		c.queue = batchPool.Get().(*frameBatch)
 	}
-	if n := c.queue.len(); n > 0 && (n >= c.queueLimit || c.queued+len(frame) > c.byteLimit) {
+	cost := queueCost(frame)
+	if n := c.queue.len(); n > 0 && (c.queueLimit > 0 && n >= c.queueLimit || c.queued+cost > c.byteLimit) {
 		c.mu.Unlock()
 		return queueFull
 	}
 	c.queue.frames = append(c.queue.frames, frame)
-	c.queued += len(frame)
+	c.queued += cost
 	c.startWriter()
 	c.mu.Unlock()
 	return queued
@@ -273,8 +286,8 @@ func putBatch(b *frameBatch) {
 }
 
 // writeLoop is a writer goroutine, started by the first frame queued while
-// none runs: it takes everything queued and writes it with one writev,
-// until the queue is empty, then ends. An idle connection has no writer.
+// none runs: it takes everything queued and writes it (writeFrames: one
+// writev per 64 KiB), until the queue is empty, then ends. An idle connection has no writer.
 // The writer that finds the client closing writes the close frame last and
 // closes writerDone.
 func (c *conn) writeLoop() {
@@ -289,11 +302,15 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 
 		if batch.len() > 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-			bufs := net.Buffers(batch.frames) // WriteTo consumes bufs, not batch's length
-			_, err := bufs.WriteTo(c.nc)
-			if err != nil {
-				if c.srv.debugOn() {
+			if err := c.writeFrames(batch.frames); err != nil {
+				var ne net.Error
+				switch {
+				case errors.As(err, &ne) && ne.Timeout() && !c.isClosing():
+					// Not already closed as one (its queue full) or
+					// for another reason: a stall of its own.
+					c.logger().Warn("closing slow consumer: it accepted no bytes for WriteTimeout", "timeout", c.srv.opts.WriteTimeout)
+					c.srv.metrics.slowConsumers.Inc()
+				case c.srv.debugOn():
 					c.logger().Debug("write failed", "err", err)
 				}
 				c.abort()
@@ -316,6 +333,44 @@ func (c *conn) writeLoop() {
 	c.queue = nil
 	c.mu.Unlock()
 	putBatch(spare)
+}
+
+// writeChunk is the most the writer hands the socket under one write
+// deadline: WriteTimeout bounds how long a client may take to accept this
+// much, not a whole batch. A client that reads, however slowly (a chunk
+// per WriteTimeout: 6.4 KiB/s at the default), gets every byte of a burst
+// the size of its queue; one that stops reading accepts nothing and is
+// closed within WriteTimeout of its kernel buffers filling.
+const writeChunk = 64 << 10
+
+// writeFrames writes frames, in chunks of at most writeChunk bytes each
+// under a fresh write deadline, with one writev per chunk (a single frame
+// larger than a chunk is written a chunk at a time). It consumes frames'
+// entries as net.Buffers does.
+func (c *conn) writeFrames(frames [][]byte) error {
+	for len(frames) > 0 {
+		n, size := 1, len(frames[0])
+		for n < len(frames) && size+len(frames[n]) <= writeChunk {
+			size += len(frames[n])
+			n++
+		}
+		if size > writeChunk { // one large frame
+			for f := frames[0]; len(f) > 0; f = f[min(len(f), writeChunk):] {
+				c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+				if _, err := c.nc.Write(f[:min(len(f), writeChunk)]); err != nil {
+					return err
+				}
+			}
+		} else {
+			c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+			bufs := net.Buffers(frames[:n]) // WriteTo consumes bufs, not frames' length
+			if _, err := bufs.WriteTo(c.nc); err != nil {
+				return err
+			}
+		}
+		frames = frames[n:]
+	}
+	return nil
 }
 
 // writeClose writes the close frame msg, if there is one, and gives the
@@ -480,7 +535,7 @@ func (c *conn) end(err error) {
 	defer c.srv.untrack(c)
 	c.room.Leave()
 
-	code, reason, reachable := closeFor(err, c.srv.opts.MaxMessageSize)
+	code, reason, reachable := closeFor(err, &c.srv.opts)
 	switch {
 	case !reachable:
 		var ne net.Error

@@ -1,32 +1,33 @@
 package server
 
 import (
-	"strings"
 	"sync"
 	"time"
 )
 
 // connTable is the one table of the server's connections: how many are
-// open in total, per remote address and per room (Options.MaxConnections,
-// MaxConnectionsPerIP, and whether a join creates a room, for
-// MaxRoomsCreatedPerIP), which are live (the heartbeat pings them, Shutdown
+// open in total and per remote address (Options.MaxConnections,
+// MaxConnectionsPerIP), which are live (the heartbeat pings them, Shutdown
 // reaches them when a room cannot), the room-creation budget of each
-// address, and the peak that memory release measures from (memory.go).
+// address (MaxRoomsCreatedPerIP, charged by the room runtime when a join
+// creates a room: see createRoom), and the peak that memory release
+// measures from (memory.go).
 // Which client id a connection has is the room runtime's own table
 // (internal/rooms).
 //
 // A slot is taken before the room is joined and given back when the
-// connection ends; a connection is live from its Connect to its end. mu is
-// taken with nothing else held, and conn.mu may be taken under it.
+// connection ends; a connection is live from its Connect to its end. mu
+// may be taken under the registry's and a new room's lock (createRoom's
+// hook) and conn.mu under it; never a room's or the registry's lock under
+// it.
 type connTable struct {
 	maxTotal, maxPerIP int // NoLimit: none
 	roomsPerMinute     int // MaxRoomsCreatedPerIP; NoLimit: none
 
-	mu      sync.Mutex
-	total   int
-	perIP   map[string]int
-	perRoom map[string]*roomSlots // by room id: a room with no slot may not be running
-	live    map[*conn]struct{}
+	mu    sync.Mutex
+	total int
+	perIP map[string]int
+	live  map[*conn]struct{}
 
 	// creations is each address's room-creation bucket, as the time it
 	// is full again (GCRA's theoretical arrival time, Unix nanoseconds):
@@ -50,17 +51,7 @@ const (
 	admitted refusal = iota
 	tooManyConnections
 	tooManyFromAddr
-	tooManyRoomsCreated
 )
-
-// roomSlots counts the slots held for connections to one room. A
-// connection keeps a pointer to it rather than the room id: the id of a
-// request is a substring of its request line, which the connection would
-// then keep alive, and a pointer is half a string's size.
-type roomSlots struct {
-	id string // a copy of its own
-	n  int
-}
 
 // minPrune is the size of the creations map below which it is not pruned.
 const minPrune = 1024
@@ -68,42 +59,54 @@ const minPrune = 1024
 func newConnTable(maxTotal, maxPerIP, roomsPerMinute int) connTable {
 	return connTable{
 		maxTotal: maxTotal, maxPerIP: maxPerIP, roomsPerMinute: roomsPerMinute,
-		perIP: make(map[string]int), perRoom: make(map[string]*roomSlots), live: make(map[*conn]struct{}),
+		perIP: make(map[string]int), live: make(map[*conn]struct{}),
 		creations: make(map[string]int64), pruneAt: minPrune,
 		memRelease: defaultMemoryRelease,
 	}
 }
 
-// acquire takes a slot for a connection from addr to room, unless a limit
-// is reached, and returns the room's count, which the slot's release
-// needs. A connection to a room that holds no slot may create it, so it is
-// charged to addr's room-creation budget first; when that is spent, retry
-// says when the next room may be created. The check and the count happen
-// under one lock, so of two first connections to a new room only one is
-// charged.
-func (t *connTable) acquire(addr, room string) (_ refusal, _ *roomSlots, retry time.Duration) {
+// acquire takes a slot for a connection from addr, unless a limit is
+// reached.
+func (t *connTable) acquire(addr string) refusal {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.maxTotal != NoLimit && t.total >= t.maxTotal {
-		return tooManyConnections, nil, 0
+		return tooManyConnections
 	}
 	if t.maxPerIP != NoLimit && t.perIP[addr] >= t.maxPerIP {
-		return tooManyFromAddr, nil, 0
-	}
-	rs := t.perRoom[room]
-	if rs == nil {
-		if t.roomsPerMinute != NoLimit {
-			if retry := t.chargeCreation(addr, time.Now()); retry > 0 {
-				return tooManyRoomsCreated, nil, retry
-			}
-		}
-		rs = &roomSlots{id: strings.Clone(room)}
-		t.perRoom[rs.id] = rs
+		return tooManyFromAddr
 	}
 	t.total++
 	t.perIP[addr]++
-	rs.n++
-	return admitted, rs, 0
+	return admitted
+}
+
+// errTooManyRoomsCreated refuses a join that would create a room past its
+// address's MaxRoomsCreatedPerIP; retry is when the next room may be
+// created.
+type errTooManyRoomsCreated struct{ retry time.Duration }
+
+func (e errTooManyRoomsCreated) Error() string {
+	return "too many rooms created from this address (Options.MaxRoomsCreatedPerIP)"
+}
+
+// createRoom returns the JoinRequest.Creating hook of a join from addr:
+// the room runtime calls it only when the join creates a room, so joining
+// a running room, even an empty one in its grace period, is free, and of
+// two first joins to a new room only the one that creates it is charged.
+// Nil when there is no limit.
+func (t *connTable) createRoom(addr string) func() error {
+	if t.roomsPerMinute == NoLimit {
+		return nil
+	}
+	return func() error {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if retry := t.chargeCreation(addr, time.Now()); retry > 0 {
+			return errTooManyRoomsCreated{retry}
+		}
+		return nil
+	}
 }
 
 // chargeCreation takes one room from addr's creation budget at now, or
@@ -133,21 +136,18 @@ func (t *connTable) chargeCreation(addr string, now time.Time) time.Duration {
 	return 0
 }
 
-// release gives back the slot of a connection from addr to the room of rs
-// that never became live.
-func (t *connTable) release(addr string, rs *roomSlots) {
+// release gives back the slot of a connection from addr that never
+// became live.
+func (t *connTable) release(addr string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.releaseLocked(addr, rs)
+	t.releaseLocked(addr)
 }
 
-func (t *connTable) releaseLocked(addr string, rs *roomSlots) {
+func (t *connTable) releaseLocked(addr string) {
 	t.total--
 	if t.perIP[addr]--; t.perIP[addr] <= 0 {
 		delete(t.perIP, addr)
-	}
-	if rs.n--; rs.n <= 0 {
-		delete(t.perRoom, rs.id)
 	}
 }
 
@@ -170,7 +170,7 @@ func (s *Server) untrack(c *conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.live, c)
-	t.releaseLocked(c.addr, c.slots)
+	t.releaseLocked(c.addr)
 	s.maybeReleaseMemory()
 }
 

@@ -16,7 +16,8 @@
 //
 // Routes, relative to where the handler is mounted: GET /ws/{room} (the id
 // percent-decoded), GET /ws (Options.DefaultRoom), GET /stateroom.js (the
-// browser client, an ES module), GET /status ("ok"),
+// browser client, an ES module) and /stateroom.css (the pages'
+// stylesheet), GET /status ("ok"),
 // GET /metrics (Prometheus; Options.MetricsPath, DisableMetrics), /admin/
 // (only with Options.AdminToken: GET /admin/rooms lists the rooms as JSON,
 // POST /admin/rooms/{room}/close ends one with stateroom.CloseRoomClosed),
@@ -33,10 +34,11 @@
 // (Options.AllowedHosts; 421), the Origin header (Options.AllowedOrigins,
 // or the same origin, scheme included; 403), Options.ClientToken and
 // Options.Authenticate (401, or 403 for ErrForbidden), shutdown (503),
-// Options.MaxConnections (503), MaxConnectionsPerIP (429) and, for a
-// connection to a room with no client connected (one it may create),
-// MaxRoomsCreatedPerIP (429), all with Retry-After, then the room: the
-// factory (403 for ErrRoomRefused, 500), Options.MaxRooms (503). A full
+// Options.MaxConnections (503), MaxConnectionsPerIP (429), all with
+// Retry-After, then the room: Options.MaxRooms (503) and, for a
+// connection that creates its room, MaxRoomsCreatedPerIP (429 with
+// Retry-After), then the factory (403 for ErrRoomRefused, 500). Messages
+// name the option, or what Options.OptionNames calls it. A full
 // room (Options.MaxClientsPerRoom) is the one refusal after the upgrade:
 // the client gets close code 1013 and "room is full", which a browser can
 // read.
@@ -99,8 +101,11 @@
 // Every call into a room's service happens with that room's mutex held, so
 // a room's events are serial and rooms run in parallel (see
 // internal/rooms). Room.Send never touches a socket: it builds the frame
-// once and appends the same bytes to each recipient's bounded queue. A
-// client whose queue is full is closed with stateroom.CloseSlowConsumer.
+// once and appends the same bytes to each recipient's queue, bounded in
+// bytes (Options.SendQueueBytes). A client is closed as a slow consumer
+// (stateroom.CloseSlowConsumer) by what it fails to take, not by how many
+// messages it is sent: when its queue outgrows that bound, or when it
+// accepts no bytes for Options.WriteTimeout.
 // No lock is held during socket I/O.
 //
 // # Goroutines
@@ -133,7 +138,7 @@
 // The HTTP handler that upgraded a connection has returned, so nothing of
 // net/http's request state stays. A writer goroutine runs only while frames
 // are queued: the first frame queued starts one (under conn.mu), it writes
-// everything queued with one writev per batch and ends when the queue is
+// everything queued with one writev per 64 KiB and ends when the queue is
 // empty. The reader writes the last close frame itself. A reader throttled
 // to its client's rate waits on a timer and keeps its goroutine and
 // buffers meanwhile: that client is sending, not idle. Per server: one
@@ -146,8 +151,10 @@
 //
 // A room's mutex, then the registry's (internal/rooms); a room's mutex,
 // then conn.mu (a room sends to and closes its members); the connection
-// table's mutex (connTable.mu), then conn.mu. The table's mutex is never
-// held while taking a room's, and conn.mu is a leaf. poller.mu and the
+// table's mutex (connTable.mu), then conn.mu; the registry's mutex, then
+// the table's (a join that creates a room is charged to its address under
+// the registry's lock, JoinRequest.Creating). The table's mutex is never
+// held while taking a room's or the registry's, and conn.mu is a leaf. poller.mu and the
 // owner's mutex are leaves. The admin API and Server.Rooms only TryLock a
 // room (to ask a MemoryReporter), so they never wait on one.
 package server

@@ -128,7 +128,7 @@ func FuzzMessageReader(f *testing.F) {
 				t.Fatalf("through a wireReader: %q binary=%v err=%v; directly: %q binary=%v err=%v", wp.Data, wp.Binary, werr, p.Data, p.Binary, err)
 			}
 			if err != nil {
-				code, reason, reachable := closeFor(err, limit)
+				code, reason, reachable := closeFor(err, &Options{MaxMessageSize: limit})
 				if !reachable && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 					t.Fatalf("unclassified error %T %v", err, err)
 				}

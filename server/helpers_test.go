@@ -171,6 +171,13 @@ func (p *probe) Message(r stateroom.Room, ev stateroom.MessageEvent) {
 		for range n {
 			r.Send(stateroom.To(ev.Client), stateroom.Text("f"))
 		}
+	case "seq": // seq:N:SIZE sends the sender N numbered messages of SIZE bytes, in this one event
+		ns, sizes, _ := strings.Cut(arg, ":")
+		n, _ := strconv.Atoi(ns)
+		size, _ := strconv.Atoi(sizes)
+		for i := range n {
+			r.Send(stateroom.To(ev.Client), stateroom.Text(seqMessage(i, size)))
+		}
 	case "kick": // kick:ID:CODE:REASON closes client ID through Room.Close
 		parts := strings.SplitN(arg, ":", 3)
 		id, _ := strconv.Atoi(parts[0])
@@ -190,6 +197,13 @@ func (p *probe) Message(r stateroom.Room, ev stateroom.MessageEvent) {
 		p.log.add("%d panicking", p.inst)
 		panic(fmt.Errorf("wrapped: %w", &stateroom.Fault{Reason: arg}))
 	}
+}
+
+// seqMessage is message i of the probe's "seq" command: its number, padded
+// with dots to size bytes.
+func seqMessage(i, size int) string {
+	m := strconv.Itoa(i) + ":"
+	return m + strings.Repeat(".", max(size-len(m), 0))
 }
 
 // quietLogger discards logs, keeping test output readable.

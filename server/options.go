@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -40,7 +41,6 @@ const (
 	DefaultHeartbeatTimeout   = 120 * time.Second
 	DefaultWriteTimeout       = 10 * time.Second
 	DefaultMaxMessageSize     = 1 << 20
-	DefaultSendQueueMessages  = 1024
 	DefaultSendQueueBytes     = 4 << 20
 	DefaultMaxRoomIDLength    = 256
 	DefaultRoom               = "default"
@@ -134,8 +134,9 @@ type Options struct {
 	// stateroom.Snapshotter is saved to it after events (at most once per
 	// CheckpointInterval), when the room ends and at Shutdown, and the
 	// next instance of the room, in this process or a later one, is
-	// restored from it before its Init. A room saved with its timer
-	// pending is started at New so the timer fires at its deadline. Nil
+	// restored from it before its Init. A room that ends (or was saved
+	// by an earlier process) with its timer pending is started again at
+	// the timer's deadline, with no client, so the timer fires. Nil
 	// (the default) keeps rooms in memory only. The server does not close
 	// the store. See package store for an embedded file store and an
 	// in-memory one.
@@ -164,9 +165,13 @@ type Options struct {
 	// minutes; NeverHibernate turns hibernation off.
 	HibernateAfter time.Duration
 
-	// WriteTimeout bounds one write to a client's socket, and how long a
-	// client gets to answer the server's close frame before its socket is
-	// closed. Zero means 10 s.
+	// WriteTimeout is how long a client may go without accepting what the
+	// server writes to it: each 64 KiB of a write must be taken within it
+	// (so a client that reads slowly still gets a large burst, and one
+	// that stopped reading is closed as a slow consumer, with
+	// stateroom_slow_consumer_disconnects_total counted), and it is how
+	// long a client gets to answer the server's close frame before its
+	// socket is closed. Zero means 10 s.
 	WriteTimeout time.Duration
 
 	// MaxMessageSize is the largest message a client may send, in bytes, all
@@ -174,14 +179,21 @@ type Options struct {
 	// stateroom.CloseMessageTooBig. Zero means 1 MiB.
 	MaxMessageSize int64
 
-	// SendQueueMessages is how many messages may wait in one client's
-	// outbound queue; a client whose queue is full is closed with
-	// stateroom.CloseSlowConsumer. Zero means 1024.
+	// SendQueueMessages, when set, bounds how many messages may wait in
+	// one client's outbound queue; a client whose queue is full is closed
+	// with stateroom.CloseSlowConsumer. Zero means no count limit:
+	// SendQueueBytes bounds the queue's memory by itself, and a burst of
+	// many small messages to a client that reads reaches it whole.
 	SendQueueMessages int
 
 	// SendQueueBytes is how many bytes may wait in one client's outbound
-	// queue (a single larger message is still let into an empty queue).
-	// Zero means 4 MiB.
+	// queue, counting each message's bytes plus its place in the queue
+	// (24 bytes), so it bounds the queue's memory however small the
+	// messages; a single larger message is still let into an empty queue.
+	// A client whose queue is full, because it reads slower than its room
+	// sends, is closed with stateroom.CloseSlowConsumer and its queue
+	// dropped. While the writer is busy with one batch the next fills, so
+	// a client holds at most about twice this much. Zero means 4 MiB.
 	SendQueueBytes int
 
 	// MaxRoomIDLength is the longest room id accepted, in bytes after
@@ -357,14 +369,27 @@ type Options struct {
 	// MaxRoomsCreatedPerIP bounds how many rooms one remote address (see
 	// TrustForwardedFor) may create per minute, so that one client cannot
 	// fill MaxRooms by creating rooms one after another: each address has
-	// a token bucket of this many rooms that refills over a minute. A
-	// connection counts as creating a room when the room has no client
-	// connected to this server at that instant (so reviving a room in its
-	// grace period counts too); joining a room with clients is always
-	// free. Over the limit the connection gets 429 Too Many Requests with
+	// a token bucket of this many rooms that refills over a minute. Only
+	// a connection that creates a room is charged (the room runtime asks
+	// at the moment it would create one); joining a running room, even an
+	// empty one in its grace period, is always free, and of two first
+	// connections to a new room only the one that creates it pays. Over
+	// the limit the connection gets 429 Too Many Requests with
 	// Retry-After. Zero means 100; NoLimit means none (tests and load
 	// generators on one address).
 	MaxRoomsCreatedPerIP int
+
+	// OptionNames renames options in what the server tells clients, and
+	// writes to its log, when one of its limits refuses or closes a
+	// client (the room id length, the message size, the fragments of a
+	// message, the allowed hosts and origins, the connection and room
+	// limits): a program that sets Options from its own configuration
+	// maps a field's name ("MaxMessageSize") to what its users set
+	// ("--max-message-size"), as the stateroom command does, so the
+	// advice names a setting they can change. A field it does not map,
+	// and every field when nil, is named as in Go
+	// ("Options.MaxMessageSize").
+	OptionNames map[string]string
 
 	// AllowedHosts, when set, lists the host names the server answers to,
 	// against DNS rebinding: a page on an attacker's domain that resolves
@@ -390,7 +415,6 @@ func (o Options) withDefaults() (Options, error) {
 	o.HeartbeatTimeout = cmp.Or(o.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	o.WriteTimeout = cmp.Or(o.WriteTimeout, DefaultWriteTimeout)
 	o.MaxMessageSize = cmp.Or(o.MaxMessageSize, DefaultMaxMessageSize)
-	o.SendQueueMessages = cmp.Or(o.SendQueueMessages, DefaultSendQueueMessages)
 	o.SendQueueBytes = cmp.Or(o.SendQueueBytes, DefaultSendQueueBytes)
 	o.MaxRoomIDLength = cmp.Or(o.MaxRoomIDLength, DefaultMaxRoomIDLength)
 	o.DefaultRoom = cmp.Or(o.DefaultRoom, DefaultRoom)
@@ -411,6 +435,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.AllowedOrigins = slices.Clone(o.AllowedOrigins)
 	o.AllowedHosts = slices.Clone(o.AllowedHosts)
+	o.OptionNames = maps.Clone(o.OptionNames)
 
 	if o.RoomGracePeriod < 0 && o.RoomGracePeriod != EndRoomsImmediately && o.RoomGracePeriod != KeepRoomsForever {
 		return o, invalid("RoomGracePeriod is %v; use a positive duration, 0 for the default (30s), EndRoomsImmediately or KeepRoomsForever", o.RoomGracePeriod)
@@ -480,13 +505,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	for _, origin := range o.AllowedOrigins {
 		if err := checkOriginPattern(origin); err != nil {
-			return o, invalid("AllowedOrigins entry %q: %v", origin, err)
+			return o, invalid("%s entry %q: %v", o.name("AllowedOrigins"), origin, err)
 		}
 	}
 	for i, host := range o.AllowedHosts {
 		h, err := checkHostPattern(host)
 		if err != nil {
-			return o, invalid("AllowedHosts entry %q: %v", host, err)
+			return o, invalid("%s entry %q: %v", o.name("AllowedHosts"), host, err)
 		}
 		o.AllowedHosts[i] = h
 	}
@@ -509,6 +534,14 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// name is how messages name the option field (see OptionNames).
+func (o *Options) name(field string) string {
+	if n, ok := o.OptionNames[field]; ok && n != "" {
+		return n
+	}
+	return "Options." + field
 }
 
 func invalid(format string, args ...any) error {

@@ -68,7 +68,7 @@ var errRateLimited = errors.New("message rate limit exceeded")
 type tooManyFragments struct{ limit int }
 
 func (e *tooManyFragments) Error() string {
-	return fmt.Sprintf("message in too many fragments: the limit is %d frames (Options.MaxMessageFragments)", e.limit)
+	return fmt.Sprintf("message in too many fragments: the limit is %d frames", e.limit)
 }
 
 // maxPooledPayload is the largest message buffer that goes back to
@@ -212,7 +212,7 @@ func (m *messageReader) control(hdr ws.Header, body io.Reader) error {
 // closeFor says how to end a connection whose reader stopped with err: the
 // close code and reason to send, and whether the peer is still there to
 // read them (false for a broken or half-closed socket).
-func closeFor(err error, maxSize int64) (code stateroom.CloseCode, reason string, reachable bool) {
+func closeFor(err error, o *Options) (code stateroom.CloseCode, reason string, reachable bool) {
 	var pc *peerClosed
 	var pe ws.ProtocolError
 	var tf *tooManyFragments
@@ -223,9 +223,9 @@ func closeFor(err error, maxSize int64) (code stateroom.CloseCode, reason string
 		}
 		return stateroom.CloseCode(pc.code), "", true
 	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
-		return stateroom.CloseMessageTooBig, fmt.Sprintf("message too big: the limit is %d bytes", maxSize), true
+		return stateroom.CloseMessageTooBig, fmt.Sprintf("message too big: the limit is %d bytes (%s)", o.MaxMessageSize, o.name("MaxMessageSize")), true
 	case errors.As(err, &tf):
-		return stateroom.CloseMessageTooBig, tf.Error(), true
+		return stateroom.CloseMessageTooBig, fmt.Sprintf("%v (%s)", tf, o.name("MaxMessageFragments")), true
 	case errors.Is(err, errRateLimited):
 		return stateroom.ClosePolicyViolation, "message rate limit exceeded", true
 	case errors.Is(err, wsutil.ErrInvalidUTF8):

@@ -21,7 +21,7 @@ func TestParseRoomID(t *testing.T) {
 		{strings.Repeat("a", 11), "", "limit is 10"},
 		{strings.Repeat("%C3%A9", 6), "", "12 bytes long"},
 	} {
-		got, err := parseRoomID(tc.escaped, 10)
+		got, err := parseRoomID(tc.escaped, 10, "Options.MaxRoomIDLength")
 		if tc.err == "" && (err != nil || got != tc.want) {
 			t.Errorf("parseRoomID(%q) = %q, %v; want %q", tc.escaped, got, err, tc.want)
 		}
@@ -39,7 +39,7 @@ func FuzzParseRoomID(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, escaped string) {
-		id, err := parseRoomID(escaped, 64)
+		id, err := parseRoomID(escaped, 64, "Options.MaxRoomIDLength")
 		if err != nil {
 			if id != "" {
 				t.Fatalf("parseRoomID(%q) returned %q with error %v", escaped, id, err)

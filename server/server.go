@@ -113,6 +113,7 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		Store:              roomStore(o),
 		CheckpointInterval: o.CheckpointInterval,
 		HibernateAfter:     max(o.HibernateAfter, 0), // NeverHibernate: 0, off
+		NoDormancy:         o.Cluster != nil,
 	})
 	s.place = s.reg
 	if o.Cluster != nil {
@@ -127,7 +128,7 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		if err != nil {
 			s.log.Error("rooms with pending timers were not started", "err", err)
 		} else if n > 0 {
-			s.log.Info("started saved rooms whose timers are pending", "rooms", n)
+			s.log.Info("saved rooms whose timers are pending start at their deadlines", "rooms", n)
 		}
 	}
 	s.upgrader = ws.HTTPUpgrader{Timeout: o.HandshakeTimeout}
@@ -155,9 +156,12 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// browserClient serves the browser module (client/js), the same bytes for
-// every server.
-var browserClient = stateroomjs.Handler()
+// browserClient and browserStyle serve the browser module and the pages'
+// stylesheet (client/js), the same bytes for every server.
+var (
+	browserClient = stateroomjs.Handler()
+	browserStyle  = stateroomjs.StylesheetHandler()
+)
 
 func (s *Server) factory() stateroom.Factory { return *s.fact.Load() }
 
@@ -173,7 +177,7 @@ func (s *Server) factory() stateroom.Factory { return *s.fact.Load() }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
 	if !hostAllowed(r.Host, s.opts.AllowedHosts) && p != "/status" {
-		msg := fmt.Sprintf("this server does not serve host %q: add it to Options.AllowedHosts", r.Host)
+		msg := fmt.Sprintf("this server does not serve host %q: add it to %s", r.Host, s.opts.name("AllowedHosts"))
 		if p == "/ws" || strings.HasPrefix(p, "/ws/") {
 			s.refuse(w, "", clientAddr(r, s.opts.TrustForwardedFor), "host", http.StatusMisdirectedRequest, msg)
 		} else {
@@ -185,7 +189,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/ws":
 		s.serveWS(w, r, s.opts.DefaultRoom)
 	case strings.HasPrefix(p, "/ws/"):
-		id, err := parseRoomID(p[len("/ws/"):], s.opts.MaxRoomIDLength)
+		id, err := parseRoomID(p[len("/ws/"):], s.opts.MaxRoomIDLength, s.opts.name("MaxRoomIDLength"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -193,6 +197,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveWS(w, r, id)
 	case p == "/stateroom.js":
 		browserClient.ServeHTTP(w, r)
+	case p == "/stateroom.css":
+		browserStyle.ServeHTTP(w, r)
 	default:
 		s.files.ServeHTTP(w, r)
 	}
@@ -202,7 +208,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // form: percent-decoded (/ws/a%2Fb is room "a/b"), non-empty, valid UTF-8
 // (it travels as text: in logs, the admin API's JSON, a guest's string) and
 // at most maxLen bytes. Errors say what to send instead.
-func parseRoomID(escaped string, maxLen int) (string, error) {
+func parseRoomID(escaped string, maxLen int, limitName string) (string, error) {
 	id, err := url.PathUnescape(escaped)
 	switch {
 	case err != nil:
@@ -212,7 +218,7 @@ func parseRoomID(escaped string, maxLen int) (string, error) {
 	case !utf8.ValidString(id):
 		return "", fmt.Errorf("room id %q is not valid UTF-8 once percent-decoded; room ids are text", escaped)
 	case len(id) > maxLen:
-		return "", fmt.Errorf("room id is %d bytes long; the limit is %d (Options.MaxRoomIDLength)", len(id), maxLen)
+		return "", fmt.Errorf("room id is %d bytes long; the limit is %d (%s)", len(id), maxLen, limitName)
 	}
 	return id, nil
 }
@@ -233,7 +239,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	addr := clientAddr(r, s.opts.TrustForwardedFor)
 	if !originAllowed(r, s.opts.AllowedOrigins, s.opts.TrustForwardedFor, len(s.opts.AllowedHosts) > 0) {
-		s.refuse(w, id, addr, "origin", http.StatusForbidden, fmt.Sprintf("origin %q may not open a WebSocket on this server (host %q): add it to Options.AllowedOrigins", r.Header.Get("Origin"), r.Host))
+		s.refuse(w, id, addr, "origin", http.StatusForbidden, fmt.Sprintf("origin %q may not open a WebSocket on this server (host %q): add it to %s", r.Header.Get("Origin"), r.Host, s.opts.name("AllowedOrigins")))
 		return
 	}
 	identity, err := s.authenticate(r, id)
@@ -268,35 +274,37 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 			s.owner.Release()
 		}
 	}()
-	// Before the room is joined: a join that would create a room is
-	// charged here, since the registry creates it inside Join.
-	refusal, slots, retry := s.conns.acquire(addr, id)
-	switch refusal {
+	switch s.conns.acquire(addr) {
 	case tooManyConnections:
-		s.refuse(w, id, addr, "max_connections", http.StatusServiceUnavailable, fmt.Sprintf("the server has %d connections, its limit (Options.MaxConnections); try again later", s.opts.MaxConnections))
+		s.refuse(w, id, addr, "max_connections", http.StatusServiceUnavailable, fmt.Sprintf("the server has %d connections, its limit (%s); try again later", s.opts.MaxConnections, s.opts.name("MaxConnections")))
 		return
 	case tooManyFromAddr:
-		s.refuse(w, id, addr, "max_connections_per_ip", http.StatusTooManyRequests, fmt.Sprintf("%d connections from %s already, the limit (Options.MaxConnectionsPerIP); close some or try again later", s.opts.MaxConnectionsPerIP, addr))
-		return
-	case tooManyRoomsCreated:
-		secs := int((retry + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		s.refuse(w, id, addr, "max_rooms_created_per_ip", http.StatusTooManyRequests, fmt.Sprintf("%s created %d rooms in the last minute, the limit (Options.MaxRoomsCreatedPerIP); join a running room, or create this one in %d s", addr, s.opts.MaxRoomsCreatedPerIP, secs))
+		s.refuse(w, id, addr, "max_connections_per_ip", http.StatusTooManyRequests, fmt.Sprintf("%d connections from %s already, the limit (%s); close some or try again later", s.opts.MaxConnectionsPerIP, addr, s.opts.name("MaxConnectionsPerIP")))
 		return
 	}
 	defer func() {
 		if !handedOver {
-			s.conns.release(addr, slots)
+			s.conns.release(addr)
 		}
 	}()
 
-	h, err := s.place.Join(rooms.JoinRequest{Room: id, Token: r.URL.Query().Get("token"), Identity: identity})
+	h, err := s.place.Join(rooms.JoinRequest{Room: id, Token: r.URL.Query().Get("token"), Identity: identity, Creating: s.conns.createRoom(addr)})
+	var tooMany errTooManyRoomsCreated
 	switch {
+	case errors.As(err, &tooMany):
+		secs := int((tooMany.retry + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.refuse(w, id, addr, "max_rooms_created_per_ip", http.StatusTooManyRequests, fmt.Sprintf("%s created %d rooms in the last minute, the limit (%s); join a running room, or create this one in %d s", addr, s.opts.MaxRoomsCreatedPerIP, s.opts.name("MaxRoomsCreatedPerIP"), secs))
+		return
 	case errors.Is(err, rooms.ErrShuttingDown):
 		s.refuse(w, id, addr, "shutdown", http.StatusServiceUnavailable, msgShuttingDown)
 		return
+	case errors.Is(err, rooms.ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		s.refuse(w, id, addr, "unavailable", http.StatusServiceUnavailable, err.Error())
+		return
 	case errors.Is(err, rooms.ErrTooManyRooms):
-		s.refuse(w, id, addr, "max_rooms", http.StatusServiceUnavailable, err.Error())
+		s.refuse(w, id, addr, "max_rooms", http.StatusServiceUnavailable, fmt.Sprintf("the server runs %d rooms, its limit (%s); join a running room or try again later", s.opts.MaxRooms, s.opts.name("MaxRooms")))
 		return
 	case errors.Is(err, rooms.ErrRoomFull):
 		s.metrics.refused.WithLabelValues("room_full").Inc()
@@ -330,7 +338,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, id string) {
 		b, _ := rw.Reader.Peek(n)
 		pending = bytes.Clone(b)
 	}
-	c := newConn(s, h, nc, pending, addr, slots)
+	c := newConn(s, h, nc, pending, addr)
 	handedOver = true
 	c.start()
 }

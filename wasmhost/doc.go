@@ -70,4 +70,36 @@
 // of the service callback with a *[stateroom.Fault]; the server closes the
 // room's clients with [stateroom.CloseServiceFault] and the next connection
 // gets a fresh instance.
+//
+// # Memory
+//
+// On Linux the host maps each instance's linear memory itself rather than
+// leaving it to wazero's Go slices (memory.go). Each instance reserves
+// [Options.MemoryLimit] of address space, which costs RAM only page by page
+// as the guest touches it, so memory.grow never copies; a room whose
+// instance ends (the room ends, hibernates or faults) unmaps it, and the
+// memory is back with the operating system at once. The module's data
+// segments are taken out of the binary at load and laid out once as the
+// initial memory, which every instance maps copy-on-write (an image of
+// fewer than 16 non-zero 4 KiB pages is copied instead, which costs less):
+// an instance pays for the pages it writes, not for the module's data. A
+// module whose data segments are passive or placed by an imported global
+// keeps them, and wazero copies them as before.
+//
+// The bound: an instance's memory is one mapping of MemoryLimit bytes and
+// the guest can address nothing else, so its resident pages never exceed
+// MemoryLimit, growth included. Beside it a room holds a fixed amount on
+// the Go heap (wazero's instance, its tables and globals, the host's
+// bookkeeping): about 25 KiB for a small module, about 190 KiB for a Go
+// guest with two thousand functions, whatever its memory does. Pages of
+// the shared image that many instances read are in RAM once, though
+// VmRSS counts them again in each instance (Pss in /proc/PID/smaps_rollup
+// does not). When the operating system refuses a reservation (a strict
+// overcommit policy, ulimit -v, vm.max_map_count: each instance takes two
+// mappings), [Module.NewService] returns an error wrapping [ErrMemory] and
+// the room is not created; [Options.HeapMemory] goes back to wazero's
+// memory. A guest whose memory.grow fails at the limit usually traps, and
+// its room ends with "wasm memory limit reached", as on every platform.
+// Other platforms use wazero's memory: it grows by copying, and what it
+// frees returns to the operating system only as the Go heap does.
 package wasmhost

@@ -43,6 +43,12 @@ var (
 	// ErrMalloc: stateroom_malloc returned a pointer that does not fit the
 	// requested size in the guest's memory.
 	ErrMalloc = errors.New("wasmhost: stateroom_malloc returned an unusable pointer")
+	// ErrMemory: the operating system refused the memory of a new
+	// instance (the address space of Options.MemoryLimit, or the mapping
+	// of the module's memory image; see Options.HeapMemory). NewService
+	// returns it and the room is not created; running rooms are not
+	// affected.
+	ErrMemory = errors.New("wasmhost: wasm memory limit reached")
 )
 
 // Errors of the service's Snapshot and Restore (stateroom.Snapshotter),

@@ -33,6 +33,7 @@ type Module struct {
 	compiled wazero.CompiledModule
 	config   wazero.ModuleConfig // shared by every instance; stdout/stderr added per instance
 	reactor  bool                // exports _initialize
+	image    *memoryImage        // the shared initial memory (memory.go); nil when wazero copies the data segments
 	metrics  *metrics            // nil without Options.Metrics
 
 	// What snapshots need (see snapshot.go). snapExports: the module
@@ -51,6 +52,8 @@ type Module struct {
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close, to wake guests asleep in WASI (see nanosleep)
+	liveMu    sync.Mutex
+	live      map[*service]struct{} // the instances not closed yet, for Close (inflight.go)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -162,7 +165,7 @@ func (m *Module) compileGuest(ctx context.Context, bin []byte) error {
 		}
 	}
 	if err == nil {
-		if m.compiled, err = compileModule(ctx, m.rt, patched); err == nil {
+		if m.compiled, err = m.compileShared(ctx, patched); err == nil {
 			m.globals = globals
 			return nil
 		}
@@ -170,7 +173,7 @@ func (m *Module) compileGuest(ctx context.Context, bin []byte) error {
 		err = fmt.Errorf("the module with its mutable globals exported does not compile: %w", err)
 	}
 	m.rawErr = err
-	if m.compiled, err = compileModule(ctx, m.rt, bin); err != nil {
+	if m.compiled, err = m.compileShared(ctx, bin); err != nil {
 		hint := "; rebuild it, or check it with wasm-validate (wabt)"
 		if strings.Contains(err.Error(), "over limit") { // wazero's words for a memory minimum past the cap
 			hint = fmt.Sprintf("; raise Options.MemoryLimit (now %d pages of 64 KiB)", m.set.memoryPages)
@@ -407,12 +410,23 @@ func (m *Module) NewService(roomID string) (stateroom.Service, error) {
 }
 
 // Close closes every instance, the compiled code and the compilation cache.
-// Services of this module fault on their next event. Close is idempotent.
+// Services of this module fault on their next event. A call into a guest
+// in progress is stopped first (a guest asleep in WASI wakes, one under the
+// event budget stops at its next check) and Close waits for it to return,
+// at most a second for a guest without a budget caught in a loop, so that
+// nothing an instance's call still uses is released under it
+// (inflight.go). An instance's memory is unmapped when its service is
+// closed too. Close is idempotent.
 func (m *Module) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() {
+		m.liveMu.Lock() // so that track sees it: no instance starts after this
 		m.closed.Store(true)
+		m.liveMu.Unlock()
 		close(m.done)
+		release := m.stopCalls(ctx)
 		m.closeErr = m.rt.Close(ctx)
+		release()
+		m.image.close() // instances keep their mappings of it
 		if m.cache != nil {
 			m.closeErr = errors.Join(m.closeErr, m.cache.Close(ctx))
 		}

@@ -325,11 +325,10 @@ func (r *signalRoom) Send(to stateroom.Recipient, p stateroom.Payload) {
 // runaway room. The budget is far off (a minute, or none at all for the
 // sleep: the close alone must end it).
 //
-// The sleeping guest is closed once it sleeps, not as soon as it has sent:
-// wazero v1.12.0's Runtime.Close releases an instance's WASI state
-// (ModuleInstance.Sys = nil) with no lock while a WASI function of a call
-// in progress may still read it (poll_oneoff does, before it sleeps), a
-// race in wazero that -race reports.
+// The sleeping guest is closed once it sleeps, to test that the close
+// wakes it; closing at any other moment of a call is TestCloseDuringCall's
+// (wazero's release of an instance's WASI state raced a WASI call until
+// Close waited for calls in progress: inflight.go).
 func TestCloseStopsRunningGuest(t *testing.T) {
 	for _, c := range []struct {
 		name    string

@@ -46,6 +46,19 @@ type Options struct {
 	// DefaultMemoryLimit (64 MiB); at most MaxMemoryLimit (4 GiB).
 	MemoryLimit int64
 
+	// HeapMemory keeps every instance's linear memory on the Go heap,
+	// wazero's default, instead of the mapped memory the host gives it on
+	// Linux: a reservation of MemoryLimit of address space per instance
+	// that grows without copying and returns to the operating system when
+	// the room ends, with the module's initial memory shared copy-on-write
+	// by all its instances (see the package documentation, "Memory"). Set
+	// it where the reservations fail: a strict overcommit policy
+	// (vm.overcommit_memory=2 counts each reservation in full), a low
+	// address-space limit (ulimit -v) or vm.max_map_count (each instance
+	// takes two mappings). Default false. Other platforms always use the
+	// heap.
+	HeapMemory bool
+
 	// CacheDir holds compiled code between runs, so a restart skips
 	// compilation. Empty means os.UserCacheDir()/stateroom/wazero (no
 	// cache when the user has no cache directory).
@@ -72,13 +85,14 @@ type Options struct {
 type settings struct {
 	budget      time.Duration // 0: none
 	memoryPages uint32
+	heapMemory  bool   // wazero's default memory (Options.HeapMemory, or no mapping here)
 	cacheDir    string // "": no cache
 	logger      *slog.Logger
 }
 
 // settings fills the defaults of o and validates it, without changing o.
 func (o Options) settings() (settings, error) {
-	s := settings{budget: o.EventBudget, logger: o.Logger}
+	s := settings{budget: o.EventBudget, logger: o.Logger, heapMemory: o.HeapMemory || !canMapMemory}
 	switch {
 	case o.EventBudget == 0:
 		s.budget = DefaultEventBudget

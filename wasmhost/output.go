@@ -5,6 +5,8 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Bounds of guest output handling.
@@ -14,6 +16,14 @@ const (
 	maxLineBytes = 4096
 	// stderrTailLines is how many recent stderr lines a fault log shows.
 	stderrTailLines = 8
+	// outputLines is how many lines of stdout and stderr together one
+	// instance (one room) may log per outputInterval; the lines past it
+	// are dropped and counted, and one warning says how many. A guest
+	// printing in a loop (20,000 lines in one event were seen) then costs
+	// the log at most this much per room and second, which is more than
+	// a guest's diagnostics need.
+	outputLines    = 100
+	outputInterval = time.Second
 )
 
 // lineSplitter turns a byte stream into lines, holding at most max bytes of
@@ -65,8 +75,9 @@ func (w *lineSplitter) Flush() {
 }
 
 // guestOutput routes one instance's stdout and stderr to the log, one record
-// per line tagged with the room id, and remembers the last stderr lines for
-// the fault log.
+// per line tagged with the room id, at most outputLines per outputInterval,
+// and remembers the last stderr lines for the fault log (dropped lines
+// included: a fault's last words matter most when the guest went wild).
 type guestOutput struct {
 	logger *slog.Logger
 	stdout lineSplitter
@@ -75,6 +86,17 @@ type guestOutput struct {
 	next   int // index in tail of the oldest line
 	count  int
 	total  int // stderr lines ever, for stderrSince
+
+	// The rate limit: a fixed window, which costs a line one time.Now.
+	// The first line dropped in a window arms report, which logs the
+	// count when the window ends: the guest may not write again for a
+	// long time, and the operator should hear of the drop soon. mu guards
+	// these fields against report, which runs on a timer goroutine.
+	mu      sync.Mutex
+	window  time.Time   // when the current interval began
+	logged  int         // lines logged in it
+	dropped int         // lines dropped since the last warning
+	report  *time.Timer // armed while dropped > 0
 }
 
 func newGuestOutput(logger *slog.Logger) *guestOutput {
@@ -96,6 +118,9 @@ func (o *guestOutput) log(stream string, line []byte, cut bool) {
 	if !o.logger.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
+	if !o.admit() {
+		return
+	}
 	attrs := []slog.Attr{slog.String("stream", stream)}
 	if cut {
 		attrs = append(attrs, slog.Bool("cut", true))
@@ -103,10 +128,52 @@ func (o *guestOutput) log(stream string, line []byte, cut bool) {
 	o.logger.LogAttrs(context.Background(), slog.LevelInfo, string(line), attrs...)
 }
 
-// Flush logs unfinished lines.
+// admit takes one line from the window's budget, or counts it dropped.
+func (o *guestOutput) admit() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if now := time.Now(); now.Sub(o.window) >= outputInterval {
+		o.window, o.logged = now, 0
+	}
+	if o.logged < outputLines {
+		o.logged++
+		return true
+	}
+	if o.dropped++; o.dropped == 1 {
+		wait := outputInterval - time.Since(o.window)
+		if o.report == nil {
+			o.report = time.AfterFunc(wait, o.reportDropped)
+		} else {
+			o.report.Reset(wait)
+		}
+	}
+	return false
+}
+
+// reportDropped logs how many lines were dropped since it last did, if
+// any: one warning per window with drops.
+func (o *guestOutput) reportDropped() {
+	o.mu.Lock()
+	n := o.dropped
+	o.dropped = 0
+	o.mu.Unlock()
+	if n > 0 {
+		o.logger.LogAttrs(context.Background(), slog.LevelWarn, "guest output over its rate limit: lines dropped",
+			slog.Int("dropped", n), slog.Int("limit_lines", outputLines), slog.Duration("per", outputInterval))
+	}
+}
+
+// Flush logs unfinished lines, and at once how many were dropped, and
+// stops the report timer: the instance is ending.
 func (o *guestOutput) Flush() {
 	o.stdout.Flush()
 	o.stderr.Flush()
+	o.mu.Lock()
+	if o.report != nil {
+		o.report.Stop()
+	}
+	o.mu.Unlock()
+	o.reportDropped()
 }
 
 // StderrTail returns the last stderr lines, oldest first, joined by

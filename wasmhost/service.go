@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/stateroom-go/stateroom"
@@ -38,6 +41,7 @@ type service struct {
 
 	mod                api.Module
 	mem                api.Memory
+	linear             *linearMemory // mem's mapping (memory.go); nil when wazero allocated it
 	malloc, recv, free api.Function
 	stack              [2]uint64 // parameters and results of CallWithStack
 	buf                eventBuffer
@@ -47,6 +51,11 @@ type service struct {
 		cancel context.CancelCauseFunc
 		timer  *time.Timer
 	}
+	// call is held during every call into the guest, and abort is the
+	// budget context's cancel, for Module.Close to stop the call and wait
+	// for it (inflight.go).
+	call  sync.Mutex
+	abort atomic.Pointer[context.CancelCauseFunc]
 
 	room    stateroom.Room // the room of the callback in progress; nil between callbacks
 	sendErr error          // why hostSend failed the current call
@@ -78,6 +87,7 @@ type service struct {
 	clockOffset           int64
 	broken                error
 	globals               []api.MutableGlobal // resolved on first use
+	rawPages              []rawPage           // the last raw snapshot, page by page (snapshot.go)
 }
 
 var _ stateroom.Service = (*service)(nil)
@@ -95,13 +105,27 @@ func (m *Module) instantiateWith(roomID string, initialized func(*service)) (*se
 	logger := m.set.logger.With("room", roomID)
 	s := &service{module: m, logger: logger, out: newGuestOutput(logger)}
 	s.ctx = context.WithValue(context.Background(), serviceKey{}, s)
+	if !m.track(s) {
+		return nil, fmt.Errorf("%w: cannot start room %q", ErrClosed, roomID)
+	}
 	ctx := s.beginCall()
 	defer s.endCall()
 
 	cfg := m.config.WithStdout(&s.out.stdout).WithStderr(&s.out.stderr).WithNanosleep(s.nanosleep).
 		WithNanotime(s.nanotime, 1)
+	linear, err := m.newLinearMemory()
+	if err != nil {
+		m.untrack(s)
+		s.stopBudget()
+		return nil, fmt.Errorf("cannot start room %q: %w", roomID, err)
+	}
+	if linear != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, linear)
+	}
 	mod, err := m.rt.InstantiateModule(ctx, m.compiled, cfg)
 	if err != nil {
+		linear.discard() // wazero keeps nothing of a failed instance
+		m.untrack(s)
 		s.stopBudget()
 		s.out.Flush()
 		if m.closed.Load() {
@@ -111,6 +135,7 @@ func (m *Module) instantiateWith(roomID string, initialized func(*service)) (*se
 	}
 	s.mod = mod
 	s.mem = mod.ExportedMemory("memory")
+	s.linear = linear
 	s.malloc = mod.ExportedFunction("stateroom_malloc")
 	s.recv = mod.ExportedFunction("stateroom_recv")
 	s.free = mod.ExportedFunction("stateroom_free")
@@ -172,6 +197,7 @@ func (s *service) writeRoomID(ctx context.Context, roomID string) error {
 // BenchmarkEvent). The timer's function cancels the context with ErrBudget
 // as the cause; wazero then stops the guest at its next check.
 func (s *service) beginCall() context.Context {
+	s.call.Lock()
 	d := s.module.set.budget
 	if d <= 0 {
 		return s.ctx
@@ -182,6 +208,7 @@ func (s *service) beginCall() context.Context {
 		s.stopBudget()
 		ctx, cancel := context.WithCancelCause(s.ctx)
 		s.budget.ctx, s.budget.cancel = ctx, cancel
+		s.abort.Store(&cancel)
 		s.budget.timer = time.AfterFunc(d, func() { cancel(ErrBudget) })
 		return ctx
 	}
@@ -194,6 +221,7 @@ func (s *service) endCall() {
 	if s.budget.timer != nil {
 		s.budget.timer.Stop()
 	}
+	s.call.Unlock()
 }
 
 // stopBudget releases the budget's timer and context.
@@ -276,8 +304,10 @@ func (s *service) close() {
 		return
 	}
 	s.closed = true
+	s.module.untrack(s)
 	s.stopBudget()
 	_ = s.mod.Close(context.Background()) // an instance's Close only releases it
+	s.linear.release()                    // after wazero's Free, which Close called: the memory goes now
 	s.out.Flush()
 }
 

@@ -1,12 +1,13 @@
 // Stateroom browser client: one WebSocket to one room, reconnecting by
 // itself. An ES module with no dependencies and no build step:
 //
-//   import { connect } from "/stateroom.js";
+//   import { connect, showState } from "./stateroom.js"; // relative: works under a prefix
 //   const room = connect("lobby", {
 //     onMessage: (data) => console.log(data),        // string or ArrayBuffer
 //     onStateChange: (state) => console.log(state),  // connecting, open, reconnecting, closed
 //   });
 //   room.send("hello");                               // queued while reconnecting
+//   showState(room, document.getElementById("state")); // a status line for a page
 //
 // Reconnection follows the close-code table of the Go package stateroom
 // (CloseCode.Reconnect): reconnect on 1001, 1006, 1011, 1012, 1013, 4000
@@ -296,6 +297,32 @@ export class StateroomConnection extends EventTarget {
       this.dispatchEvent(new CustomEvent("state", { detail: { state, ...info } }));
     }
   }
+}
+
+/**
+ * Keeps a status element of a page in step with a connection: its text
+ * says the state, with the close code and reason behind a "reconnecting"
+ * or "closed"; its attributes data-state (connecting, open, reconnecting,
+ * closed), data-connects (how many times a connection opened) and
+ * data-last-close (the last close code) are for stylesheets (stateroom.css
+ * colours .sr-status by data-state) and tests.
+ * @param {StateroomConnection} conn
+ * @param {HTMLElement} el
+ */
+export function showState(conn, el) {
+  const render = (info) => {
+    const state = conn.state;
+    const close = info.code ? ` (${info.code}${info.reason ? ": " + info.reason : ""})` : "";
+    el.dataset.state = state;
+    el.dataset.connects = String(conn.connects);
+    if (conn.lastClose) el.dataset.lastClose = String(conn.lastClose.code);
+    el.textContent = state === "open" ? "connected"
+      : state === "reconnecting" ? `reconnecting in ${((info.delay ?? 0) / 1000).toFixed(1)} s${close}`
+      : state === "closed" ? "disconnected" + close
+      : "connecting\u2026";
+  };
+  conn.addEventListener("state", (ev) => render(ev.detail));
+  render({});
 }
 
 /**

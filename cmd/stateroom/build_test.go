@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/stateroom-go/stateroom/internal/wasmpatch"
 )
 
 // TestBuild checks what `stateroom build` wrote: a module with the ABI's
@@ -21,9 +24,16 @@ func TestBuild(t *testing.T) {
 	if !strings.Contains(builtLog, "built ./dist/server.wasm in ") {
 		t.Errorf("no progress line with the build time in:\n%s", builtLog)
 	}
+	if !strings.Contains(builtLog, "pre-initialised ./dist/server.wasm: start-up ran at build time") {
+		t.Errorf("the build does not say it pre-initialised the module:\n%s", builtLog)
+	}
 	wasm, err := os.ReadFile(filepath.Join(dir, "dist", "server.wasm"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Pre-initialised: no start function is left to run.
+	if _, _, err := wasmpatch.ExportState(wasm); !errors.Is(err, wasmpatch.ErrUnsupported) {
+		t.Errorf("the built module still has a start function (ExportState: %v)", err)
 	}
 
 	ctx := context.Background()
@@ -89,6 +99,23 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// TestBuildNoPreinit: --no-preinit writes the module with its start-up
+// (a start function) and says so.
+func TestBuildNoPreinit(t *testing.T) {
+	dir := copyOfScaffold(t)
+	_, stderr := mustRun(t, dir, "build", "--no-preinit")
+	if !strings.Contains(stderr, "not pre-initialised (--no-preinit)") || strings.Contains(stderr, "pre-initialised ./dist") {
+		t.Errorf("output does not say the module was left as it is:\n%s", stderr)
+	}
+	wasm, err := os.ReadFile(filepath.Join(dir, "dist", "server.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := wasmpatch.ExportState(wasm); err != nil {
+		t.Errorf("the module has no start-up left: %v", err)
+	}
+}
+
 // TestBuildClient builds a [client] package for the browser and serves it
 // at /client/.
 func TestBuildClient(t *testing.T) {
@@ -140,6 +167,11 @@ func TestBuildErrors(t *testing.T) {
 	const gomod = "module x\n\ngo 1.24\n"
 	broken := copyOfScaffold(t)
 	editFile(t, filepath.Join(broken, "counter.go"), "c.value++", "c.value += \"one\"")
+	panics := copyOfScaffold(t)
+	editFile(t, filepath.Join(panics, "main_wasip1.go"), "func init() {", "func init() {\n\tpanic(\"no config for the counter\")\n")
+	inMain := copyOfScaffold(t)
+	editFile(t, filepath.Join(inMain, "main_wasip1.go"), "func init() { guest.Register(stateroom.New(NewCounter)) }\n\nfunc main() {}",
+		"func main() { guest.Register(stateroom.New(NewCounter)) }")
 
 	for _, tc := range []struct {
 		name string
@@ -156,6 +188,8 @@ func TestBuildErrors(t *testing.T) {
 		{"missing static dir", mk("nostatic", map[string]string{"stateroom.toml": "static_files = \"www\"\n"}), nil,
 			[]string{`static_files = "www": no such directory`}},
 		{"no go", builtScaffold(t), offlineEnv("PATH=" + tmp), []string{"not on PATH", "install Go"}},
+		{"panic in init", panics, nil, []string{"start-up failed", "panic: no config for the counter", "main.init"}},
+		{"register in main", inMain, nil, []string{"no service was registered", "from an init function of package main, not from main"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, err := run(t, tmp, tc.env, "build", tc.dir)
@@ -165,6 +199,11 @@ func TestBuildErrors(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(stderr, w) {
 					t.Errorf("stderr does not contain %q:\n%s", w, stderr)
+				}
+			}
+			if tc.dir == panics || tc.dir == inMain {
+				if _, err := os.Stat(filepath.Join(tc.dir, "dist", "server.wasm")); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("a module that fails at start-up is left in dist/ (%v)", err)
 				}
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -31,6 +32,12 @@ type DevOptions struct {
 	Debounce time.Duration
 	// Server holds the server, sandbox and log flags.
 	Server ServerFlags
+	// ServerInfo shows the room server's info records (a room ended, a
+	// client was refused...) as serve does. Without it, set when
+	// --log-level is given, dev shows the server's warnings and errors
+	// only: a rebuild that closes many rooms is one line, not one per
+	// room.
+	ServerInfo bool
 	// Stderr receives progress, logs and the compiler's output.
 	Stderr io.Writer
 }
@@ -47,9 +54,12 @@ func NewCmdDev(runF func(context.Context, *DevOptions) error) *cobra.Command {
 		Long: `Build the service in DIR (default "."), serve it on 127.0.0.1:8080, and watch
 its Go files: on a change it rebuilds and swaps the module in. New rooms use the
 new build; running rooms are closed with code 1012 (service restart) so their
-clients reconnect to it. A rebuild that produces the same module (an edit to a
-comment, say; only the Go build id differs) swaps nothing and closes nothing. A failed build prints the
-compiler's errors and keeps the previous build serving.
+clients reconnect to it, and one line says how many. A save that changes only
+comments (or blank lines) builds nothing, and a rebuild that produces the same
+module (a new function nothing calls, say) swaps nothing: running rooms go on.
+A failed build prints the compiler's errors and keeps the previous build
+serving. The native entry point (main.go) is compiled too, output discarded,
+so an error only "go build ." would show is reported as well.
 
 Rooms keep their state across rebuilds and restarts, as under serve: a service
 that implements stateroom.Snapshotter is saved to .stateroom/rooms.db in the
@@ -59,8 +69,12 @@ snapshot (its Restore fails), the snapshot is set aside and the room starts
 afresh.
 
 Static files (static_files in stateroom.toml, default "static") are served live
-from the source directory: reload the page to see an edit. A [client] package
-is rebuilt for the browser on change and served at /client/.
+from the source directory: reload the page to see an edit. They are also
+copied to dist/static, and the module written to dist/server.wasm, so that
+"stateroom serve DIR" serves what dev served. A [client] package is rebuilt
+for the browser on change and served at /client/.
+
+The room server's own info records are left out unless --log-level is given.
 
 Browsers may connect from http://localhost:PORT, http://127.0.0.1:PORT and the
 --host address, plus any --allowed-origin. dev takes every flag of serve.`,
@@ -73,6 +87,10 @@ Browsers may connect from http://localhost:PORT, http://127.0.0.1:PORT and the
 				opts.Dir = args[0]
 			}
 			opts.Stderr = cmd.ErrOrStderr()
+			opts.ServerInfo = cmd.Flags().Changed("log-level")
+			if err := applyProjectFlags(opts.Dir, cmd.Flags()); err != nil {
+				return err
+			}
 			if err := opts.Server.complete(cmd.Flags()); err != nil {
 				return err
 			}
@@ -98,6 +116,12 @@ type devSession struct {
 	module *wasmhost.Module  // nil until a build loads
 	sum    [sha256.Size]byte // of the module file module was loaded from
 	stored bool              // rooms are saved: a swap keeps their state
+	// nativeBroken: the last check of the native entry point failed.
+	nativeBroken bool
+	// code holds the codeSum of each Go file (and go.mod, go.sum) under
+	// the watched trees as the last build read it: a change that keeps
+	// a file's sum (a comment edited) needs no build.
+	code map[string][sha256.Size]byte
 }
 
 // errNotBuilt answers connections while the service has never built.
@@ -156,6 +180,9 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 
 	s := &devSession{p: p, opts: opts, con: con, logger: logger, stored: st != nil}
 	defer s.closeModule()
+	// Before the first build, like the watcher: a file saved during the
+	// build differs from what is recorded, and is built again.
+	s.recordCode(roots)
 
 	var factory stateroom.Factory = stateroom.FactoryFunc(func(string) (stateroom.Service, error) {
 		return nil, errNotBuilt
@@ -168,9 +195,11 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 	case m != nil:
 		s.module, factory = m, m
 	}
+	built := err == nil
 	if ctx.Err() != nil {
 		return nil
 	}
+	s.syncStatic()
 	clientDir := ""
 	if p.clientDir != "" {
 		clientDir = p.clientOut()
@@ -179,7 +208,11 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 		}
 		s.rebuildClient(ctx)
 	}
-	so := opts.Server.serverOptions(logger, p.staticDir, clientDir)
+	serverLogger := logger
+	if !opts.ServerInfo {
+		serverLogger = slog.New(minLevel{Handler: logger.Handler(), level: slog.LevelWarn})
+	}
+	so := opts.Server.serverOptions(serverLogger, p.staticDir, clientDir)
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	so.AllowedOrigins = devOrigins(&opts.Server, port)
 	if st != nil {
@@ -194,8 +227,13 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 	go func() { serveErr <- opts.Server.serve(wctx, ln, s.srv, logger) }()
 
 	httpURL, wsURL := urls(ln, opts.Server.TLSCert != "")
-	con.Printf("serving %s on %s (%s)%s", rel(p.dir), httpURL, wsURL, opts.Server.stateNote())
+	con.Printf("serving %s on %s (%s)%s%s", rel(p.dir), httpURL, wsURL, opts.Server.stateNote(),
+		pageNote(p.staticDir, "the project has no static files: add static/index.html"))
 	con.Printf("watching %s for changes; Ctrl-C stops", strings.Join(relAll(roots), ", "))
+	if built {
+		// After the ready line: the page can open while it compiles.
+		s.checkNative(wctx)
+	}
 
 	for {
 		select {
@@ -215,7 +253,8 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 
 // handle rebuilds what a batch of changes touched.
 func (s *devSession) handle(ctx context.Context, batch []string) {
-	var service, client bool
+	var service, client, static bool
+	var comments []string // changed files whose code did not change
 	stateDir := ""
 	if !s.opts.Server.NoState {
 		stateDir, _ = filepath.Abs(s.opts.Server.StateDir)
@@ -227,6 +266,9 @@ func (s *devSession) handle(ctx context.Context, batch []string) {
 			// tree under a name the watcher does not skip.
 		case s.p.staticDir != "" && within(path, s.p.staticDir):
 			s.con.Printf("%s changed (static files are served live: reload the page)", rel(path))
+			static = true
+		case isGoSource(path) && !s.codeChanged(path):
+			comments = append(comments, rel(path))
 		case s.p.clientDir != "" && within(path, s.p.clientDir) && isGoSource(path):
 			client = true
 		case isGoSource(path):
@@ -235,9 +277,19 @@ func (s *devSession) handle(ctx context.Context, batch []string) {
 			client = s.p.clientDir != ""
 		}
 	}
+	if len(comments) > 0 && !service && !client {
+		s.con.Printf("only comments changed in %s: nothing to build; running rooms keep running (a guest panic's line numbers are those of the running build)", strings.Join(comments, ", "))
+	}
+	if static {
+		s.syncStatic()
+	}
 	if service {
-		if m, _ := s.rebuildService(ctx); m != nil {
+		m, err := s.rebuildService(ctx)
+		if m != nil {
 			s.swap(m)
+		}
+		if err == nil {
+			s.checkNative(ctx)
 		}
 	}
 	if client {
@@ -254,14 +306,14 @@ func (s *devSession) rebuildService(ctx context.Context) (*wasmhost.Module, erro
 		// reported once, by the caller.
 		fatal := s.srv == nil && (errors.Is(err, gobuild.ErrNoGo) || errors.Is(err, gobuild.ErrNotMain))
 		if ctx.Err() == nil && !fatal {
-			s.con.Printf("%v", err)
+			s.con.Warnf("%v", err)
 			s.keepingPrevious()
 		}
 		return nil, err
 	}
 	sum, err := moduleSum(s.p.serviceModule())
 	if err != nil {
-		s.con.Printf("reading the build: %v", err)
+		s.con.Warnf("reading the build: %v", err)
 		s.keepingPrevious()
 		return nil, err
 	}
@@ -280,13 +332,17 @@ func (s *devSession) rebuildService(ctx context.Context) (*wasmhost.Module, erro
 		// with builds that never run again.
 		hostOpts.DisableCache = true
 	}
-	m, err := wasmhost.Load(ctx, s.p.serviceModule(), hostOpts)
+	m, err := loadModule(ctx, s.p.serviceModule(), hostOpts)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.con.Printf("%v", moduleError(rel(s.p.serviceModule()), err))
+			s.con.Warnf("%v", moduleError(rel(s.p.serviceModule()), err))
 			s.keepingPrevious()
 		}
 		return nil, err
+	}
+	if ctx.Err() != nil {
+		m.Close(context.Background()) // compiled as Ctrl-C came: nothing to swap into
+		return nil, ctx.Err()
 	}
 	s.con.Printf("compiled in %s", time.Since(start).Round(time.Millisecond))
 	s.sum = sum // both callers make m the running module
@@ -297,20 +353,29 @@ func (s *devSession) rebuildService(ctx context.Context) (*wasmhost.Module, erro
 // SwapFactory has closed the rooms running on the old module (their
 // clients got 1012, and with a store each room's last snapshot was taken,
 // for the new build to restore) before the old module's instances are
-// closed.
+// closed. It says so in one line, however many rooms and clients.
 func (s *devSession) swap(m *wasmhost.Module) {
 	old := s.module
 	s.module = m
-	rooms := len(s.srv.Rooms())
+	rooms := s.srv.Rooms()
+	clients := 0
+	for _, r := range rooms {
+		clients += r.Clients
+	}
 	s.srv.SwapFactory(m)
 	if old != nil {
 		old.Close(context.Background())
+	}
+	if len(rooms) == 0 {
+		s.con.Printf("swapped in the new build; no rooms were running")
+		return
 	}
 	kept := "a service that snapshots keeps its state"
 	if !s.stored {
 		kept = "their state is lost: --no-state"
 	}
-	s.con.Printf("swapped in the new build: new rooms use it; %d running rooms closed with code 1012 so their clients reconnect (%s)", rooms, kept)
+	s.con.Printf("swapped in the new build: closed %s (%s) with code 1012, so they reconnect to it (%s)",
+		plural(len(rooms), "room"), plural(clients, "client"), kept)
 }
 
 // keepingPrevious tells the user what is serving after a failed build.
@@ -325,8 +390,87 @@ func (s *devSession) keepingPrevious() {
 // rebuildClient rebuilds the browser package, reporting errors.
 func (s *devSession) rebuildClient(ctx context.Context) {
 	if err := s.p.buildClient(ctx, s.con, s.opts.Stderr); err != nil && ctx.Err() == nil {
-		s.con.Printf("%v", err)
+		s.con.Warnf("%v", err)
 	}
+}
+
+// recordCode records the codeSum of every Go file under roots.
+func (s *devSession) recordCode(roots []string) {
+	s.code = make(map[string][sha256.Size]byte)
+	for _, root := range roots {
+		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return nil // unreadable: its change will be built
+			case d.IsDir() && path != root && skipDir(d.Name()):
+				return filepath.SkipDir
+			case !d.IsDir() && isGoSource(path):
+				if sum, ok := codeSum(path); ok {
+					s.code[path] = sum
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// codeChanged records the codeSum of path, a changed Go file, and reports
+// whether it differs from the one recorded: true for a new, removed or
+// unreadable file, or one that does not scan.
+func (s *devSession) codeChanged(path string) bool {
+	old, had := s.code[path]
+	sum, ok := codeSum(path)
+	if !ok {
+		delete(s.code, path)
+		return true
+	}
+	s.code[path] = sum
+	return !had || sum != old
+}
+
+// checkNative reports an error of the native entry point (see
+// project.checkNative): the module still serves, so it is a warning.
+func (s *devSession) checkNative(ctx context.Context) {
+	err := s.p.checkNative(ctx, s.opts.Stderr)
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		s.nativeBroken = true
+		s.con.Warnf("%v; the module built from the wasip1 files still serves", err)
+	case s.nativeBroken:
+		s.nativeBroken = false
+		s.con.Printf("the native build of %s compiles again", rel(s.p.serviceDir))
+	}
+}
+
+// syncStatic copies the static files to dist/static, where `stateroom
+// serve` looks for them; dev itself serves them from the source.
+func (s *devSession) syncStatic() {
+	if _, err := s.p.syncStatic(); err != nil {
+		s.con.Warnf("%v; stateroom serve would find stale static files in %s", err, rel(s.p.distStatic()))
+	}
+}
+
+// minLevel is a slog.Handler that drops the records below level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+// Enabled reports whether a record at l passes both the floor and the
+// wrapped handler.
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+// WithAttrs keeps the floor on the derived handler.
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(attrs), level: h.level}
+}
+
+// WithGroup keeps the floor on the derived handler.
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), level: h.level}
 }
 
 // closeModule closes the current module at the end of the session.

@@ -17,13 +17,15 @@ import (
 
 var (
 	swappedLine   = regexp.MustCompile(`swapped in the new build`)
+	commentLine   = regexp.MustCompile(`only comments changed in \S*counter\.go: nothing to build`)
+	nativeLine    = regexp.MustCompile(`the native build of \S+ \(go build \.\) fails`)
 	identicalLine = regexp.MustCompile(`has the same code as the running one; nothing to swap`)
 	keptLine      = regexp.MustCompile(`still serving the previous build`)
 	notBuiltLine  = regexp.MustCompile(`no build to serve yet`)
 )
 
-// TestDev edits the service under `stateroom dev`: an edit that builds the
-// same module (a comment) swaps nothing and closes nobody; a good edit
+// TestDev edits the service under `stateroom dev`: an edit of comments
+// only builds nothing and closes nobody; a good edit
 // swaps the module (an old connection gets 1012, a new one sees the new
 // behaviour on the room's saved state); a broken edit prints the
 // compiler's error and keeps the old module.
@@ -38,7 +40,12 @@ func TestDev(t *testing.T) {
 		t.Fatalf("/status: %d %q", code, body)
 	}
 
-	// Static files are served live from the source directory.
+	if strings.Contains(p.out.String(), "no page at /") {
+		t.Errorf("the ready line says there is no page:\n%s", p.out.String())
+	}
+
+	// Static files are served live from the source directory, and copied
+	// to dist/static for `stateroom serve DIR` (which finds dist/).
 	page := filepath.Join(dir, "static", "index.html")
 	if err := os.WriteFile(page, []byte("<p>edited</p>"), 0o644); err != nil {
 		t.Fatal(err)
@@ -47,6 +54,12 @@ func TestDev(t *testing.T) {
 		t.Fatalf("GET / after an edit: %d %q", code, body)
 	}
 	p.waitFor(t, regexp.MustCompile(`index.html changed \(static files are served live`), 0, time.Minute)
+	if b, err := os.ReadFile(filepath.Join(dir, "dist", "static", "index.html")); err != nil || string(b) != "<p>edited</p>" {
+		t.Errorf("dist/static/index.html after the edit: %q, %v; want the edited page", b, err)
+	}
+	if module, static, _, err := resolveServeTarget(dir); err != nil || module != filepath.Join(dir, "dist", "server.wasm") || static != filepath.Join(dir, "dist", "static") {
+		t.Errorf("serve %s would serve module %q with static files %q (%v); want dist/server.wasm and dist/static", dir, module, static, err)
+	}
 
 	// The page works when opened as localhost or as 127.0.0.1; another
 	// site's page is refused.
@@ -68,11 +81,11 @@ func TestDev(t *testing.T) {
 	a.send("increment")
 	a.expect("new value: 1")
 
-	// Rewording a comment on its own line changes no byte of the module
-	// but its build id (-trimpath, and no line moves): the rebuild must
-	// not close the room.
-	editFile(t, filepath.Join(dir, "counter.go"), "// NewCounter returns the service of a new room.", "// NewCounter returns the service of one new room.")
-	p.waitFor(t, identicalLine, 0, 2*time.Minute)
+	// A save that changes only comments, here adding lines (which moves
+	// the code below them, and so the module's line tables), builds
+	// nothing and leaves the room running.
+	editFile(t, filepath.Join(dir, "counter.go"), "// NewCounter returns the service of a new room.", "// NewCounter returns the service of one new room:\n//\n// every room has its own counter.")
+	p.waitFor(t, commentLine, 0, 2*time.Minute)
 	a.send("increment")
 	a.expect("new value: 2") // still connected, to the same instance
 	aClosed := a.closed()
@@ -80,12 +93,24 @@ func TestDev(t *testing.T) {
 	editFile(t, filepath.Join(dir, "counter.go"), "c.value++", "c.value += 10")
 	p.waitFor(t, swappedLine, 0, 2*time.Minute)
 	aClosed(websocket.StatusServiceRestart)
+	// One line for the swap, with the rooms and clients it closed (the
+	// room of the origin checks may still be in its grace period), and
+	// none per room from the server.
+	p.waitFor(t, regexp.MustCompile(`swapped in the new build: closed (1 room|2 rooms) \(1 client\) with code 1012`), 0, time.Minute)
+	if strings.Contains(p.out.String(), "room ended") {
+		t.Errorf("the server logged each room the swap closed:\n%s", p.out.String())
+	}
 
 	b := dial(t, wsURL, "r")
 	b.expect("new value: 2") // the room's state, restored by the new build
 	b.send("increment")
 	b.expect("new value: 12")
 
+	// The scaffold's native build compiles: nothing said otherwise
+	// before the edit below breaks it.
+	if m := nativeLine.FindString(p.out.String()); m != "" {
+		t.Errorf("the native build of the scaffold was reported broken: %q", m)
+	}
 	editFile(t, filepath.Join(dir, "counter.go"), "c.value += 10", `c.value += "ten"`)
 	p.waitFor(t, keptLine, 0, 2*time.Minute)
 	if out := p.out.String(); !strings.Contains(out, "counter.go:") || !strings.Contains(out, `mismatched types int and untyped string`) {
@@ -110,6 +135,55 @@ func TestDev(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".stateroom", "rooms.db")); err != nil {
 		t.Errorf("no state file in the working directory: %v", err)
+	}
+	// One style of line: log records, and the compiler's own output.
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		if strings.HasPrefix(line, "stateroom: ") {
+			t.Errorf("a line in another style: %q", line)
+		}
+	}
+}
+
+// TestDevChecksNativeBuild: renaming a function only the native entry
+// point (main.go) uses builds the same module (nothing to swap) and
+// leaves `go build .` broken; dev says so, and keeps the rooms running.
+func TestDevChecksNativeBuild(t *testing.T) {
+	dir := copyOfScaffold(t)
+	counter, main := filepath.Join(dir, "counter.go"), filepath.Join(dir, "main.go")
+	b, err := os.ReadFile(counter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(counter, append(b, "\n// addrLine is what main.go logs.\nfunc addrLine() string { return \"serving on http://%s\" }\n"...), 0o644)
+	editFile(t, main, `log.Printf("serving on http://%s", addr)`, `log.Printf(addrLine(), addr)`)
+
+	p := start(t, dir, "dev", "-p", "0", "--debounce", "50ms")
+	_, wsURL := p.ready(t)
+	p.waitFor(t, regexp.MustCompile(`watching`), 0, time.Minute)
+	a := dial(t, wsURL, "r")
+	a.expect("new value: 0")
+
+	// A change of code, so dev builds; the module leaves out the function
+	// main.go alone calls, so it is the same module.
+	editFile(t, counter, "func addrLine()", "func listenLine()")
+	p.waitFor(t, identicalLine, 0, 2*time.Minute)
+	p.waitFor(t, nativeLine, 0, 2*time.Minute)
+	if out := p.out.String(); !strings.Contains(out, "main.go:") || !strings.Contains(out, "undefined: addrLine") {
+		t.Errorf("the compiler's error is not in the output:\n%s", out)
+	}
+	// The module did not change: the room kept running.
+	a.send("increment")
+	a.expect("new value: 1")
+	if swappedLine.MatchString(p.out.String()) {
+		t.Error("a change the module does not see swapped it")
+	}
+
+	editFile(t, main, "addrLine()", "listenLine()")
+	p.waitFor(t, regexp.MustCompile(`the native build of \S+ compiles again`), 0, 2*time.Minute)
+	a.send("increment")
+	a.expect("new value: 2")
+	if n := len(nativeLine.FindAllString(p.out.String(), -1)); n != 1 {
+		t.Errorf("the native build was reported broken %d times, want once:\n%s", n, p.out.String())
 	}
 }
 
@@ -230,6 +304,14 @@ func TestIsGoSource(t *testing.T) {
 	} {
 		if got := isGoSource(path); got != want {
 			t.Errorf("isGoSource(%s) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+func TestPlural(t *testing.T) {
+	for n, want := range map[int]string{0: "0 rooms", 1: "1 room", 2: "2 rooms"} {
+		if got := plural(n, "room"); got != want {
+			t.Errorf("plural(%d, room) = %q, want %q", n, got, want)
 		}
 	}
 }

@@ -141,6 +141,30 @@ type ServerFlags struct {
 	// (--hibernate-after, default 5m; 0 never).
 	HibernateAfter time.Duration
 
+	// The abuse limits the server's messages name (see optionFlags).
+
+	// MaxMessageSize is the largest message a client may send
+	// (--max-message-size, default 1MiB).
+	MaxMessageSize byteSize
+	// MaxMessageFragments bounds the frames one message may arrive in
+	// (--max-message-fragments, default 1024).
+	MaxMessageFragments int
+	// MaxRoomIDLength is the longest room id, in bytes
+	// (--max-room-id-length, default 256).
+	MaxRoomIDLength int
+	// MaxRoomsCreatedPerIP bounds the rooms one client address may create
+	// per minute (--max-rooms-created-per-ip, default 100; "none").
+	MaxRoomsCreatedPerIP limitValue
+	// AllowedHosts are the host names the server answers to
+	// (--allowed-host, repeatable; default any).
+	AllowedHosts []string
+	// SendQueueSize bounds what may wait for one client
+	// (--send-queue-size, default 4MiB).
+	SendQueueSize byteSize
+	// WriteTimeout is how long a client may accept nothing of what is
+	// written to it (--write-timeout, default 10s).
+	WriteTimeout time.Duration
+
 	// metrics is the one registry the server and every module it loads
 	// (dev loads one per rebuild) report to, so /metrics shows both; made
 	// on first use, nil with --no-metrics.
@@ -216,6 +240,34 @@ func (f *ServerFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.NoState, "no-state", false, "keep rooms in memory only: their state is lost when the process stops")
 	fs.DurationVar(&f.CheckpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "most often a room with events is saved: a crash loses at most this much")
 	fs.DurationVar(&f.HibernateAfter, "hibernate-after", server.DefaultHibernateAfter, "drop the instance of a room idle this long, keeping its state and clients (0: never)")
+
+	f.MaxMessageSize = server.DefaultMaxMessageSize
+	fs.Var(&f.MaxMessageSize, "max-message-size", "largest message a client may send (e.g. 1MiB); a larger one closes the client with 1009")
+	fs.IntVar(&f.MaxMessageFragments, "max-message-fragments", server.DefaultMaxMessageFragments, "frames one message may arrive in; more closes the client with 1009 (browsers send one)")
+	fs.IntVar(&f.MaxRoomIDLength, "max-room-id-length", server.DefaultMaxRoomIDLength, "longest room id in bytes; a longer one gets 400")
+	f.MaxRoomsCreatedPerIP = countLimit(server.DefaultMaxRoomsCreatedPerIP)
+	fs.Var(&f.MaxRoomsCreatedPerIP, "max-rooms-created-per-ip", `rooms one client address may create per minute; more get 429 (joining a running room is free; "none" for no limit)`)
+	fs.StringArrayVar(&f.AllowedHosts, "allowed-host", nil, "host name the server answers to, against DNS rebinding, e.g. app.example.com, *.example.com or 127.0.0.1 (repeatable; default: any); other hosts get 421")
+	f.SendQueueSize = server.DefaultSendQueueBytes
+	fs.Var(&f.SendQueueSize, "send-queue-size", "what may wait to be written to one client (e.g. 4MiB); a client whose queue outgrows it is closed with 4000")
+	fs.DurationVar(&f.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "how long a client may accept nothing of what is written to it before it is closed")
+}
+
+// optionFlags maps the server options that have a flag to the flag, for
+// server.Options.OptionNames: the server's refusals and close reasons then
+// tell a command user which flag to change, not which Go field.
+var optionFlags = map[string]string{
+	"MaxMessageSize":       "--max-message-size",
+	"MaxMessageFragments":  "--max-message-fragments",
+	"MaxRoomIDLength":      "--max-room-id-length",
+	"MaxRoomsCreatedPerIP": "--max-rooms-created-per-ip",
+	"AllowedHosts":         "--allowed-host",
+	"AllowedOrigins":       "--allowed-origin",
+	"MaxConnections":       "--max-connections",
+	"MaxConnectionsPerIP":  "--max-connections-per-ip",
+	"MaxRooms":             "--max-rooms",
+	"SendQueueBytes":       "--send-queue-size",
+	"WriteTimeout":         "--write-timeout",
 }
 
 // The state a command keeps by default: a bbolt file in a directory of the
@@ -274,6 +326,16 @@ func (f *ServerFlags) validate() error {
 		return fmt.Errorf("--no-state and --state-dir %s contradict each other: give --state-dir to keep the rooms' state there, or --no-state to keep it nowhere", f.StateDir)
 	case !f.NoState && f.StateDir == "":
 		return fmt.Errorf("--state-dir is empty; give a directory, or --no-state to keep rooms in memory only")
+	case f.MaxMessageSize <= 0 || f.MaxMessageSize > maxHeldSize:
+		return fmt.Errorf("--max-message-size %s is out of range; use a size between 1B and %s, such as 1MiB (the default)", f.MaxMessageSize.String(), "1GiB")
+	case f.MaxMessageFragments <= 0:
+		return fmt.Errorf("--max-message-fragments %d must be a positive number of frames, such as %d (the default; browsers send one per message)", f.MaxMessageFragments, server.DefaultMaxMessageFragments)
+	case f.MaxRoomIDLength < len(server.DefaultRoom):
+		return fmt.Errorf("--max-room-id-length %d is too short; use at least %d bytes (the default room's id, %q), such as %d (the default)", f.MaxRoomIDLength, len(server.DefaultRoom), server.DefaultRoom, server.DefaultMaxRoomIDLength)
+	case f.SendQueueSize <= 0 || f.SendQueueSize > maxHeldSize:
+		return fmt.Errorf("--send-queue-size %s is out of range; use a size between 1B and %s, such as 4MiB (the default)", f.SendQueueSize.String(), "1GiB")
+	case f.WriteTimeout <= 0:
+		return fmt.Errorf("--write-timeout %v must be a positive duration, such as 10s", f.WriteTimeout)
 	case f.AdminToken != "" && len(f.AdminToken) < 16:
 		// Checked here too, not only by server.New, so the advice names
 		// the flag and comes before a build.
@@ -281,6 +343,11 @@ func (f *ServerFlags) validate() error {
 	}
 	return nil
 }
+
+// maxHeldSize bounds --max-message-size and --send-queue-size: a message
+// and a queue are held in memory, per client. Error messages spell it
+// "1GiB".
+const maxHeldSize = byteSize(1 << 30)
 
 // serverOptions translates the flags to the room server's options.
 func (f *ServerFlags) serverOptions(logger *slog.Logger, staticDir, clientDir string) server.Options {
@@ -309,6 +376,15 @@ func (f *ServerFlags) serverOptions(logger *slog.Logger, staticDir, clientDir st
 		MessageBurst:        f.MessageBurst,
 		CheckpointInterval:  f.CheckpointInterval,
 		HibernateAfter:      f.hibernateAfter(),
+
+		MaxMessageSize:       int64(f.MaxMessageSize),
+		MaxMessageFragments:  f.MaxMessageFragments,
+		MaxRoomIDLength:      f.MaxRoomIDLength,
+		MaxRoomsCreatedPerIP: f.MaxRoomsCreatedPerIP.count(),
+		AllowedHosts:         f.AllowedHosts,
+		SendQueueBytes:       int(f.SendQueueSize),
+		WriteTimeout:         f.WriteTimeout,
+		OptionNames:          optionFlags,
 	}
 }
 

@@ -4,13 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/config"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/wasmhost"
 )
@@ -296,4 +305,189 @@ func FuzzParseByteSize(f *testing.F) {
 			t.Fatalf("round trip of %q: %d -> %q -> %d, %v", in, n, s.String(), back, err)
 		}
 	})
+}
+
+// TestLimitFlags checks the limit flags' defaults (the server's) and their
+// way into server.Options, serve's and dev's alike.
+func TestLimitFlags(t *testing.T) {
+	t.Setenv(envClientToken, "")
+	t.Setenv(envAdminToken, "")
+	so := parseServe(t, "m.wasm").Server.serverOptions(nil, "", "")
+	if so.MaxMessageSize != server.DefaultMaxMessageSize || so.MaxMessageFragments != server.DefaultMaxMessageFragments ||
+		so.MaxRoomIDLength != server.DefaultMaxRoomIDLength || so.MaxRoomsCreatedPerIP != server.DefaultMaxRoomsCreatedPerIP ||
+		so.AllowedHosts != nil || so.SendQueueBytes != server.DefaultSendQueueBytes || so.WriteTimeout != server.DefaultWriteTimeout {
+		t.Fatalf("defaults: %+v", so)
+	}
+	args := []string{"--max-message-size", "64KiB", "--max-message-fragments", "8", "--max-room-id-length", "32",
+		"--max-rooms-created-per-ip", "none", "--allowed-host", "app.example", "--allowed-host", "*.b.example",
+		"--send-queue-size", "1MiB", "--write-timeout", "3s"}
+	check := func(cmd string, so server.Options) {
+		t.Helper()
+		if so.MaxMessageSize != 64<<10 || so.MaxMessageFragments != 8 || so.MaxRoomIDLength != 32 ||
+			so.MaxRoomsCreatedPerIP != server.NoLimit || !slices.Equal(so.AllowedHosts, []string{"app.example", "*.b.example"}) ||
+			so.SendQueueBytes != 1<<20 || so.WriteTimeout != 3*time.Second || so.OptionNames["MaxMessageSize"] != "--max-message-size" {
+			t.Errorf("%s: server options: %+v", cmd, so)
+		}
+	}
+	check("serve", parseServe(t, append([]string{"m.wasm"}, args...)...).Server.serverOptions(nil, "", ""))
+	var d *DevOptions
+	if err := parse(t, NewCmdDev(func(_ context.Context, o *DevOptions) error { d = o; return errRan }), args...); !errors.Is(err, errRan) {
+		t.Fatalf("dev: %v", err)
+	}
+	check("dev", d.Server.serverOptions(nil, "", ""))
+	// Every flag named for the server's messages exists.
+	fs := NewCmdServe(nil).Flags()
+	for field, flag := range optionFlags {
+		if fs.Lookup(strings.TrimPrefix(flag, "--")) == nil {
+			t.Errorf("optionFlags names %s for %s, but serve has no such flag", flag, field)
+		}
+	}
+}
+
+func TestLimitFlagErrors(t *testing.T) {
+	t.Setenv(envClientToken, "")
+	t.Setenv(envAdminToken, "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-message-size", "0"}, "--max-message-size 0 is out of range; use a size between 1B and 1GiB, such as 1MiB"},
+		{[]string{"--max-message-size", "2GiB"}, "--max-message-size 2GiB is out of range"},
+		{[]string{"--max-message-size", "big"}, "must start with a number"},
+		{[]string{"--max-message-fragments", "0"}, "--max-message-fragments 0 must be a positive number of frames, such as 1024"},
+		{[]string{"--max-room-id-length", "3"}, `--max-room-id-length 3 is too short; use at least 7 bytes (the default room's id, "default")`},
+		{[]string{"--max-rooms-created-per-ip", "0"}, `"0" is not a limit; use a positive count, or none`},
+		{[]string{"--send-queue-size", "0"}, "--send-queue-size 0 is out of range"},
+		{[]string{"--write-timeout", "0s"}, "--write-timeout 0s must be a positive duration"},
+	} {
+		ran := false
+		err := parse(t, NewCmdServe(func(context.Context, *ServeOptions) error { ran = true; return nil }), append([]string{"m.wasm"}, tc.args...)...)
+		if err == nil || ran || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("serve %q: ran=%v err=%v; want an error containing %q", tc.args, ran, err, tc.want)
+		}
+	}
+	// A host pattern only the server can judge: its error names the flag.
+	so := parseServe(t, "m.wasm", "--allowed-host", "http://app.example").Server.serverOptions(nil, "", "")
+	so.DisableMetrics = true
+	if _, err := server.New(stateroom.New(func(string) *stateroom.BaseService { return &stateroom.BaseService{} }), so); err == nil || !strings.Contains(err.Error(), `--allowed-host entry "http://app.example"`) {
+		t.Errorf("--allowed-host http://app.example: err = %v, want one naming the flag", err)
+	}
+}
+
+// TestLimitMessagesNameFlags runs a server with the options the flags
+// give and checks that what it tells a client over a limit names the flag
+// to change, not the Go field.
+func TestLimitMessagesNameFlags(t *testing.T) {
+	t.Setenv(envClientToken, "")
+	t.Setenv(envAdminToken, "")
+	f := parseServe(t, "m.wasm", "--no-state", "--no-metrics", "--max-room-id-length", "8", "--max-message-size", "1KiB",
+		"--max-rooms-created-per-ip", "1", "--allowed-host", "127.0.0.1").Server
+	srv, err := server.New(stateroom.New(func(string) *stateroom.BaseService { return &stateroom.BaseService{} }), f.serverOptions(slog.New(slog.NewTextHandler(io.Discard, nil)), "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Shutdown(context.Background())
+
+	handshake := func(path, host string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		for k, v := range map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="} {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, tc := range []struct {
+		path, host string
+		status     int
+		flag       string
+	}{
+		{"/ws/much-too-long", "", http.StatusBadRequest, "--max-room-id-length"},
+		{"/ws/r", "rebound.example", http.StatusMisdirectedRequest, "--allowed-host"},
+	} {
+		if code, body := handshake(tc.path, tc.host); code != tc.status || !strings.Contains(body, tc.flag) {
+			t.Errorf("GET %s (Host %q): %d %q, want %d naming %s", tc.path, tc.host, code, body, tc.status, tc.flag)
+		}
+	}
+
+	// The one room this address may create, then a message over the size.
+	wsURL := "ws" + strings.TrimPrefix(ts.URL, "http")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, wsURL+"/ws/first", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if code, body := handshake("/ws/second", ""); code != http.StatusTooManyRequests || !strings.Contains(body, "--max-rooms-created-per-ip") {
+		t.Errorf("a second room: %d %q, want 429 naming --max-rooms-created-per-ip", code, body)
+	}
+	if err := c.Write(ctx, websocket.MessageBinary, make([]byte, 2<<10)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusMessageTooBig || !strings.Contains(ce.Reason, "--max-message-size") {
+		t.Errorf("a 2 KiB message: %v, want 1009 naming --max-message-size", err)
+	}
+}
+
+// TestLimitsFromProjectFile: the [limits] table of stateroom.toml sets the
+// limit flags (config.ApplyFlags) the command line left alone, through
+// the flags' own parsers, and a flag given on the command line wins.
+func TestLimitsFromProjectFile(t *testing.T) {
+	c, err := config.Parse("p/stateroom.toml", []byte(`[limits]
+max_message_size = "64KiB"
+max_message_fragments = 8
+max_room_id_length = 32
+max_rooms_created_per_ip = "none"
+allowed_hosts = ["app.example", "*.b.example"]
+send_queue_size = 1048576
+write_timeout = "3s"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f ServerFlags
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse([]string{"--max-room-id-length", "64"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ApplyFlags(fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.validate(); err != nil {
+		t.Fatal(err)
+	}
+	so := f.serverOptions(nil, "", "")
+	if so.MaxMessageSize != 64<<10 || so.MaxMessageFragments != 8 || so.MaxRoomIDLength != 64 ||
+		so.MaxRoomsCreatedPerIP != server.NoLimit || !slices.Equal(so.AllowedHosts, []string{"app.example", "*.b.example"}) ||
+		so.SendQueueBytes != 1<<20 || so.WriteTimeout != 3*time.Second {
+		t.Fatalf("server options from the file: %+v", so)
+	}
+
+	// A size the flag refuses: the error names the file and the key.
+	c, err = config.Parse("p/stateroom.toml", []byte("[limits]\nmax_message_size = \"lots\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs = pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	new(ServerFlags).register(fs)
+	if err := c.ApplyFlags(fs); err == nil || !strings.Contains(err.Error(), `p/stateroom.toml: [limits] max_message_size = "lots": size "lots" must start with a number`) {
+		t.Fatalf("a bad size in the file: err = %v", err)
+	}
 }

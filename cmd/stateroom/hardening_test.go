@@ -251,6 +251,11 @@ func TestHardeningFlagsSet(t *testing.T) {
 		MaxConnections: server.NoLimit, MaxConnectionsPerIP: 7, TrustForwardedFor: true,
 		MaxRooms: server.NoLimit, MaxClientsPerRoom: server.NoLimit,
 		MessageRate: 0.5, MessageBurst: 9, MessageRateAction: server.CloseClient,
+		// The limit flags of flags_test.go's TestLimitFlags, at their
+		// defaults.
+		MaxMessageSize: server.DefaultMaxMessageSize, MaxMessageFragments: server.DefaultMaxMessageFragments,
+		MaxRoomIDLength: server.DefaultMaxRoomIDLength, MaxRoomsCreatedPerIP: server.DefaultMaxRoomsCreatedPerIP,
+		SendQueueBytes: server.DefaultSendQueueBytes, WriteTimeout: server.DefaultWriteTimeout, OptionNames: optionFlags,
 	}
 	if !equalOptions(so, want) {
 		t.Fatalf("server options:\n got %+v\nwant %+v", so, want)

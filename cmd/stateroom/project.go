@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/stateroom-go/stateroom/internal/config"
 	"github.com/stateroom-go/stateroom/internal/gobuild"
@@ -24,6 +27,7 @@ type project struct {
 	staticDir  string // "" when the project has none
 	clientDir  string // the browser package; "" when none
 	distDir    string // dir/dist
+	noPreinit  bool   // build --no-preinit; see preinitService
 }
 
 // loadProject reads dir/stateroom.toml (defaults when missing) and checks
@@ -105,6 +109,9 @@ func (p *project) buildService(ctx context.Context, con *console, stderr io.Writ
 	})
 	if err != nil {
 		return err // gobuild's errors say what to do, or point at the compiler's output
+	}
+	if err := p.preinitService(ctx, con); err != nil {
+		return err
 	}
 	size := ""
 	if st, err := os.Stat(p.serviceModule()); err == nil {
@@ -196,14 +203,32 @@ func copyWasmExec(ctx context.Context, goPath, dst string) error {
 	return fmt.Errorf("wasm_exec.js not found in %s/lib/wasm or misc/wasm; is the Go installation complete?", goroot)
 }
 
-// copyStatic replaces dist/static with a copy of the static directory.
+// copyStatic replaces dist/static with a copy of the static directory and
+// says how many files it copied.
 func (p *project) copyStatic(con *console) error {
-	dst := filepath.Join(p.distDir, "static")
-	if err := os.RemoveAll(dst); err != nil {
+	n, err := p.syncStatic()
+	if err != nil {
 		return err
 	}
+	if p.staticDir != "" {
+		con.Printf("copied %s from %s to %s", plural(n, "static file"), rel(p.staticDir), rel(p.distStatic()))
+	}
+	return nil
+}
+
+// distStatic is where build and dev put the static files for serve.
+func (p *project) distStatic() string { return filepath.Join(p.distDir, "static") }
+
+// syncStatic replaces dist/static with a copy of the static directory
+// (removes it when the project has none) and returns the number of files
+// copied: dist/ then holds everything `stateroom serve` needs.
+func (p *project) syncStatic() (int, error) {
+	dst := p.distStatic()
+	if err := os.RemoveAll(dst); err != nil {
+		return 0, err
+	}
 	if p.staticDir == "" {
-		return nil
+		return 0, nil
 	}
 	n := 0
 	err := filepath.WalkDir(p.staticDir, func(path string, d fs.DirEntry, err error) error {
@@ -222,9 +247,37 @@ func (p *project) copyStatic(con *console) error {
 		return nil // sockets, symlinks to elsewhere: not part of a site
 	})
 	if err != nil {
-		return fmt.Errorf("copying static files: %w", err)
+		return n, fmt.Errorf("copying static files: %w", err)
 	}
-	con.Printf("copied %d static files from %s to %s", n, rel(p.staticDir), rel(dst))
+	return n, nil
+}
+
+// checkNative compiles the service's native entry point (go build . for
+// this machine, output discarded): the module is built from the wasip1
+// files, so an error in a file only the native build compiles (main.go
+// calling a renamed function) would otherwise go unnoticed until `go run
+// .` or `go test`. The compiler's output goes to stderr. A package with no
+// native files has nothing to check.
+func (p *project) checkNative(ctx context.Context, stderr io.Writer) error {
+	goPath, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("%w: no go command on PATH; install Go from https://go.dev/dl", gobuild.ErrNoGo)
+	}
+	cmd := exec.CommandContext(ctx, goPath, "build", "-o", os.DevNull, ".")
+	cmd.Dir = p.serviceDir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		msg := out.String()
+		if strings.Contains(msg, "build constraints exclude all Go files") || strings.Contains(msg, "no Go files") {
+			return nil
+		}
+		stderr.Write(out.Bytes())
+		return fmt.Errorf("the native build of %s (go build .) fails: %v (compiler output above)", rel(p.serviceDir), err)
+	}
 	return nil
 }
 
@@ -244,4 +297,15 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// applyProjectFlags sets the flags that dir/stateroom.toml sets ([state],
+// [limits]) and the command line left alone: the command line wins over the
+// file, the file over the defaults.
+func applyProjectFlags(dir string, fs *pflag.FlagSet) error {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return err
+	}
+	return cfg.ApplyFlags(fs)
 }

@@ -26,6 +26,8 @@ type ServeOptions struct {
 	Static string
 	// Server holds the server, sandbox and log flags.
 	Server ServerFlags
+	// Cluster holds the flags of a cluster node (--node, ...).
+	Cluster ClusterFlags
 	// Stderr receives logs and messages.
 	Stderr io.Writer
 }
@@ -44,8 +46,10 @@ func NewCmdServe(runF func(context.Context, *ServeOptions) error) *cobra.Command
 
 MODULE is a .wasm file (or a .wat text file, converted with wat2wasm). DIR is a
 directory holding server.wasm and an optional static/ directory served at "/",
-or a project directory after "stateroom build" (dist/server.wasm and
-dist/static/).
+or a project directory after "stateroom build" or "stateroom dev"
+(dist/server.wasm and dist/static/). When there is no page to serve at "/",
+the line with the URL says so. Every server also serves the browser client at
+/stateroom.js and the pages' stylesheet at /stateroom.css.
 
 Clients connect to ws://HOST:PORT/ws/{room}; a room is created on first
 connection. GET /status answers "ok". SIGINT or SIGTERM stops the server
@@ -83,13 +87,22 @@ the --max-* and --message-* flags; "none" turns one off). --tls-cert and
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Target = args[0]
 			opts.Stderr = cmd.ErrOrStderr()
+			if st, err := os.Stat(opts.Target); err == nil && st.IsDir() {
+				if err := applyProjectFlags(opts.Target, cmd.Flags()); err != nil {
+					return err
+				}
+			}
 			if err := opts.Server.complete(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := opts.Cluster.validate(opts.Server.NoState); err != nil {
 				return err
 			}
 			return runF(cmd.Context(), opts)
 		},
 	}
 	opts.Server.register(cmd.Flags())
+	opts.Cluster.register(cmd.Flags())
 	cmd.Flags().StringVar(&opts.Static, "static", "", "directory of static files served at / (default: static/ beside server.wasm)")
 	return cmd
 }
@@ -115,10 +128,13 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	}
 
 	// The state file before the module: a file another process holds
-	// should fail at once, not after a compile of seconds.
-	st, err := opts.Server.openStore()
-	if err != nil {
-		return err
+	// should fail at once, not after a compile of seconds. A cluster node
+	// keeps state in the cluster instead.
+	var st *store.Bolt
+	if !opts.Cluster.enabled() {
+		if st, err = opts.Server.openStore(); err != nil {
+			return err
+		}
 	}
 	if st != nil {
 		// Deferred first, so it runs last: after Serve has shut the
@@ -126,8 +142,11 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		defer closeStore(st, logger)
 	}
 
-	mod, err := wasmhost.Load(ctx, module, opts.Server.hostOptions(logger))
+	mod, err := loadModule(ctx, module, opts.Server.hostOptions(logger))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while compiling: nothing was served
+		}
 		return moduleError(module, err)
 	}
 	defer mod.Close(context.Background())
@@ -138,6 +157,25 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	so := opts.Server.serverOptions(logger, static, client)
 	if st != nil {
 		so.Store = st // not a nil *store.Bolt in the interface: that would be a store
+	}
+	note := opts.Server.stateNote()
+	if opts.Cluster.enabled() {
+		node, err := opts.Cluster.start(ctx, opts.Server.StateDir, logger)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted while waiting for the cluster
+			}
+			return err
+		}
+		// Deferred before Serve: it runs after Serve has shut the server
+		// down (which saves every room through the node).
+		defer func() {
+			if err := node.Close(); err != nil {
+				logger.Warn("leaving the cluster", "err", err)
+			}
+		}()
+		so.Cluster = node
+		note = opts.Cluster.note()
 	}
 	srv, err := server.New(mod, so)
 	if err != nil {
@@ -152,10 +190,40 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if static != "" {
 		what += " (static files from " + static + ")"
 	}
-	con.Printf("serving %s on %s (%s)%s", what, httpURL, wsURL, opts.Server.stateNote())
-	err = opts.Server.serve(ctx, ln, srv, logger)
-	con.Printf("stopped")
-	return err
+	advice := "pass --static DIR to serve a page"
+	if module != opts.Target { // a directory, where static/ would be
+		advice = "no static/ beside " + module + "; pass --static DIR to serve a page"
+	}
+	con.Printf("serving %s on %s (%s)%s%s", what, httpURL, wsURL, note, pageNote(static, advice))
+	// The server logs "stopped" itself once every client is closed.
+	return opts.Server.serve(ctx, ln, srv, logger)
+}
+
+// loadModule is wasmhost.Load that returns as soon as ctx is done:
+// compiling a module takes seconds, and Ctrl-C should not wait for it. The
+// compile goes on in the background until it ends; a module it yields
+// then is closed. The process is exiting by then, or dev has moved on.
+func loadModule(ctx context.Context, path string, o wasmhost.Options) (*wasmhost.Module, error) {
+	type result struct {
+		m   *wasmhost.Module
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := wasmhost.Load(ctx, path, o)
+		done <- result{m, err}
+	}()
+	select {
+	case r := <-done:
+		return r.m, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.m != nil {
+				r.m.Close(context.Background())
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 // resolveServeTarget finds the module file of a serve target and, for a
@@ -183,6 +251,19 @@ func resolveServeTarget(target string) (module, static, client string, err error
 		}
 	}
 	return "", "", "", fmt.Errorf("%s holds no server.wasm (nor dist/server.wasm); build the service first with `stateroom build %s`, or run `stateroom dev %s`", target, target, target)
+}
+
+// pageNote ends the ready line when "/" has no page, so that a browser
+// opened on the URL does not meet a 404 nobody explained: static is the
+// directory served at "/" ("" for none), advice what to do without one.
+func pageNote(static, advice string) string {
+	if static == "" {
+		return "; no page at / (" + advice + ")"
+	}
+	if st, err := os.Stat(filepath.Join(static, "index.html")); err != nil || !st.Mode().IsRegular() {
+		return "; no page at / (" + rel(static) + " has no index.html)"
+	}
+	return ""
 }
 
 // dirIfExists returns path if it is a directory, else "".

@@ -123,6 +123,9 @@ func TestServeErrors(t *testing.T) {
 		{"port in use", []string{"serve", filepath.Join(builtScaffold(t), "dist"), "-p", busy, "--cache-dir", cacheDir},
 			[]string{"port " + busy + " on 127.0.0.1 is in use", "-p"}},
 		{"bad flag", []string{"serve", bare, "--heartbeat-timeout", "1"}, []string{"must be longer than --heartbeat-interval"}},
+		{"cluster without a node name", []string{"serve", bare, "--cluster-listen", "127.0.0.1:7001"}, []string{"need --node NAME"}},
+		{"cluster without NATS", []string{"serve", bare, "--node", "n1"}, []string{"needs --cluster-listen", "--nats"}},
+		{"cluster lease too short", []string{"serve", bare, "--node", "n1", "--cluster-listen", "127.0.0.1:7001", "--lease-ttl", "1s"}, []string{"--lease-ttl 1s is too short"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, err := run(t, tmp, nil, tc.args...)
@@ -222,6 +225,39 @@ func TestShutdownIsPrompt(t *testing.T) {
 			i := <-idleEnd // the exit closed it, if the server did not
 			t.Logf("after SIGINT: client closed in %v, idle connection closed in %v, exit in %v",
 				closed.at.Sub(sent).Round(time.Millisecond), i.at.Sub(sent).Round(time.Millisecond), exited.Sub(sent).Round(time.Millisecond))
+		})
+	}
+}
+
+// TestServeNoPage: a served directory without a page says so on the ready
+// line, rather than leaving "/" to answer 404 unexplained.
+func TestServeNoPage(t *testing.T) {
+	built := builtScaffold(t)
+	bare := t.TempDir()
+	copyTree(t, filepath.Join(built, "dist", "server.wasm"), filepath.Join(bare, "server.wasm"))
+	noIndex := t.TempDir()
+	copyTree(t, filepath.Join(built, "dist", "server.wasm"), filepath.Join(noIndex, "server.wasm"))
+	if err := os.MkdirAll(filepath.Join(noIndex, "static"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(noIndex, "static", "app.js"), []byte("//"), 0o644)
+
+	for _, tc := range []struct {
+		name, target, want string
+	}{
+		{"directory", bare, "no page at / (no static/ beside " + filepath.Join(bare, "server.wasm") + "; pass --static DIR to serve a page)"},
+		{"module file", filepath.Join(bare, "server.wasm"), "no page at / (pass --static DIR to serve a page)"},
+		{"static without index.html", noIndex, "no page at / (" + filepath.Join(noIndex, "static") + " has no index.html)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := start(t, t.TempDir(), "serve", tc.target, "-p", "0", "--cache-dir", cacheDir, "--no-state")
+			httpURL, _ := p.ready(t)
+			if line := readyLine.FindString(p.out.String()); !strings.Contains(p.out.String(), tc.want) {
+				t.Errorf("ready line %q does not say %q", line, tc.want)
+			}
+			if code, _ := get(t, httpURL+"/"); code != 404 {
+				t.Errorf("GET /: %d, want 404", code)
+			}
 		})
 	}
 }

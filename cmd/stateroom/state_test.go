@@ -54,12 +54,14 @@ func TestServeKeepsState(t *testing.T) {
 	}
 	a := dial(t, wsURL, "r")
 	a.expect("new value: 0")
+	a.expect("clients: 1") // the counter example says who is here
 	for i := 1; i <= 3; i++ {
 		a.send("increment")
 		a.expect("new value: " + strconv.Itoa(i))
 	}
 	other := dial(t, wsURL, "other")
 	other.expect("new value: 0")
+	other.expect("clients: 1")
 	other.send("decrement")
 	other.expect("new value: -1")
 	aClosed, otherClosed := a.closed(), other.closed()
@@ -72,8 +74,10 @@ func TestServeKeepsState(t *testing.T) {
 	p, httpURL, wsURL := serve()
 	b := dial(t, wsURL, "r")
 	b.expect("new value: 3")
+	b.expect("clients: 1")
 	other = dial(t, wsURL, "other")
 	other.expect("new value: -1")
+	other.expect("clients: 1")
 
 	// The record restored, then an event: its checkpoint is a newer one.
 	restored := savedRevision(t, httpURL, adminToken, "r")
@@ -93,6 +97,7 @@ func TestServeKeepsState(t *testing.T) {
 	_, _, wsURL = serve()
 	c := dial(t, wsURL, "r")
 	c.expect("new value: 4")
+	c.expect("clients: 1")
 }
 
 // savedRevision returns the revision of room's record in the server's
@@ -151,6 +156,7 @@ func TestStateFlags(t *testing.T) {
 	}
 	c := dial(t, wsURL, "r")
 	c.expect("new value: 0")
+	c.expect("clients: 1") // the counter example says who is here
 	c.send("increment")
 	c.expect("new value: 1")
 	closed := c.closed()

@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"go/scanner"
+	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -149,4 +153,72 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 		}
 	}
 	return !skipFile(name)
+}
+
+// codeSum identifies what a build reads of a file: for a Go file its
+// tokens, without the comments (directives such as //go:build, //go:embed
+// and //export excepted) and without the layout, so that a save that only
+// edits comments, adds blank lines or reflows them keeps the sum; for
+// go.mod and go.sum their bytes. ok is false for a file that cannot be
+// read or does not scan (a syntax error is the compiler's to report).
+func codeSum(path string) (sum [sha256.Size]byte, ok bool) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return sum, false
+	}
+	if filepath.Ext(path) != ".go" {
+		return sha256.Sum256(src), true
+	}
+	return goCodeSum(src)
+}
+
+// goCodeSum is codeSum of Go source text. A file that uses cgo (import
+// "C") is hashed whole: its comments are C code.
+func goCodeSum(src []byte) (sum [sha256.Size]byte, ok bool) {
+	fset := token.NewFileSet()
+	file := fset.AddFile("", fset.Base(), len(src))
+	var sc scanner.Scanner
+	failed := false
+	sc.Init(file, src, func(token.Position, string) { failed = true }, scanner.ScanComments)
+	h := sha256.New()
+	var buf []byte
+	for {
+		_, tok, lit := sc.Scan()
+		if tok == token.EOF {
+			break
+		}
+		switch {
+		case tok == token.COMMENT && !isDirective(lit):
+			continue
+		case tok == token.SEMICOLON:
+			// An inserted semicolon's literal is "\n", an explicit one's
+			// ";": the same statement either way.
+			lit = ""
+		case tok == token.STRING && lit == `"C"`:
+			return sha256.Sum256(src), true
+		}
+		// Each token as kind, length, text: no two streams hash alike.
+		buf = binary.AppendUvarint(buf[:0], uint64(tok))
+		buf = binary.AppendUvarint(buf, uint64(len(lit)))
+		h.Write(buf)
+		h.Write([]byte(lit))
+	}
+	if failed || sc.ErrorCount > 0 {
+		return sum, false
+	}
+	h.Sum(sum[:0])
+	return sum, true
+}
+
+// isDirective says whether a comment is read by the go command or the
+// compiler (//go:build, //go:embed, //go:generate, //go:wasmexport,
+// //export, //line, // +build): changing one can change the build.
+func isDirective(comment string) bool {
+	c, ok := strings.CutPrefix(comment, "//")
+	if !ok {
+		return false // a /* block */; //line has a block form, never written by hand
+	}
+	return strings.HasPrefix(c, "go:") || strings.HasPrefix(c, "export ") ||
+		strings.HasPrefix(c, "line ") || strings.HasPrefix(c, "extern ") ||
+		strings.HasPrefix(strings.TrimSpace(c), "+build")
 }

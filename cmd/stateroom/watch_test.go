@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -91,4 +92,73 @@ func TestWatcherBatches(t *testing.T) {
 		t.Fatalf("unexpected batch %q", batch)
 	case <-time.After(2 * debounce):
 	}
+}
+
+// TestCodeSum: comments and layout do not change a Go file's sum; code
+// and directives do.
+func TestCodeSum(t *testing.T) {
+	const base = "package p\n\n// F is f.\nfunc F() int {\n\treturn 1 // one\n}\n"
+	sum := func(src string) [32]byte {
+		t.Helper()
+		s, ok := goCodeSum([]byte(src))
+		if !ok {
+			t.Fatalf("goCodeSum(%q) failed", src)
+		}
+		return s
+	}
+	want := sum(base)
+	for _, same := range []string{
+		"package p\n\n// F is f, reworded.\nfunc F() int {\n\treturn 1 // one\n}\n",
+		"package p\n\n// F is f.\n//\n// More lines.\n\nfunc F() int {\n\treturn 1\n}\n",
+		"package p\n/* a block */\nfunc F() int { return 1; }\n",
+	} {
+		if sum(same) != want {
+			t.Errorf("%q: sum differs from %q's; only comments or layout changed", same, base)
+		}
+	}
+	for _, differs := range []string{
+		"package p\n\n// F is f.\nfunc F() int {\n\treturn 2 // one\n}\n",
+		"package p\n\n// F is f.\nfunc G() int {\n\treturn 1 // one\n}\n",
+		"//go:build wasip1\n\npackage p\n\n// F is f.\nfunc F() int {\n\treturn 1 // one\n}\n",
+		"package p\n\n//go:wasmexport f\nfunc F() int {\n\treturn 1 // one\n}\n",
+		"package p\n\n//export F\nfunc F() int {\n\treturn 1 // one\n}\n",
+		"package p\n\n// #include <stdio.h>\nimport \"C\"\n\nfunc F() int {\n\treturn 1\n}\n",
+	} {
+		if sum(differs) == want {
+			t.Errorf("%q: same sum as %q; the build differs", differs, base)
+		}
+	}
+	// cgo: the comments are C code.
+	cgo := "package p\n\n// #include <stdio.h>\nimport \"C\"\n"
+	if sum(cgo) == sum("package p\n\n// #include <stdlib.h>\nimport \"C\"\n") {
+		t.Error("a cgo preamble's edit kept the sum")
+	}
+	if _, ok := goCodeSum([]byte("package p\n\nvar s = `unterminated\n")); ok {
+		t.Error("a file that does not scan has a sum")
+	}
+}
+
+// FuzzCodeSum: goCodeSum never panics, and a line comment appended to a
+// file that scans keeps its sum (unless the file uses cgo, whose comments
+// are code).
+func FuzzCodeSum(f *testing.F) {
+	for _, seed := range []string{
+		"package p\n",
+		"package p\n\nfunc F() int { return 1 } // one\n",
+		"package p\nvar x = 1 /* c */ + 2",
+		"//go:build wasip1\npackage p",
+		"package p\n\n// #include <x.h>\nimport \"C\"\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		sum, ok := goCodeSum([]byte(src))
+		if !ok || strings.Contains(src, `"C"`) {
+			return
+		}
+		again, ok := goCodeSum([]byte(src + "\n// a comment\n"))
+		if !ok || again != sum {
+			t.Fatalf("appending a comment to %q changed its sum (ok=%v)", src, ok)
+		}
+	})
 }

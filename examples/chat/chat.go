@@ -1,12 +1,14 @@
 // Command chat is a chat room: clients pick a nickname with "/nick NAME",
 // every other message goes to everyone as "NAME: text", and the others
-// hear when someone joins or leaves. A newcomer is shown the room's recent
-// messages, which outlive a restart of the server.
+// hear when someone joins or leaves. A newcomer is told who is here and
+// shown the room's recent messages, which outlive a restart of the server.
 package main
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -41,11 +43,14 @@ func NewChat(roomID string) *Chat {
 	return &Chat{nicks: make(map[stateroom.ClientID]string)}
 }
 
-// Connect names the client "userN" until it picks a nickname, and tells the
-// others.
+// Connect names the client "userN" until it picks a nickname, tells it who
+// is here ("here: NAME NAME ...", itself included, sorted: nicknames hold
+// no spaces) and tells the others.
 func (c *Chat) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
-	c.nicks[ev.Client] = fmt.Sprintf("user%d", ev.Client)
+	c.nicks[ev.Client] = defaultNick(ev.Client)
 	room.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("welcome, %s; set your name with /nick NAME", c.nicks[ev.Client])))
+	here := slices.Sorted(maps.Values(c.nicks))
+	room.Send(stateroom.To(ev.Client), stateroom.Text("here: "+strings.Join(here, " ")))
 	for _, line := range c.history {
 		room.Send(stateroom.To(ev.Client), stateroom.Text(line))
 	}
@@ -64,6 +69,11 @@ func (c *Chat) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 	if ev.Payload.Binary {
 		room.Send(stateroom.To(ev.Client), stateroom.Text("chat messages are text; binary message ignored"))
 		return
+	}
+	if _, known := c.nicks[ev.Client]; !known {
+		// A room woken from hibernation kept its clients connected
+		// without telling this new instance, nor their nicknames.
+		c.nicks[ev.Client] = defaultNick(ev.Client)
 	}
 	text := string(ev.Payload.Data)
 	if rest, ok := strings.CutPrefix(text, "/nick"); ok && (rest == "" || rest[0] == ' ') {
@@ -95,6 +105,9 @@ func (c *Chat) Restore(b []byte) error {
 	c.history = snap.History[max(0, len(snap.History)-HistoryLength):]
 	return nil
 }
+
+// defaultNick is a client's name until it picks one.
+func defaultNick(id stateroom.ClientID) string { return fmt.Sprintf("user%d", id) }
 
 func (c *Chat) setNick(room stateroom.Room, id stateroom.ClientID, nick string) {
 	switch {

@@ -26,8 +26,10 @@ var chatTranscripts = []servertest.Transcript{
 		Script: []string{
 			"a+",
 			"a< welcome, user1; set your name with /nick NAME",
+			"a< here: user1",
 			"b+",
 			"b< welcome, user2; set your name with /nick NAME",
+			"b< here: user1 user2",
 			"a< user2 joined",
 			"a> /nick alice",
 			"a< user1 is now alice",
@@ -47,12 +49,14 @@ var chatTranscripts = []servertest.Transcript{
 		Script: []string{
 			"a+",
 			"a< welcome, user1; set your name with /nick NAME",
+			"a< here: user1",
 			"a> first",
 			"a< user1: first",
 			"a> second",
 			"a< user1: second",
 			"b+",
 			"b< welcome, user2; set your name with /nick NAME",
+			"b< here: user1 user2",
 			"b< user1: first",
 			"b< user1: second",
 			"a< user2 joined",
@@ -63,12 +67,22 @@ var chatTranscripts = []servertest.Transcript{
 		Script: []string{
 			"a+",
 			"a< welcome, user1; set your name with /nick NAME",
+			"a< here: user1",
 			"b+",
 			"b< welcome, user2; set your name with /nick NAME",
+			"b< here: user1 user2",
 			"a< user2 joined",
 			"a> /nick bob",
 			"a< user1 is now bob",
 			"b< user1 is now bob",
+			"c+",
+			"c< welcome, user3; set your name with /nick NAME",
+			"c< here: bob user2 user3",
+			"a< user3 joined",
+			"b< user3 joined",
+			"c-",
+			"a< user3 left",
+			"b< user3 left",
 			"b> /nick bob",
 			`b< nickname "bob" is taken; pick another`,
 			"b> /nick",
@@ -93,6 +107,7 @@ var (
 	chatBeforeRestart = []string{
 		"a+",
 		"a< welcome, user1; set your name with /nick NAME",
+		"a< here: user1",
 		"a> /nick alice",
 		"a< user1 is now alice",
 		"a> hello",
@@ -103,6 +118,7 @@ var (
 	chatAfterRestart = []string{
 		"b+",
 		"b< welcome, user1; set your name with /nick NAME",
+		"b< here: user1",
 		"b< alice: hello",
 		"b< alice: anyone here?",
 		"b> /nick alice",
@@ -135,7 +151,7 @@ func TestChatHistoryIsBounded(t *testing.T) {
 		want = append(want, fmt.Sprintf("user1: %d", i))
 	}
 	b := room.Connect()
-	if got := texts(room.Received(b))[1:]; !slices.Equal(got, want) {
+	if got := texts(room.Received(b))[2:]; !slices.Equal(got, want) {
 		t.Fatalf("a newcomer was shown %q, want the last %d messages %q", got, HistoryLength, want)
 	}
 
@@ -149,7 +165,7 @@ func TestChatHistoryIsBounded(t *testing.T) {
 	}
 	again := stateroomtest.NewRoom("r", restored)
 	c := again.Connect()
-	if got := texts(again.Received(c))[1:]; !slices.Equal(got, want) {
+	if got := texts(again.Received(c))[2:]; !slices.Equal(got, want) {
 		t.Fatalf("after a restore a newcomer was shown %q, want %q", got, want)
 	}
 	if err := NewChat("r").Restore([]byte("not json")); err == nil {
@@ -167,3 +183,16 @@ func texts(ps []stateroom.Payload) []string {
 }
 
 func TestChat(t *testing.T) { testChat(t, stateroom.New(NewChat)) }
+
+// TestChatNamesWokenClients: a room woken from hibernation gets a new
+// instance whose clients stayed connected without a Connect; their
+// messages still carry a name.
+func TestChatNamesWokenClients(t *testing.T) {
+	room := stateroomtest.NewRoom("r", stateroom.BaseService{})
+	a := room.Connect()
+	woken := NewChat("r")
+	woken.Message(room, stateroom.MessageEvent{Client: a, Payload: stateroom.Text("still here")})
+	if got := texts(room.Received(a)); !slices.Equal(got, []string{"user1: still here"}) {
+		t.Fatalf("a message from a client the instance did not know: %q, want [user1: still here]", got)
+	}
+}

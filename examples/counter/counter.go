@@ -12,24 +12,47 @@ import (
 // Counter is the counter service: "increment" and "decrement" change the
 // value, and after every message everyone gets "new value: N" (as
 // upstream's counter-service does). A new client gets the current value at
-// once, so a fresh page shows the state. It is a stateroom.Snapshotter:
-// with a store (`stateroom serve` and `dev` keep one by default) the value
-// outlives restarts, rebuilds and hibernation.
+// once, so a fresh page shows the state, and everyone gets "clients: N"
+// when a client joins or leaves, for the page to show who shares the
+// counter. It is a stateroom.Snapshotter: with a store (`stateroom serve`
+// and `dev` keep one by default) the value outlives restarts, rebuilds and
+// hibernation.
 type Counter struct {
 	stateroom.BaseService
 	value int
+	// clients are the clients connected now. They are not part of the
+	// snapshot: after a restart or a rebuild they reconnect and get
+	// Connect again. A room woken from hibernation kept its clients
+	// connected without telling this new instance: it learns each from
+	// its next message.
+	clients map[stateroom.ClientID]struct{}
 }
 
 // NewCounter returns the service of one room, starting at 0.
-func NewCounter(roomID string) *Counter { return &Counter{} }
+func NewCounter(roomID string) *Counter {
+	return &Counter{clients: make(map[stateroom.ClientID]struct{})}
+}
 
-// Connect sends the current value to the new client.
+// Connect sends the current value to the new client, and the number of
+// clients to everyone.
 func (c *Counter) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
 	room.Send(stateroom.To(ev.Client), c.current())
+	c.clients[ev.Client] = struct{}{}
+	room.Send(stateroom.Everyone, c.count())
+}
+
+// Disconnect tells the others how many clients are left.
+func (c *Counter) Disconnect(room stateroom.Room, ev stateroom.DisconnectEvent) {
+	delete(c.clients, ev.Client)
+	room.Send(stateroom.EveryoneExcept(ev.Client), c.count())
 }
 
 // Message applies "increment" or "decrement" and broadcasts the value.
 func (c *Counter) Message(room stateroom.Room, ev stateroom.MessageEvent) {
+	if _, known := c.clients[ev.Client]; !known {
+		c.clients[ev.Client] = struct{}{}
+		room.Send(stateroom.Everyone, c.count())
+	}
 	switch string(ev.Payload.Data) {
 	case "increment":
 		c.value++
@@ -57,4 +80,8 @@ func (c *Counter) Restore(b []byte) error {
 
 func (c *Counter) current() stateroom.Payload {
 	return stateroom.Text("new value: " + strconv.Itoa(c.value))
+}
+
+func (c *Counter) count() stateroom.Payload {
+	return stateroom.Text("clients: " + strconv.Itoa(len(c.clients)))
 }

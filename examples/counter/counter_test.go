@@ -4,11 +4,13 @@ package main
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/server/servertest"
+	"github.com/stateroom-go/stateroom/stateroomtest"
 	"github.com/stateroom-go/stateroom/store"
 	"go.uber.org/goleak"
 )
@@ -23,6 +25,7 @@ var counterTranscripts = []servertest.Transcript{
 		Script: []string{
 			"a+",
 			"a< new value: 0",
+			"a< clients: 1",
 			"a> increment",
 			"a< new value: 1",
 			"a> increment",
@@ -40,10 +43,13 @@ var counterTranscripts = []servertest.Transcript{
 		Script: []string{
 			"a+",
 			"a< new value: 0",
+			"a< clients: 1",
 			"a> increment",
 			"a< new value: 1",
 			"b+",
 			"b< new value: 1",
+			"a< clients: 2",
+			"b< clients: 2",
 			"b> increment",
 			"a< new value: 2",
 			"b< new value: 2",
@@ -52,34 +58,42 @@ var counterTranscripts = []servertest.Transcript{
 			"b< new value: 2",
 			"c+ other",
 			"c< new value: 0",
+			"c< clients: 1",
+			"b-",
+			"a< clients: 1",
 		},
 	},
 }
 
 // Across a restart of the server onto the same store, each room keeps its
-// value.
+// value; its clients are counted afresh as they reconnect.
 var (
 	counterBeforeRestart = []string{
 		"a+",
 		"a< new value: 0",
+		"a< clients: 1",
 		"a> increment",
 		"a< new value: 1",
 		"a> increment",
 		"a< new value: 2",
 		"b+ other",
 		"b< new value: 0",
+		"b< clients: 1",
 		"b> decrement",
 		"b< new value: -1",
 	}
 	counterAfterRestart = []string{
 		"a+",
 		"a< new value: 2",
+		"a< clients: 1",
 		"a> increment",
 		"a< new value: 3",
 		"b+ other",
 		"b< new value: -1",
+		"b< clients: 1",
 		"c+ new",
 		"c< new value: 0",
+		"c< clients: 1",
 	}
 )
 
@@ -104,6 +118,33 @@ func testRestart(t *testing.T, f stateroom.Factory) {
 }
 
 func TestCounter(t *testing.T) { testCounter(t, stateroom.New(NewCounter)) }
+
+// TestCounterCountsWokenClients: a room woken from hibernation gets a new
+// instance whose clients stayed connected without a Connect; a client that
+// speaks is counted again.
+func TestCounterCountsWokenClients(t *testing.T) {
+	// The room's two clients connected before it hibernated, so the
+	// instance under test never saw their Connect.
+	room := stateroomtest.NewRoom("r", stateroom.BaseService{})
+	a, b := room.Connect(), room.Connect()
+	woken := NewCounter("r")
+	if err := woken.Restore([]byte("5")); err != nil {
+		t.Fatal(err)
+	}
+	woken.Message(room, stateroom.MessageEvent{Client: b, Payload: stateroom.Text("increment")})
+	if got := texts(room.Received(a)); !slices.Equal(got, []string{"clients: 1", "new value: 6"}) {
+		t.Fatalf("after waking, a message from a client the instance did not know sent %q; want [clients: 1 new value: 6]", got)
+	}
+}
+
+// texts returns the payloads as strings.
+func texts(ps []stateroom.Payload) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
 
 // TestCounterRestoreRefusesJunk: a snapshot that is not a number is an
 // error (the runtime then sets it aside), not a counter at 0.

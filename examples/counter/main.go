@@ -4,7 +4,6 @@ package main
 
 import (
 	"embed"
-	"io/fs"
 
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/examples/internal/exampleserver"
@@ -19,9 +18,5 @@ import (
 var static embed.FS
 
 func main() {
-	page, err := fs.Sub(static, "static")
-	if err != nil {
-		panic(err) // the embed pattern above guarantees the directory
-	}
-	exampleserver.Main("shared counter", stateroom.New(NewCounter), server.Options{StaticFS: page})
+	exampleserver.Main("shared counter", stateroom.New(NewCounter), server.Options{StaticFS: exampleserver.Static(static)})
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"embed"
 	"flag"
 	"fmt"
 	"time"
@@ -11,6 +12,12 @@ import (
 	"github.com/stateroom-go/stateroom/examples/internal/exampleserver"
 	"github.com/stateroom-go/stateroom/server"
 )
+
+// static is the example's page, the one `stateroom dev` serves from
+// static/: the native build carries it.
+//
+//go:embed static
+var static embed.FS
 
 func main() {
 	spin := DefaultSpin
@@ -23,5 +30,5 @@ func main() {
 		return err
 	})
 	factory := stateroom.New(func(string) *CPUHog { return &CPUHog{Spin: spin} })
-	exampleserver.Main("cpu hog", factory, server.Options{})
+	exampleserver.Main("cpu hog", factory, server.Options{StaticFS: exampleserver.Static(static)})
 }

@@ -3,9 +3,19 @@
 package main
 
 import (
+	"embed"
+
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/examples/internal/exampleserver"
 	"github.com/stateroom-go/stateroom/server"
 )
 
-func main() { exampleserver.Main("echo server", stateroom.New(NewEcho), server.Options{}) }
+// static is the example's page, the one `stateroom dev` serves from
+// static/: the native build carries it.
+//
+//go:embed static
+var static embed.FS
+
+func main() {
+	exampleserver.Main("echo server", stateroom.New(NewEcho), server.Options{StaticFS: exampleserver.Static(static)})
+}

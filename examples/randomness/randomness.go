@@ -4,6 +4,13 @@
 // server process and in a WebAssembly guest alike (there through the host's
 // WASI random_get, which package wasmhost backs with crypto/rand).
 //
+// Each number is followed by a draw from math/rand/v2's top-level
+// functions, which use the Go runtime's generator rather than the host: in
+// a module that `stateroom build` pre-initialised, that generator was
+// seeded at build time, and package guest reseeds it in every room, so two
+// rooms still draw different numbers (see package guest,
+// "Pre-initialisation").
+//
 // Run it natively:
 //
 //	go run ./examples/randomness --port 8080
@@ -16,6 +23,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/binary"
+	randv2 "math/rand/v2"
 	"strconv"
 
 	"github.com/stateroom-go/stateroom"
@@ -31,14 +39,20 @@ func NewRandomness(roomID string) *Randomness { return &Randomness{} }
 
 // Connect sends the new client a random number.
 func (*Randomness) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
-	room.Send(stateroom.To(ev.Client), stateroom.Text(randomMessage()))
+	roll(room, ev.Client)
 }
 
 // Message answers "roll" with a new random number; it ignores anything else.
 func (*Randomness) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 	if !ev.Payload.Binary && ev.Payload.String() == "roll" {
-		room.Send(stateroom.To(ev.Client), stateroom.Text(randomMessage()))
+		roll(room, ev.Client)
 	}
+}
+
+// roll sends client a number from crypto/rand, then one from math/rand/v2.
+func roll(room stateroom.Room, client stateroom.ClientID) {
+	room.Send(stateroom.To(client), stateroom.Text(randomMessage()))
+	room.Send(stateroom.To(client), stateroom.Text("math/rand/v2: "+strconv.FormatUint(randv2.Uint64(), 10)))
 }
 
 // randomMessage is "random number: N" with N uniform in [0, 2^64).

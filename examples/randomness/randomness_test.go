@@ -56,24 +56,38 @@ func (c *client) send(s string) {
 // number reads one "random number: N" message and returns N.
 func (c *client) number() uint64 {
 	c.t.Helper()
+	return c.read("random number: ")
+}
+
+// draw reads one "math/rand/v2: N" message and returns N.
+func (c *client) draw() uint64 {
+	c.t.Helper()
+	return c.read("math/rand/v2: ")
+}
+
+// read reads one text message prefix+N and returns N.
+func (c *client) read(prefix string) uint64 {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	typ, b, err := c.c.Read(ctx)
 	if err != nil {
 		c.t.Fatalf("read: %v", err)
 	}
-	s, ok := strings.CutPrefix(string(b), "random number: ")
+	s, ok := strings.CutPrefix(string(b), prefix)
 	n, err := strconv.ParseUint(s, 10, 64)
 	if typ != websocket.MessageText || !ok || err != nil {
-		c.t.Fatalf("got %v %q, want text \"random number: N\"", typ, b)
+		c.t.Fatalf("got %v %q, want text \"%sN\"", typ, b, prefix)
 	}
 	return n
 }
 
 // testRandomness is the transcript every build of the service must pass:
-// a number on connect, a new one on "roll", nothing for other messages, and
-// numbers that differ between clients, rolls and rooms (a host with
-// deterministic randomness would give two fresh rooms the same numbers).
+// a number and a math/rand/v2 draw on connect, new ones on "roll", nothing
+// for other messages, and numbers that differ between clients, rolls and
+// rooms (a host with deterministic randomness, or a pre-initialised module
+// whose runtime generator was not reseeded, would give two fresh rooms
+// the same numbers).
 func testRandomness(t *testing.T, f stateroom.Factory) {
 	url := serve(t, f)
 	seen := map[uint64]string{}
@@ -83,15 +97,21 @@ func testRandomness(t *testing.T, f stateroom.Factory) {
 		}
 		seen[n] = what
 	}
+	both := func(what string, c *client) {
+		record(what, c.number())
+		record(what+" (math/rand/v2)", c.draw())
+	}
 	a := dial(t, url+"/ws/room-a")
-	record("connect a", a.number())
+	both("connect a", a)
 	a.send("hello") // ignored: the next message answers the roll
 	a.send("roll")
-	record("roll a", a.number())
+	both("roll a", a)
 	b := dial(t, url+"/ws/room-a")
-	record("connect b", b.number())
+	both("connect b", b)
 	c := dial(t, url+"/ws/room-b")
-	record("connect c (another room)", c.number())
+	both("connect c (another room)", c)
+	d := dial(t, url+"/ws/room-c")
+	both("connect d (a third room)", d)
 }
 
 func TestRandomness(t *testing.T) {

@@ -22,6 +22,33 @@
 //	# Upstream's optimisation level. Accepted for compatibility; unused.
 //	optimization_level = "s"
 //
+// Keys of our own hold settings of the flags of `stateroom serve` and
+// `stateroom dev`, so a project keeps them in one place;
+// [Config.ApplyFlags] sets a command's flags from them, and a flag given
+// on the command line wins over the file:
+//
+//	[state]
+//	# Where rooms' saved state is kept (the file rooms.db): a directory
+//	# relative to this file, or absolute (--state-dir). Default: .stateroom
+//	# in the working directory.
+//	dir = ".stateroom"
+//	# false keeps rooms in memory only: their state is lost when the
+//	# process stops (--no-state). Default true.
+//	persist = true
+//	# The most often a room with events is saved; a crash loses at most
+//	# this much (--checkpoint-interval). Default "1s".
+//	checkpoint_interval = "1s"
+//	# Drop the instance of a room idle this long, keeping its state and
+//	# clients; "0s" never (--hibernate-after). Default "5m".
+//	hibernate_after = "5m"
+//
+//	[limits]
+//	# The abuse limits, one key per flag (see Limits): max_message_size,
+//	# max_message_fragments, max_room_id_length, max_rooms_created_per_ip,
+//	# allowed_hosts, send_queue_size, write_timeout.
+//	max_message_size = "1MiB"
+//	allowed_hosts = ["app.example.com"]
+//
 // A directory without stateroom.toml uses the defaults. A key not listed
 // above is an error that names the file, the line and the valid keys: a typo
 // silently ignored would leave the user wondering why a setting has no effect.
@@ -63,7 +90,9 @@ func invalid(format string, args ...any) error {
 
 // validKeys lists the keys a project file may hold, as the user writes them.
 // Error messages quote it so the fix is in the message.
-const validKeys = `static_files, service_id, [service] package, [client] package, [client] optimization_level`
+const validKeys = `static_files, service_id, [service] package, [client] package, [client] optimization_level` +
+	`, [state] dir, [state] persist, [state] checkpoint_interval, [state] hibernate_after` +
+	limitKeys
 
 // expected says what each key holds, for type errors.
 var expected = map[string]string{
@@ -74,6 +103,12 @@ var expected = map[string]string{
 	"client":                    "a table [client]",
 	"client.package":            "a string",
 	"client.optimization_level": "a string",
+
+	"state":                     "a table [state]",
+	"state.dir":                 "a string",
+	"state.persist":             "true or false",
+	"state.checkpoint_interval": `a duration such as "1s"`,
+	"state.hibernate_after":     `a duration such as "5m", or "0s"`,
 }
 
 // Config is a parsed project file.
@@ -95,6 +130,14 @@ type Config struct {
 	// ClientOptimizationLevel is upstream's key [client]
 	// optimization_level; accepted and unused.
 	ClientOptimizationLevel string
+
+	// State is the [state] table: settings of serve's and dev's state
+	// flags; see ApplyFlags.
+	State State
+
+	// Limits is the [limits] table: settings of serve's and dev's abuse
+	// limit flags (see ApplyFlags); nil when the file has none.
+	Limits *Limits
 }
 
 // file mirrors the TOML document. Pointers tell "absent" from "empty".
@@ -108,6 +151,9 @@ type file struct {
 		Package           *string `toml:"package"`
 		OptimizationLevel *string `toml:"optimization_level"`
 	} `toml:"client"`
+	State *stateTable `toml:"state"`
+
+	Limits *limitsTable `toml:"limits"`
 }
 
 // Parse parses the content of a project file. name is used in error
@@ -145,6 +191,17 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.ClientPackage = *f.Client.Package
 		if f.Client.OptimizationLevel != nil {
 			c.ClientOptimizationLevel = *f.Client.OptimizationLevel
+		}
+	}
+	if f.State != nil {
+		if err := f.State.parse(name, &c.State); err != nil {
+			return nil, err
+		}
+	}
+	if f.Limits != nil {
+		c.Limits = new(Limits)
+		if err := f.Limits.parse(name, c.Limits); err != nil {
+			return nil, err
 		}
 	}
 	return c, nil

@@ -24,5 +24,5 @@ package = "./web"
 	// Output:
 	// static "public", service ".", client "./web"
 	// stateroom.toml:1:1: unknown key "statik_files"
-	// valid keys: static_files, service_id, [service] package, [client] package, [client] optimization_level
+	// valid keys: static_files, service_id, [service] package, [client] package, [client] optimization_level, [state] dir, [state] persist, [state] checkpoint_interval, [state] hibernate_after, [limits] max_message_size, [limits] max_message_fragments, [limits] max_room_id_length, [limits] max_rooms_created_per_ip, [limits] allowed_hosts, [limits] send_queue_size, [limits] write_timeout
 }

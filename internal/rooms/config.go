@@ -38,6 +38,11 @@ type Config struct {
 	// CheckpointInterval is the most often a room with events is saved;
 	// required with a Store.
 	CheckpointInterval time.Duration
+	// NoDormancy ends rooms for good even with a pending timer (see
+	// dormant.go). A cluster sets it: there a room is started only
+	// through the cluster's placement, which checks that this node still
+	// owns it, and a dormant room would wake here without asking.
+	NoDormancy bool
 	// HibernateAfter, when positive, drops the instance of a room whose
 	// service is a stateroom.Snapshotter after that long without an
 	// event, keeping its snapshot (hibernate.go).

@@ -18,9 +18,10 @@
 // Every call into a room's service happens with that room's mutex held, so
 // a room's events are serial and rooms run in parallel. The callers are
 // the goroutines events come from: the transport's (Connect, Message,
-// Leave, Kick), the room's timers (ownedTimer, counted by the owner), and
-// whoever ends a room (Registry.Close, CloseAll, Shutdown). There is no
-// goroutine per room. Events a room causes while locked (a client closed
+// Leave, Kick), the room's timers (ownedTimer, counted by the owner),
+// whoever ends a room (Registry.Close, CloseAll, Shutdown), and the
+// registry's wake-ups of dormant rooms (dormant.go), which start a room
+// through Join as a client would. There is no goroutine per room. Events a room causes while locked (a client closed
 // during Send, a zero-delay timer) are queued and run right after the
 // current callback, under the same lock.
 //
@@ -30,5 +31,6 @@
 // methods (which must not block and must not call back into the room);
 // Room.mu, then a saver shard's mu (a room queues its snapshot), then
 // Registry.mu (a writer looks up rooms). Registry.mu is never held while
-// taking either.
+// taking either; it is held while JoinRequest.Creating runs, which may
+// lock only what the registry never holds under it.
 package rooms

@@ -67,14 +67,7 @@ func (r *Room) snapshot() (b []byte, ok bool) {
 		r.logger().Warn("service Snapshot failed; this save is skipped", "err", err)
 		return nil, false
 	}
-	e := envelope{Data: data}
-	switch {
-	case r.timerDue:
-		e.Timer = time.Now()
-	case r.timer.armed():
-		e.Timer = r.timer.due
-	}
-	return e.encode(), true
+	return envelope{Data: data, Timer: r.timerDeadline()}.encode(), true
 }
 
 // load reads room r's saved state, before its Init. It reports whether the

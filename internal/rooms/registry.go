@@ -27,13 +27,14 @@ type Registry struct {
 
 	// Joins are refused once Config.Owner is closing: the owner's state
 	// is the one shutdown state.
-	mu   sync.Mutex
-	byID map[string]*Room
+	mu    sync.Mutex
+	byID  map[string]*Room
+	wakes map[string]*wakeup // dormant rooms (dormant.go), none of them in byID
 }
 
 // New returns an empty registry.
 func New(cfg Config) *Registry {
-	g := &Registry{cfg: cfg, metrics: cfg.Metrics.withDefaults(), byID: make(map[string]*Room)}
+	g := &Registry{cfg: cfg, metrics: cfg.Metrics.withDefaults(), byID: make(map[string]*Room), wakes: make(map[string]*wakeup)}
 	if cfg.Store != nil {
 		g.saver = newSaver(cfg.Store)
 		g.saver.start(g)
@@ -52,7 +53,7 @@ func (g *Registry) Join(req JoinRequest) (Handle, error) {
 		g.mu.Unlock()
 
 		if r == nil {
-			r, err := g.create(req.Room)
+			r, err := g.create(req.Room, req.Creating)
 			if err != nil {
 				return nil, err
 			}
@@ -84,8 +85,9 @@ func (g *Registry) seat(r *Room, req JoinRequest) *seat {
 // create registers a new room for id, starts its service and reserves a
 // place in it. It returns (nil, nil) if another join registered one first.
 // The room is locked from before it is published until Init has run, so
-// other joins wait for it.
-func (g *Registry) create(id string) (*Room, error) {
+// other joins wait for it. creating, if not nil, may refuse the room (see
+// JoinRequest.Creating).
+func (g *Registry) create(id string, creating func() error) (*Room, error) {
 	r := newRoom(g, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -99,6 +101,12 @@ func (g *Registry) create(id string) (*Room, error) {
 		g.mu.Unlock()
 		return nil, ErrTooManyRooms
 	}
+	if creating != nil {
+		if err := creating(); err != nil {
+			g.mu.Unlock()
+			return nil, err
+		}
+	}
 	// The room's count in the owner; its end releases it. Taken under
 	// g.mu, so Shutdown (run once the owner is closing) sees every room
 	// that got one.
@@ -107,6 +115,7 @@ func (g *Registry) create(id string) (*Room, error) {
 		return nil, ErrShuttingDown
 	}
 	g.byID[id] = r
+	g.cancelWakeLocked(id) // a dormant room's timer is its own again
 	g.mu.Unlock()
 
 	// The factory is read after the room is published, so a factory swap
@@ -141,7 +150,7 @@ func (g *Registry) create(id string) (*Room, error) {
 	r.deliver(evInit, nil, stateroom.Payload{})
 	if !timer.IsZero() && !r.ended && !r.timer.armed() && !r.timerDue {
 		// The restored room's timer, unless Init set one of its own.
-		r.armTimer(max(time.Until(timer), 0))
+		r.restoreTimer(timer)
 	}
 	if r.ended {
 		return nil, fmt.Errorf("room %q: the service failed in Init (%s); see the server log", id, r.endReason)
@@ -150,10 +159,19 @@ func (g *Registry) create(id string) (*Room, error) {
 }
 
 // remove forgets r if it is still the room registered for its id.
-func (g *Registry) remove(r *Room) {
+func (g *Registry) remove(r *Room) { g.retire(r, time.Time{}) }
+
+// retire forgets r, as remove does, and makes it dormant until wake unless
+// that is zero (see dormant.go). Both under one hold of g.mu, so no join
+// can start the room in between and find a wake-up scheduled for a
+// running room.
+func (g *Registry) retire(r *Room, wake time.Time) {
 	g.mu.Lock()
 	if g.byID[r.id] == r {
 		delete(g.byID, r.id)
+		if !wake.IsZero() {
+			g.sleepLocked(r.id, wake, false)
+		}
 	}
 	g.mu.Unlock()
 	if g.saver != nil && g.cfg.Owner.Closing() {
@@ -234,6 +252,7 @@ func (g *Registry) CloseAll(code stateroom.CloseCode, reason string) int {
 // (Server.Shutdown's ctx).
 func (g *Registry) Shutdown(code stateroom.CloseCode, reason string) {
 	rs := g.all()
+	g.stopWakes()
 	if g.saver != nil {
 		g.saver.wakeAll() // with no room left, the writers end
 	}
@@ -253,38 +272,6 @@ func (g *Registry) Shutdown(code stateroom.CloseCode, reason string) {
 			}
 		})
 	}
-}
-
-// WakeTimers starts every stored room whose saved timer is pending, with no
-// client, so that its timer fires at its deadline after a restart; like any
-// empty room, it then lives for the grace period. It returns how many it
-// started. Rooms it cannot read are left for their next join to report.
-func (g *Registry) WakeTimers(ctx context.Context) (int, error) {
-	if g.saver == nil {
-		return 0, nil
-	}
-	infos, err := g.cfg.Store.List(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("listing the saved rooms: %w", err)
-	}
-	n := 0
-	for _, info := range infos {
-		rec, err := g.cfg.Store.Load(ctx, info.Room)
-		if err != nil {
-			continue
-		}
-		if e, err := decodeEnvelope(rec.Data); err != nil || e.Timer.IsZero() {
-			continue
-		}
-		h, err := g.Join(JoinRequest{Room: info.Room})
-		if err != nil {
-			g.cfg.Logger.Warn("a saved room with a pending timer could not be started", "room", info.Room, "err", err)
-			continue
-		}
-		h.Release() // no client: the room's grace period starts
-		n++
-	}
-	return n, nil
 }
 
 // ErrNoStore is returned by the state operations of a registry without a
@@ -307,6 +294,9 @@ func (g *Registry) DeleteState(ctx context.Context, id string, code stateroom.Cl
 		return ErrNoStore
 	}
 	g.Close(id, code, reason)
+	g.mu.Lock()
+	g.cancelWakeLocked(id) // a room without state has no timer to wake for
+	g.mu.Unlock()
 	g.saver.settled(id)
 	if err := g.cfg.Store.Delete(ctx, id); err != nil {
 		return err

@@ -364,8 +364,10 @@ func (r *Room) end(code stateroom.CloseCode, reason string, notify bool) {
 		}
 	}
 	// The last save, with the timer still pending: a room that ends with
-	// its timer armed is woken at its deadline after a restart.
+	// its timer armed is woken at its deadline, in this process (it is
+	// dormant, see dormant.go) or after a restart.
 	r.save()
+	wake := r.dormantDeadline(code)
 	r.timer.stop(o)
 	r.timerDue = false
 	r.grace.stop(o)
@@ -373,7 +375,7 @@ func (r *Room) end(code stateroom.CloseCode, reason string, notify bool) {
 	r.idle.stop(o)
 	r.sleeping = nil
 	r.inst.close(r)
-	r.reg.remove(r)
+	r.reg.retire(r, wake)
 	r.reg.metrics.RoomEnded(code)
 	r.reg.metrics.Rooms.Dec()
 	// An empty room ending is routine, like a client leaving; anything

@@ -18,7 +18,11 @@ import (
 // saves of one room stay in order (each carries the revision the last one
 // returned: the compare-and-set that fences a stale writer) while saves of
 // different rooms run in parallel, and a bbolt store can batch them into
-// one transaction.
+// one transaction. A writer takes up to saveBatch rooms from its queue at
+// once and saves them concurrently, one save per room: a store that
+// batches (bbolt's db.Batch waits up to 10 ms to gather one) would
+// otherwise write one room per batch per writer, and a Shutdown saving
+// 1,000 rooms took 2.3 s instead of a few batches.
 type saver struct {
 	store  store.Store
 	seed   maphash.Seed
@@ -32,7 +36,7 @@ type saveShard struct {
 	wake     *sync.Cond
 	queue    []string            // room ids in arrival order, each once
 	latest   map[string]saveItem // the snapshot to write next, by room id
-	inflight string              // the room being written now, "" for none
+	inflight map[string]bool     // the rooms being written now
 	revs     map[string]uint64   // the last revision known per room; the writer's own
 }
 
@@ -45,6 +49,9 @@ type saveItem struct {
 // rooms' saves, few enough to cost nothing idle.
 const saveShards = 8
 
+// saveBatch is the most rooms one writer saves at once.
+const saveBatch = 64
+
 // saveTimeout bounds one write: a store that hangs must not hold a room's
 // next save forever.
 const saveTimeout = 30 * time.Second
@@ -52,7 +59,7 @@ const saveTimeout = 30 * time.Second
 func newSaver(st store.Store) *saver {
 	s := &saver{store: st, seed: maphash.MakeSeed(), shards: make([]*saveShard, saveShards)}
 	for i := range s.shards {
-		sh := &saveShard{latest: make(map[string]saveItem), revs: make(map[string]uint64)}
+		sh := &saveShard{latest: make(map[string]saveItem), revs: make(map[string]uint64), inflight: make(map[string]bool)}
 		sh.wake = sync.NewCond(&sh.mu)
 		s.shards[i] = sh
 	}
@@ -91,7 +98,7 @@ func (s *saver) settled(id string) uint64 {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for {
-		if _, queued := sh.latest[id]; !queued && sh.inflight != id {
+		if _, queued := sh.latest[id]; !queued && !sh.inflight[id] {
 			return sh.revs[id]
 		}
 		sh.wake.Wait()
@@ -137,32 +144,52 @@ func (sh *saveShard) run(g *Registry, st store.Store) {
 			sh.wake.Wait()
 			continue
 		}
-		id := sh.queue[0]
-		sh.queue = sh.queue[1:]
-		item := sh.latest[id]
-		delete(sh.latest, id)
-		sh.inflight = id
-		rev := sh.revs[id]
+		n := min(len(sh.queue), saveBatch)
+		batch := make([]saveJob, n)
+		for i, id := range sh.queue[:n] {
+			batch[i] = saveJob{id: id, item: sh.latest[id], rev: sh.revs[id]}
+			delete(sh.latest, id)
+			sh.inflight[id] = true
+		}
+		sh.queue = sh.queue[n:]
 		sh.mu.Unlock()
 
-		newRev, err := sh.write(st, id, item.data, rev)
-		g.metrics.saved(err, len(item.data))
-		if err != nil {
-			item.room.logger().Error("room state not saved", "err", err)
+		// Each room's save on a goroutine of its own, joined before the
+		// writer goes on: none outlives the writer, which the owner
+		// counts.
+		var wg sync.WaitGroup
+		for i := range batch {
+			j := &batch[i]
+			wg.Go(func() { j.newRev, j.err = sh.write(st, j.id, j.item.data, j.rev) })
 		}
+		wg.Wait()
 
 		sh.mu.Lock()
-		if err == nil {
-			sh.revs[id] = newRev
-		}
-		sh.inflight = ""
-		if g.lookup(id) == nil {
-			if _, queued := sh.latest[id]; !queued && err == nil {
-				delete(sh.revs, id)
+		for _, j := range batch {
+			g.metrics.saved(j.err, len(j.item.data))
+			if j.err != nil {
+				j.item.room.logger().Error("room state not saved", "err", j.err)
+			} else {
+				sh.revs[j.id] = j.newRev
+			}
+			delete(sh.inflight, j.id)
+			if g.lookup(j.id) == nil {
+				if _, queued := sh.latest[j.id]; !queued && j.err == nil {
+					delete(sh.revs, j.id)
+				}
 			}
 		}
 		sh.wake.Broadcast() // settled waiters
 	}
+}
+
+// saveJob is one room's save in a writer's batch.
+type saveJob struct {
+	id     string
+	item   saveItem
+	rev    uint64 // the revision the save expects
+	newRev uint64
+	err    error
 }
 
 func (sh *saveShard) write(st store.Store, id string, data []byte, rev uint64) (uint64, error) {

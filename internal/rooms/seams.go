@@ -62,6 +62,14 @@ type JoinRequest struct {
 	// Identity is what authentication attached to the client; the service
 	// sees it in ConnectEvent.Identity.
 	Identity any
+	// Creating, when set, is called when this join is the one that
+	// creates the room (none of that id runs here), before the room's
+	// factory: an error refuses the join with that error, and nothing is
+	// created. The transport charges per-client room-creation limits
+	// here, so that joining a room that runs (if empty, in its grace
+	// period) costs nothing. It is called with the registry's lock held:
+	// it must be quick and must not call the registry.
+	Creating func() error
 }
 
 // Handle is one client's place in a room, from Join until it leaves. Its
@@ -99,6 +107,10 @@ var (
 	// ErrTooManyRooms refuses a join that would create a room past
 	// Config.MaxRooms.
 	ErrTooManyRooms = errors.New("the server runs as many rooms as it may (Options.MaxRooms); join a running room or try again later")
+	// ErrUnavailable refuses a join that a placement cannot serve now
+	// (a cluster without a quorum, a node cut off from it, an owner that
+	// does not answer); the error wrapping it says why. Try again shortly.
+	ErrUnavailable = errors.New("the room cannot be reached now; try again shortly")
 	// ErrRoomFull refuses a join to a room at Config.MaxClientsPerRoom.
 	ErrRoomFull = errors.New("room is full")
 )

@@ -5,8 +5,10 @@ package exampleserver
 
 import (
 	"context"
+	"embed"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -35,4 +37,16 @@ func Main(name string, f stateroom.Factory, opts server.Options) {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// Static returns the directory static/ of an example's embedded files, for
+// server.Options.StaticFS: the native build carries the example's page, the
+// one `stateroom dev` serves from static/, so `go run ./examples/NAME`
+// serves it from any directory.
+func Static(files embed.FS) fs.FS {
+	sub, err := fs.Sub(files, "static")
+	if err != nil {
+		panic(err) // fs.Sub fails only on an invalid name; "static" is valid
+	}
+	return sub
 }

@@ -1,0 +1,88 @@
+package wasmhost_test
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"testing"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/gobuild/gobuildtest"
+	"github.com/stateroom-go/stateroom/wasmhost"
+)
+
+// BenchmarkInstances starts b.N rooms' instances of a module and keeps
+// them until the end, for the time of one instantiation (NewService:
+// instantiate, _initialize, the ABI check, the room id) and the memory an
+// instance holds once started: rss-B/instance (VmRSS, which counts a page
+// of the shared image again in each instance that read it) and
+// pss-B/instance (which divides it among them). Each module runs with the
+// host's mapped memory and with Options.HeapMemory (wazero's own, the path
+// before), in the same run:
+//
+//	go test -run XXX -bench Instances -benchtime 300x -count 3 ./wasmhost/
+//
+// go-counter is examples/counter as `stateroom build` makes it;
+// rust-counter upstream's counter built with rustc (testdata/rustcounter);
+// wat-counter the hand-written testdata/counter.wasm.
+func BenchmarkInstances(b *testing.B) {
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	wat, err := os.ReadFile(filepath.Join("testdata", "counter.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rust, err := os.ReadFile(filepath.Join("testdata", "rustcounter", "counter.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	modules := []struct {
+		name string
+		bin  func() []byte
+	}{
+		{"wat-counter", func() []byte { return wat }},
+		{"rust-counter", func() []byte { return rust }},
+		{"go-counter", func() []byte { return gobuildtest.Module(b, "../examples/counter", "") }},
+	}
+	for _, mod := range modules {
+		for _, heap := range []bool{false, true} {
+			name := mod.name + "/mapped"
+			if heap {
+				name = mod.name + "/heap"
+			}
+			b.Run(name, func(b *testing.B) {
+				m := gobuildtest.Factory(b, mod.bin(), wasmhost.Options{HeapMemory: heap, Logger: discard})
+				services := make([]stateroom.Service, 0, b.N)
+				defer func() {
+					for _, s := range services {
+						_ = s.(io.Closer).Close()
+					}
+				}()
+				rss0, pss0 := benchMemory(b)
+				b.ResetTimer()
+				for range b.N {
+					s, err := m.NewService("bench-room")
+					if err != nil {
+						b.Fatal(err)
+					}
+					services = append(services, s)
+				}
+				b.StopTimer()
+				rss, pss := benchMemory(b)
+				b.ReportMetric(float64(rss-rss0)/float64(b.N), "rss-B/instance")
+				b.ReportMetric(float64(pss-pss0)/float64(b.N), "pss-B/instance")
+			})
+		}
+	}
+}
+
+// benchMemory returns the process's VmRSS and Pss once the Go heap has
+// handed back what is free.
+func benchMemory(b *testing.B) (rss, pss int64) {
+	b.Helper()
+	runtime.GC()
+	debug.FreeOSMemory()
+	return procField(b, "/proc/self/status", "VmRSS:"), procField(b, "/proc/self/smaps_rollup", "Pss:")
+}

@@ -1,0 +1,186 @@
+package wasmhost
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/tetratelabs/wazero/experimental"
+	"golang.org/x/sys/unix"
+)
+
+// canMapMemory: this platform has the mapped memory of memory.go.
+const canMapMemory = true
+
+// hostPageSize is the unit of mappings.
+var hostPageSize = os.Getpagesize()
+
+// imageFileName names the image files: /proc/PID/maps shows each
+// instance's image mapping as /memfd:stateroom-wasm-image (deleted).
+const imageFileName = "stateroom-wasm-image"
+
+// imageFile is a memoryImage's memfd. Instances map it while Close may be
+// closing it, so the descriptor is read under mu: a closed descriptor
+// number can be reused by any file the process opens next.
+type imageFile struct {
+	mu sync.RWMutex
+	fd int // -1 once closed
+}
+
+// newImageFile writes b into a new memfd, leaving out the host pages that
+// are all zeros (holes read as zeros and take no memory), and seals it
+// against any change, so that no bug of ours can alter what instances see.
+func newImageFile(b []byte) (*imageFile, error) {
+	fd, err := unix.MemfdCreate(imageFileName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	err = unix.Ftruncate(fd, int64(len(b)))
+	for off := 0; off < len(b) && err == nil; off += hostPageSize {
+		if p := b[off:min(off+hostPageSize, len(b))]; !isZero(p) {
+			err = pwriteFull(fd, p, int64(off))
+		}
+	}
+	if err == nil {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL)
+	}
+	if err != nil {
+		_ = unix.Close(fd)
+		return nil, err
+	}
+	return &imageFile{fd: fd}, nil
+}
+
+// pwriteFull writes all of p at off.
+func pwriteFull(fd int, p []byte, off int64) error {
+	for len(p) > 0 {
+		n, err := unix.Pwrite(fd, p, off)
+		if err != nil {
+			return fmt.Errorf("writing the image: %w", err)
+		}
+		p, off = p[n:], off+int64(n)
+	}
+	return nil
+}
+
+func (f *imageFile) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fd >= 0 {
+		_ = unix.Close(f.fd)
+		f.fd = -1
+	}
+}
+
+// errImageClosed: the module was closed while an instance was being made.
+var errImageClosed = errors.New("the module's memory image is closed")
+
+// linearMemory is one instance's memory: a reservation of the memory
+// limit, with the module's image mapped copy-on-write (or, small, copied)
+// at its start. It is the experimental.MemoryAllocator of the instance's
+// instantiation and the experimental.LinearMemory wazero then holds.
+//
+// Two owners hold it: wazero, from Allocate until Free (when the instance
+// is closed), and the service, until it is closed or its instantiation
+// failed. The mapping goes when both let go. Why not unmap on Free alone:
+// wazero frees from the goroutine that closes the instance, and
+// Module.Close may close it while a guest without a budget still spins in
+// its own code (Close waits for such a call only closeGrace: inflight.go),
+// or before the room snapshots its instance one last time; an unmapped
+// page there is a crash of the whole process, not a fault of one room.
+// The service lets go only from the room's goroutine, between calls.
+type linearMemory struct {
+	mem    []byte // the whole reservation
+	owners atomic.Int32
+	unmap  sync.Once
+}
+
+// reserve maps size bytes of address space, committed page by page as they
+// are touched. A variable so that tests can make it fail.
+var reserve = func(size uintptr) (unsafe.Pointer, error) {
+	return unix.MmapPtr(-1, 0, nil, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+}
+
+// newLinearMemory reserves an instance's memory, or returns nil on a
+// platform or with options that keep wazero's default. The error of a
+// failed reservation says what to change.
+func (m *Module) newLinearMemory() (*linearMemory, error) {
+	if m.set.heapMemory {
+		return nil, nil
+	}
+	size := uintptr(m.set.memoryPages) * pageSize
+	p, err := reserve(size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reserving %d MiB of address space for the instance's memory (Options.MemoryLimit): %w; lower the limit, raise the process's address-space or mapping limits (ulimit -v, vm.max_map_count, vm.overcommit_memory), or set Options.HeapMemory", ErrMemory, size>>20, err)
+	}
+	l := &linearMemory{mem: unsafe.Slice((*byte)(p), size)}
+	l.owners.Store(1)
+	if img := m.image; img != nil && img.file == nil {
+		for _, pg := range img.pages {
+			copy(l.mem[pg.offset:], pg.data)
+		}
+	} else if img != nil {
+		if err := img.mapInto(l.mem[:img.size]); err != nil {
+			l.release()
+			return nil, fmt.Errorf("%w: mapping the module's memory image: %w", ErrMemory, err)
+		}
+	}
+	return l, nil
+}
+
+// mapInto maps the image copy-on-write over dst, the start of a
+// reservation.
+func (img *memoryImage) mapInto(dst []byte) error {
+	img.file.mu.RLock()
+	defer img.file.mu.RUnlock()
+	if img.file.fd < 0 {
+		return errImageClosed
+	}
+	_, err := unix.MmapPtr(img.file.fd, 0, unsafe.Pointer(unsafe.SliceData(dst)), uintptr(len(dst)), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+	return err
+}
+
+// Allocate hands the reservation to wazero (experimental.MemoryAllocator).
+// wazero asks once per instance (one memory: multi-memory is off), with
+// max at most the runtime's memory limit, which is the reservation's size.
+func (l *linearMemory) Allocate(_, _ uint64) experimental.LinearMemory {
+	l.owners.Add(1)
+	return l
+}
+
+// Reallocate returns the first size bytes of the reservation
+// (experimental.LinearMemory): the same memory, longer, so nothing moves
+// and nothing is copied. Past the reservation it returns nil, which fails
+// the guest's memory.grow; wazero checks the limit before it asks, so that
+// does not happen.
+func (l *linearMemory) Reallocate(size uint64) []byte {
+	if size > uint64(len(l.mem)) {
+		return nil
+	}
+	return l.mem[:size:size]
+}
+
+// Free is wazero letting go (experimental.LinearMemory).
+func (l *linearMemory) Free() { l.release() }
+
+// release lets go of one owner's hold; the last unmaps.
+func (l *linearMemory) release() {
+	if l != nil && l.owners.Add(-1) == 0 {
+		l.discard()
+	}
+}
+
+// discard unmaps the reservation now, whoever holds it: for an instance
+// that never came to be (wazero keeps nothing of a failed instantiation
+// and never frees its memory).
+func (l *linearMemory) discard() {
+	if l == nil {
+		return
+	}
+	l.unmap.Do(func() {
+		_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(l.mem)), uintptr(len(l.mem))) // fails only for a bad range, which this is not
+	})
+}

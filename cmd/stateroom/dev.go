@@ -253,8 +253,9 @@ func runDev(ctx context.Context, opts *DevOptions) error {
 
 // handle rebuilds what a batch of changes touched.
 func (s *devSession) handle(ctx context.Context, batch []string) {
-	var service, client, static bool
+	var service, client bool
 	var comments []string // changed files whose code did not change
+	var statics []string  // changed static files
 	stateDir := ""
 	if !s.opts.Server.NoState {
 		stateDir, _ = filepath.Abs(s.opts.Server.StateDir)
@@ -265,8 +266,7 @@ func (s *devSession) handle(ctx context.Context, batch []string) {
 			// The rooms' own saves, when --state-dir is inside a watched
 			// tree under a name the watcher does not skip.
 		case s.p.staticDir != "" && within(path, s.p.staticDir):
-			s.con.Printf("%s changed (static files are served live: reload the page)", rel(path))
-			static = true
+			statics = append(statics, rel(path))
 		case isGoSource(path) && !s.codeChanged(path):
 			comments = append(comments, rel(path))
 		case s.p.clientDir != "" && within(path, s.p.clientDir) && isGoSource(path):
@@ -280,8 +280,12 @@ func (s *devSession) handle(ctx context.Context, batch []string) {
 	if len(comments) > 0 && !service && !client {
 		s.con.Printf("only comments changed in %s: nothing to build; running rooms keep running (a guest panic's line numbers are those of the running build)", strings.Join(comments, ", "))
 	}
-	if static {
+	if len(statics) > 0 {
+		// Copied before the line is printed: once it is, dist/ is current.
 		s.syncStatic()
+		for _, path := range statics {
+			s.con.Printf("%s changed (static files are served live: reload the page)", path)
+		}
 	}
 	if service {
 		m, err := s.rebuildService(ctx)

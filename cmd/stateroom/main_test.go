@@ -393,7 +393,14 @@ func editFile(t *testing.T, path, old, new string) {
 	if !bytes.Contains(b, []byte(old)) {
 		t.Fatalf("%s does not contain %q", path, old)
 	}
-	if err := os.WriteFile(path, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644); err != nil {
+	// Written aside and renamed over, as many editors save: dev's watcher
+	// must never see the file half-written (a truncate-then-write save
+	// under load showed dev the empty file, a second "broken" report).
+	tmp := path + ".tmp~"
+	if err := os.WriteFile(tmp, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -38,7 +38,7 @@ func (tn *testNode) heal(t *testing.T) {
 //
 // The default 3 runs fit CI; the long form is 20:
 //
-//	go test -run TestPartitionNeverTwoOwners -partition-runs 20 ./cluster
+//	go test ./cluster -run TestPartitionNeverTwoOwners -partition-runs 20
 func TestPartitionNeverTwoOwners(t *testing.T) {
 	const ttl = 3 * time.Second
 	nodes := startNodes(t, 3, ttl)

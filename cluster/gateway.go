@@ -374,6 +374,6 @@ func (h *remoteHandle) lost(code stateroom.CloseCode, reason string) {
 		m.Close(code, reason, false)
 	}
 	if h.finish() {
-		h.g.n.nc.Publish(ownerSubject(h.owner.Node), encodeMessage(&message{op: opLeave, gateway: h.g.n.opts.Node, link: h.link}))
+		h.publish(&message{op: opLeave}) // a failure comes back here, with finish already done
 	}
 }

@@ -31,7 +31,9 @@ type MemoryReporter interface {
 //
 // The runtime calls both between events, never concurrently with the
 // service's callbacks. A snapshot should hold what the service needs to go
-// on, not its clients: they reconnect and get Connect again.
+// on, not its clients: after a restart they reconnect and get Connect
+// again, and after hibernation Init names those still connected
+// ([InitEvent.Clients]).
 type Snapshotter interface {
 	// Snapshot returns the service's state. The runtime holds the slice
 	// until it is stored: return a fresh slice, not a buffer the service

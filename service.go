@@ -14,7 +14,10 @@ package stateroom
 // [io.Closer] to release what it holds when its room ends, and
 // [MemoryReporter] to report its memory to the admin API.
 type Service interface {
-	// Init runs once when the room is created, before any client connects.
+	// Init runs once per instance, before any other callback: when the
+	// room is created, before any client connects, and when a hibernated
+	// room wakes on a new instance, whose clients [InitEvent.Clients]
+	// names.
 	Init(room Room, ev InitEvent)
 	// Connect runs when a client joins the room.
 	Connect(room Room, ev ConnectEvent)
@@ -54,6 +57,19 @@ type InitEvent struct {
 	// room's saved state just before (see [Snapshotter]): the room
 	// existed before this process or this instance.
 	Restored bool
+
+	// Clients are the clients already connected to the room as this
+	// instance starts, sorted by id: each will get its Disconnect when it
+	// leaves, as if this instance had seen its Connect. It is empty for
+	// a new room and for one restored after a restart (its clients'
+	// connections are gone; they reconnect and get Connect). It is filled
+	// when a hibernated room wakes (see server.Options.HibernateAfter):
+	// its clients stayed connected while its instance was dropped, so a
+	// service that keeps per-client state out of its snapshot learns here
+	// who is still in the room. A WebAssembly service gets it through the
+	// ABI's optional stateroom_member export, which the Go SDK provides.
+	// The slice is the service's to keep.
+	Clients []ClientID
 }
 
 // TimerEvent describes a firing of the room's timer. It has no fields yet;

@@ -61,8 +61,17 @@ type Options struct {
 	Auth string
 
 	// Header holds more headers for the handshake request (Origin,
-	// cookies, ...).
+	// cookies, ...). A Host entry is sent as the request's Host instead
+	// of the URL's (as net/http sends Request.Host), for a server reached
+	// by address that routes or checks by name; the URL's host is still
+	// the one dialled.
 	Header http.Header
+
+	// NetDial, if set, opens the connection to the address ("host:port")
+	// of the URL instead of a net.Dialer, for a proxy, a Unix socket or
+	// a socket with options of its own. TLS, for wss:// URLs, runs over
+	// the connection it returns.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Reconnect makes the Conn reconnect by itself after a connection
 	// ends with a close code the table of [stateroom.CloseCode] says to
@@ -177,6 +186,9 @@ type HandshakeError struct {
 	Status int
 	// Message is the start of the response body: the server's reason.
 	Message string
+	// Header is the response's header (Retry-After of a 429, say); nil
+	// when the response could not be parsed.
+	Header http.Header
 }
 
 func (e *HandshakeError) Error() string {
@@ -267,6 +279,8 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	if opts.Auth != "" {
 		h.Set("Authorization", "Bearer "+opts.Auth)
 	}
+	host := h.Get("Host") // written as the request's Host line, not twice
+	h.Del("Host")
 	c := &Conn{
 		opts:     opts,
 		url:      full.String(),
@@ -279,8 +293,10 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	}
 	c.dialer = ws.Dialer{
 		Header:    ws.HandshakeHeaderHTTP(h),
+		Host:      host,
 		Timeout:   opts.HandshakeTimeout,
 		TLSConfig: opts.TLSConfig,
+		NetDial:   opts.NetDial,
 	}
 	c.setState(StateConnecting)
 	l, err := c.dial(ctx)
@@ -345,7 +361,8 @@ func (c *Conn) dial(ctx context.Context) (*link, error) {
 	var refused *HandshakeError
 	d := c.dialer
 	d.OnStatusError = func(status int, _ []byte, resp io.Reader) {
-		refused = &HandshakeError{URL: c.display, Status: status, Message: responseMessage(resp)}
+		refused = &HandshakeError{URL: c.display, Status: status}
+		refused.Header, refused.Message = readRefusal(resp)
 	}
 	nc, br, _, err := d.Dial(ctx, c.url)
 	if err != nil {
@@ -357,22 +374,25 @@ func (c *Conn) dial(ctx context.Context) (*link, error) {
 		}
 		return nil, fmt.Errorf("stateroom client: dial %s: %w", c.display, err)
 	}
-	l := &link{nc: nc, br: nc, dead: make(chan struct{})}
+	// Reads are buffered: a frame unbuffered costs two system calls (its
+	// header, then its payload), and a server sends many small frames.
+	l := &link{nc: nc, br: bufio.NewReader(nc), dead: make(chan struct{})}
 	if br != nil {
-		l.br = io.MultiReader(br, nc)
+		l.br = io.MultiReader(br, l.br)
 	}
 	return l, nil
 }
 
-// responseMessage reads the start of a refused handshake's body.
-func responseMessage(r io.Reader) string {
+// readRefusal reads a refused handshake's response: its header and the
+// start of its body.
+func readRefusal(r io.Reader) (http.Header, string) {
 	resp, err := http.ReadResponse(bufio.NewReader(r), nil)
 	if err != nil {
-		return ""
+		return nil, ""
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	return strings.TrimSpace(strings.ToValidUTF8(string(b), "\uFFFD"))
+	return resp.Header, strings.TrimSpace(strings.ToValidUTF8(string(b), "\uFFFD"))
 }
 
 // Token returns the reconnection token the Conn sends ("" for none).
@@ -396,6 +416,22 @@ func (c *Conn) setState(s State) {
 // reading its socket once the channel's buffer is full (the server may
 // then close it as a slow consumer).
 func (c *Conn) Messages() <-chan stateroom.Payload { return c.msgs }
+
+// Receive returns the next message the server sends, waiting until one
+// comes, the Conn is closed for good (it then returns [Conn.Err], never
+// nil), or ctx is done (it returns ctx's error). It takes from the
+// channel [Conn.Messages] returns: a message goes to one or the other.
+func (c *Conn) Receive(ctx context.Context) (stateroom.Payload, error) {
+	select {
+	case p, ok := <-c.msgs:
+		if !ok {
+			return stateroom.Payload{}, c.Err()
+		}
+		return p, nil
+	case <-ctx.Done():
+		return stateroom.Payload{}, ctx.Err()
+	}
+}
 
 // Done returns a channel closed when the Conn is closed for good and its
 // goroutines have ended.

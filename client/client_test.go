@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -597,5 +598,76 @@ func TestClose(t *testing.T) {
 	<-c2.Done()
 	if n := connects.Load(); n != 2 {
 		t.Fatalf("%d connects, want 2 (no reconnect after Close)", n)
+	}
+}
+
+// A refused handshake's response header reaches the HandshakeError: a 429
+// says when to try again.
+func TestHandshakeErrorHeader(t *testing.T) {
+	_, ts := startServer(t, probeFactory("", nil), server.Options{MaxRoomsCreatedPerIP: 1})
+	c := dial(t, ts.URL, client.Options{Room: "first"})
+	expectText(t, c, "id:1")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, err := client.Dial(ctx, ts.URL, client.Options{Room: "second"})
+	he, ok := errors.AsType[*client.HandshakeError](err)
+	if !ok || he.Status != http.StatusTooManyRequests {
+		t.Fatalf("a second room: %v, want a 429 HandshakeError", err)
+	}
+	if he.Header.Get("Retry-After") == "" || !strings.Contains(he.Message, "MaxRoomsCreatedPerIP") {
+		t.Fatalf("429 with header %v and message %q, want Retry-After and the option's name", he.Header, he.Message)
+	}
+}
+
+// A Host header is sent as the request's Host (the server's AllowedHosts
+// checks it) while the URL's address is the one dialled; NetDial opens
+// the connection to that address.
+func TestHostHeaderAndNetDial(t *testing.T) {
+	_, ts := startServer(t, probeFactory("", nil), server.Options{AllowedHosts: []string{"app.example.test"}})
+	port := ts.URL[strings.LastIndexByte(ts.URL, ':'):]
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, err := client.Dial(ctx, ts.URL, client.Options{Room: "h"})
+	if he, ok := errors.AsType[*client.HandshakeError](err); !ok || he.Status != http.StatusMisdirectedRequest {
+		t.Fatalf("dialled by address: %v, want 421 (a Host AllowedHosts does not list)", err)
+	}
+	c := dial(t, ts.URL, client.Options{Room: "h", Header: http.Header{"Host": {"app.example.test" + port}}})
+	expectText(t, c, "id:1")
+
+	var dialled []string
+	var d net.Dialer
+	c2 := dial(t, "ws://app.example.test"+port, client.Options{Room: "h", NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialled = append(dialled, network+" "+addr)
+		return d.DialContext(ctx, network, ts.Listener.Addr().String())
+	}})
+	expectText(t, c2, "id:2")
+	if want := "tcp app.example.test" + port; len(dialled) != 1 || dialled[0] != want {
+		t.Fatalf("NetDial called with %q, want once with %q", dialled, want)
+	}
+}
+
+// Receive returns the next message, ctx's error when none comes in time,
+// and Err once the Conn is closed for good.
+func TestReceive(t *testing.T) {
+	_, ts := startServer(t, probeFactory("", nil), server.Options{})
+	c := dial(t, ts.URL, client.Options{Room: "r"})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if p, err := c.Receive(ctx); err != nil || p.String() != "id:1" {
+		t.Fatalf("Receive = %q, %v; want id:1", p.Data, err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancelShort()
+	if p, err := c.Receive(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Receive with nothing sent = %q, %v; want the context's deadline", p.Data, err)
+	}
+	send(t, c, stateroom.Binary([]byte{1, 2}))
+	if p, err := c.Receive(ctx); err != nil || !p.Binary || !bytes.Equal(p.Data, []byte{1, 2}) {
+		t.Fatalf("Receive = %v (binary %v), %v; want the binary echo", p.Data, p.Binary, err)
+	}
+	send(t, c, stateroom.Text("close:4100"))
+	_, err := c.Receive(ctx)
+	if ce, ok := errors.AsType[*client.CloseError](err); !ok || ce.Code != 4100 || err != c.Err() {
+		t.Fatalf("Receive after the server closed = %v, want Err(), a CloseError with 4100", err)
 	}
 }

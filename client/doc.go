@@ -9,6 +9,10 @@
 //	for msg := range c.Messages() { ... } // ends when the Conn is closed for good
 //	log.Println(c.Err())                  // why
 //
+// or, one message at a time, with a deadline:
+//
+//	msg, err := c.Receive(ctx) // err is ctx's error, or c.Err() once closed
+//
 // # Reconnection
 //
 // With Options.Reconnect, a Conn whose connection ends reconnects by itself

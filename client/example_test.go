@@ -59,3 +59,31 @@ func Example() {
 	// HELLO
 	// <nil> closed stateroom client: connection closed
 }
+
+// Receive takes one message at a time, within a deadline; once the Conn is
+// closed for good it returns why.
+func ExampleConn_Receive() {
+	srv, err := server.New(stateroom.New(func(string) shout { return shout{} }),
+		server.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Shutdown(context.Background())
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, ts.URL, client.Options{Room: "lobby"})
+	if err != nil {
+		panic(err)
+	}
+	msg, err := c.Receive(ctx)
+	fmt.Println(msg, err)
+	srv.CloseRoom("lobby", 4100, "game over")
+	_, err = c.Receive(ctx)
+	fmt.Println(err)
+	// Output:
+	// welcome to lobby, client 1 <nil>
+	// stateroom client: connection closed with 4100 (service code 4100): game over
+}

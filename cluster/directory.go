@@ -65,6 +65,7 @@ type directory struct {
 	mu        sync.Mutex
 	leaseRev  uint64    // revision of our lease entry
 	renewedAt time.Time // when the last successful renewal started
+	goneAt    time.Time // when a lapsed node first saw its old lease gone (see renew)
 	resigned  bool
 }
 
@@ -116,6 +117,15 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, node string, ttl
 	if nodes, err = leaderReads(ctx, js, nodes); err != nil {
 		return nil, err
 	}
+	// Owner entries are read through the leader too: a claim that read a
+	// replica still holding an entry this node released could run the room
+	// with no entry. Their releases leave markers that expire (allowMsgTTL).
+	if owners, err = leaderReads(ctx, js, owners); err != nil {
+		return nil, err
+	}
+	if owners, err = adjustBucket(ctx, js, owners, "expire its release markers", allowMsgTTL); err != nil {
+		return nil, err
+	}
 	d := &directory{js: js, owners: owners, nodes: nodes, ttl: ttl,
 		self: owner{Node: node, Incarnation: newIncarnation()}}
 	started := time.Now()
@@ -137,19 +147,40 @@ func openDirectory(ctx context.Context, js jetstream.JetStream, node string, ttl
 // room could load the revision before the one its takeover just saved.
 // The leader has every write it acknowledged.
 func leaderReads(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) (jetstream.KeyValue, error) {
+	return adjustBucket(ctx, js, kv, "read through its leader", func(cfg *jetstream.StreamConfig) bool {
+		was := cfg.AllowDirect
+		cfg.AllowDirect = false
+		return was
+	})
+}
+
+// allowMsgTTL lets a bucket's messages carry a TTL: an owner entry's
+// release leaves a marker that expires (directory.release), so ended rooms
+// leave nothing behind. Buckets made by earlier versions lack it.
+func allowMsgTTL(cfg *jetstream.StreamConfig) bool {
+	was := cfg.AllowMsgTTL
+	cfg.AllowMsgTTL = true
+	return !was
+}
+
+// adjustBucket applies change to the configuration of kv's stream, and
+// updates the stream if change reports that it changed something; what
+// says what for the error. Attempts are retried (JetStream may be electing
+// leaders) until ctx ends. It returns kv bound again, with the new
+// configuration.
+func adjustBucket(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, what string, change func(*jetstream.StreamConfig) bool) (jetstream.KeyValue, error) {
 	name := "KV_" + kv.Bucket()
 	for {
 		c, cancel := context.WithTimeout(ctx, 2*time.Second)
 		s, err := js.Stream(c, name)
 		if err == nil {
 			cfg := s.CachedInfo().Config
-			if cfg.AllowDirect {
-				cfg.AllowDirect = false
+			if change(&cfg) {
 				_, err = js.UpdateStream(c, cfg)
 			}
 		}
 		if err == nil {
-			kv, err = js.KeyValue(c, kv.Bucket()) // bind again: reads now go to the leader
+			kv, err = js.KeyValue(c, kv.Bucket())
 		}
 		cancel()
 		if err == nil {
@@ -157,7 +188,7 @@ func leaderReads(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyVa
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("cluster: make the bucket %q read through its leader: %w (last error: %v)", kv.Bucket(), ctx.Err(), err)
+			return nil, fmt.Errorf("cluster: make the bucket %q %s: %w (last error: %v)", kv.Bucket(), what, ctx.Err(), err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -168,13 +199,30 @@ func leaderReads(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyVa
 // than the TTL without renewing, so it has fenced itself and another node
 // may have taken its rooms), the node registers again as a new
 // incarnation: rooms of the old one are anyone's to take over.
+//
+// A node past its fence deadline never renews its old incarnation, even if
+// the lease is still there: a renewal that reaches the stream close to the
+// old entry's expiry can be acknowledged and then followed by that
+// expiry's delete marker (JetStream decides an expiry before it writes the
+// marker). test/netns saw it: a fenced node's renewal was acknowledged,
+// the node served again, its lease vanished 2 ms later, and another node
+// took over a room it was running (0.58 s of two owners). Renewals sent
+// before the deadline leave at least TTL/3 before the old expiry, far more
+// than that window. So a lapsed node stays fenced until its old lease is
+// gone (errLeaseLapsing), and registers a new incarnation only once it has
+// seen it gone on an earlier attempt, at least markerSettle before: by
+// then the expiry's marker is written, and the new entry comes after it.
 func (d *directory) renew(ctx context.Context) error {
 	started := time.Now()
 	d.mu.Lock()
 	rev, self, resigned := d.leaseRev, d.self, d.resigned
+	lapsed := started.After(d.renewedAt.Add(d.ttl - d.ttl/3))
 	d.mu.Unlock()
 	if resigned {
 		return fmt.Errorf("cluster: node %q resigned: it is leaving the cluster", self.Node)
+	}
+	if lapsed {
+		return d.registerAfterLapse(ctx, self, started)
 	}
 	m := &nats.Msg{Subject: "$KV." + nodesBucket + "." + self.Node, Data: []byte(self.Incarnation)}
 	ack, err := d.js.PublishMsg(ctx, m, jetstream.WithMsgTTL(d.ttl), jetstream.WithExpectLastSequencePerSubject(rev))
@@ -184,8 +232,7 @@ func (d *directory) renew(ctx context.Context) error {
 		d.mu.Unlock()
 		return nil
 	}
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) || (apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence && apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+	if !wrongLastSequence(err) {
 		return fmt.Errorf("cluster: renew the lease of node %q: %w", self.Node, err)
 	}
 	// The revision moved. If the lease still holds our incarnation, an
@@ -198,8 +245,45 @@ func (d *directory) renew(ctx context.Context) error {
 		d.mu.Unlock()
 		return d.renew(ctx)
 	}
+	return d.register(ctx, self, started)
+}
+
+// markerSettle is how long after a lapsed node sees its old lease gone it
+// waits before registering again: JetStream expires entries on a one-second
+// tick and writes the expiry's marker after the entry is gone.
+const markerSettle = time.Second
+
+// registerAfterLapse is renew for a node past its fence deadline: see
+// renew.
+func (d *directory) registerAfterLapse(ctx context.Context, self owner, started time.Time) error {
+	e, err := d.nodes.Get(ctx, self.Node)
+	switch {
+	case err == nil && string(e.Value()) == self.Incarnation:
+		d.mu.Lock()
+		d.goneAt = time.Time{}
+		d.mu.Unlock()
+		return errLeaseLapsing
+	case err == nil:
+		return fmt.Errorf("cluster: node %q: its lease expired and %w: another process uses the name now", self.Node, errNodeNameInUse)
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return fmt.Errorf("cluster: read the lease of node %q: %w", self.Node, err)
+	}
+	d.mu.Lock()
+	goneAt := d.goneAt
+	if goneAt.IsZero() {
+		d.goneAt = started
+	}
+	d.mu.Unlock()
+	if goneAt.IsZero() || started.Sub(goneAt) < markerSettle {
+		return errLeaseLapsing
+	}
+	return d.register(ctx, self, started)
+}
+
+// register writes a new incarnation of the node over its expired lease.
+func (d *directory) register(ctx context.Context, self owner, started time.Time) error {
 	fresh := owner{Node: self.Node, Incarnation: newIncarnation()}
-	rev, err = d.nodes.Create(ctx, self.Node, []byte(fresh.Incarnation), jetstream.KeyTTL(d.ttl))
+	rev, err := d.nodes.Create(ctx, self.Node, []byte(fresh.Incarnation), jetstream.KeyTTL(d.ttl))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("cluster: node %q: its lease expired and %w: another process uses the name now", self.Node, errNodeNameInUse)
 	}
@@ -207,14 +291,26 @@ func (d *directory) renew(ctx context.Context) error {
 		return fmt.Errorf("cluster: register node %q again after its lease expired: %w", self.Node, err)
 	}
 	d.mu.Lock()
-	d.self, d.leaseRev, d.renewedAt = fresh, rev, started
+	d.self, d.leaseRev, d.renewedAt, d.goneAt = fresh, rev, started, time.Time{}
 	d.mu.Unlock()
 	return errLeaseExpired
+}
+
+// wrongLastSequence reports whether err is JetStream refusing a
+// compare-and-set write: the key's revision was not the one expected.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // errLeaseExpired is the error of a renewal that found the lease expired
 // and registered the node again under a new incarnation.
 var errLeaseExpired = errors.New("cluster: the lease had expired: registered again as a new incarnation; the rooms of the old one may move")
+
+// errLeaseLapsing is the error of a renewal by a node past its fence
+// deadline whose old lease has not expired yet, or expired too recently:
+// the node stays fenced and registers again once it has (see renew).
+var errLeaseLapsing = errors.New("cluster: the lease was not renewed in time: the node stays fenced until its old lease has expired, then registers again as a new incarnation")
 
 // me returns the node at its current incarnation.
 func (d *directory) me() owner {
@@ -275,7 +371,9 @@ func (d *directory) claim(ctx context.Context, room string) (claim, error) {
 		if err == nil {
 			return claim{Owner: self, Epoch: rev, Mine: true}, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		// A create over a released entry's marker that loses a race
+		// fails with JetStream's own error, not ErrKeyExists.
+		if !errors.Is(err, jetstream.ErrKeyExists) && !wrongLastSequence(err) {
 			return claim{}, fmt.Errorf("cluster: claim room %q: %w", room, err)
 		}
 		e, err := d.owners.Get(ctx, key)
@@ -301,7 +399,7 @@ func (d *directory) claim(ctx context.Context, room string) (claim, error) {
 		// The owner is gone (or the entry unreadable): take the room over
 		// from exactly the entry read.
 		rev, err = d.owners.Update(ctx, key, self.encode(), e.Revision())
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) || wrongLastSequence(err) {
 			continue
 		}
 		if err != nil {
@@ -310,6 +408,26 @@ func (d *directory) claim(ctx context.Context, room string) (claim, error) {
 		return claim{Owner: self, Previous: o, Epoch: rev, Mine: true, Takeover: true}, nil
 	}
 	return claim{}, fmt.Errorf("cluster: room %q: its owner changed 8 times while this node looked it up; try again", room)
+}
+
+// errMoved is the error of a release whose entry is no longer the
+// revision released: the room has moved, there is nothing to give up.
+var errMoved = errors.New("the room's owner entry changed")
+
+// release gives up this node's ownership of room at epoch, the revision of
+// its owner entry: the entry is purged if it is still that revision
+// (compare-and-set; errMoved if not), so the next join anywhere claims the
+// room afresh, as a new epoch. The purge leaves a marker (a replicated
+// delete) that expires after one lease TTL: ended rooms leave nothing.
+func (d *directory) release(ctx context.Context, room string, epoch uint64) error {
+	err := d.owners.Purge(ctx, roomKey(room), jetstream.LastRevision(epoch), jetstream.PurgeTTL(d.ttl))
+	switch {
+	case err == nil:
+		return nil
+	case wrongLastSequence(err):
+		return errMoved
+	}
+	return fmt.Errorf("cluster: give up room %q (its entry stays; the room stays this node's): %w", room, err)
 }
 
 // resign deletes the node's lease (graceful shutdown, after its rooms were

@@ -5,7 +5,9 @@
 //
 // This package holds the cluster's parts that the single-node server does
 // not need, so that a server without clustering links and runs nothing of
-// NATS. Today it provides Store, the store.Store of room snapshots on
-// JetStream; ownership, leases and forwarding follow (docs/DECISIONS.md,
-// "Rooms across nodes").
+// NATS: Node (the embedded or external NATS, one lease per node, the
+// directory of room owners, forwarding between a client's node and its
+// room's owner, and the release of a room's ownership when it ends) and
+// Store, the store.Store of room snapshots on JetStream. The design is in
+// docs/DECISIONS.md, "Rooms across nodes".
 package cluster

@@ -74,7 +74,9 @@ func (tn *testNode) crash() {
 	<-tn.node.own.Done()
 }
 
-func startNodes(t testing.TB, n int, ttl time.Duration) []*testNode {
+// startNodes starts n nodes with lease TTL ttl, each with a server; tune,
+// if given, adjusts the servers' options.
+func startNodes(t testing.TB, n int, ttl time.Duration, tune ...func(*server.Options)) []*testNode {
 	t.Helper()
 	addrs := freeAddrs(t, n)
 	nodes := make([]*testNode, n)
@@ -107,19 +109,35 @@ func startNodes(t testing.TB, n int, ttl time.Duration) []*testNode {
 		}
 	}
 	for _, tn := range nodes {
-		srv, err := server.New(stateroom.New(func(string) *tally { return &tally{} }), server.Options{
+		o := server.Options{
 			Cluster:            tn.node,
 			CheckpointInterval: 20 * time.Millisecond,
 			DisableMetrics:     true,
 			Logger:             quiet,
 			// The benchmarks send as fast as they can.
 			MessageRate: server.NoLimit,
-		})
+		}
+		for _, f := range tune {
+			f(&o)
+		}
+		srv, err := server.New(stateroom.New(func(string) *tally { return &tally{} }), o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tn.srv = srv
 		tn.http = httptest.NewServer(srv)
+	}
+	// Ready as an operator would see it on /status: in the cluster and not
+	// fenced (a node whose renewals fell behind while the others started
+	// waits for its old lease to expire and registers again).
+	deadline := time.Now().Add(60 * time.Second)
+	for _, tn := range nodes {
+		for st := tn.node.Status(); !st.InCluster || st.Fenced; st = tn.node.Status() {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s not ready within 60s: %+v", tn.node.opts.Node, st)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	// Stop the servers first (their rooms save through the cluster), then
 	// resign every lease while the NATS servers still have a quorum, then

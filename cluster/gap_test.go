@@ -47,7 +47,7 @@ func TestGapClosesWith1013(t *testing.T) {
 	}
 	gw.node.gw.mu.Unlock()
 	// Frame seq+2: seq+1 was "lost".
-	frame := encodeMessage(&message{op: opFrames, links: []linkSeq{{link, seq + 2}}, payload: []byte{0x81, 3, 'b', 'a', 'd'}})
+	frame := encodeMessage(&message{op: opFrames, frames: []delivery{{link, seq + 2, []byte{0x81, 3, 'b', 'a', 'd'}}}})
 	if err := owner.node.nc.Publish(gatewaySubject(gw.node.opts.Node), frame); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,6 +35,7 @@ func (p placement) Join(req rooms.JoinRequest) (rooms.Handle, error) {
 	}
 	var lastErr error
 	for range 3 {
+		unlock := n.owner.lockRoom(req.Room, false) // see roomGate
 		ctx, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/5)
 		cl, err := n.dir.claim(ctx, req.Room)
 		if err == nil && cl.Mine {
@@ -41,11 +43,14 @@ func (p placement) Join(req rooms.JoinRequest) (rooms.Handle, error) {
 		}
 		cancel()
 		if err != nil {
+			unlock()
 			return nil, errUnavailable(req.Room, err)
 		}
 		if cl.Mine {
+			defer unlock()
 			return n.local.Join(req)
 		}
+		unlock()
 		h, err := n.gw.join(cl.Owner, req)
 		if errors.Is(err, errNotOwner) {
 			lastErr = err
@@ -60,23 +65,38 @@ func (p placement) Join(req rooms.JoinRequest) (rooms.Handle, error) {
 // owns the room.
 var errNotOwner = errors.New("the node asked no longer owns the room")
 
+// errMustCharge refuses, on the owner, a remote join that would create
+// the room before the gateway charged its client for it.
+var errMustCharge = errors.New("the join would create the room: the client's node must charge its creation first")
+
 // gatewaySide holds the links of this node's clients to rooms owned
 // elsewhere.
 type gatewaySide struct {
 	n     *Node
 	mu    sync.Mutex
 	links map[uint64]*remoteHandle
+
+	// Used by receive only (on the gateway subscription's goroutine),
+	// kept from one message to the next.
+	linkIndex map[uint64]int
+	nth       []int
+	starts    []int
+	sorted    []delivery
 }
 
 func (g *gatewaySide) init(n *Node) {
-	g.n, g.links = n, map[uint64]*remoteHandle{}
+	g.n, g.links, g.linkIndex = n, map[uint64]*remoteHandle{}, map[uint64]int{}
 }
 
 // requestTimeout bounds a join or connect request to an owner.
 const requestTimeout = 5 * time.Second
 
 func (g *gatewaySide) join(o owner, req rooms.JoinRequest) (*remoteHandle, error) {
-	m := &message{op: opJoin, gateway: g.n.opts.Node, incarnation: g.n.dir.incarnation(), room: req.Room, token: req.Token}
+	// A join that creates the room is charged to its client (the
+	// transport's per-address creation limit, req.Creating) on this node,
+	// which has the client's address: the owner refuses to create the
+	// room until the gateway says it charged (charge false).
+	m := &message{op: opJoin, gateway: g.n.opts.Node, incarnation: g.n.dir.incarnation(), room: req.Room, token: req.Token, charge: req.Creating != nil}
 	switch id := req.Identity.(type) {
 	case nil:
 	case string:
@@ -94,6 +114,16 @@ func (g *gatewaySide) join(o owner, req rooms.JoinRequest) (*remoteHandle, error
 	g.links[h.link] = h
 	g.mu.Unlock()
 	reply, err := g.n.nc.Request(ownerSubject(o.Node), encodeMessage(m), requestTimeout)
+	if err == nil && m.charge {
+		if _, kind, _, derr := decodeReply(reply.Data, 0); derr == nil && kind == errKindMustCharge {
+			if err := req.Creating(); err != nil {
+				g.forget(h.link)
+				return nil, err
+			}
+			m.charge = false
+			reply, err = g.n.nc.Request(ownerSubject(o.Node), encodeMessage(m), requestTimeout)
+		}
+	}
 	if err != nil {
 		g.forget(h.link)
 		// The owner may still join after the deadline: have it give the
@@ -145,20 +175,66 @@ func (g *gatewaySide) lookup(link uint64) *remoteHandle {
 	return g.links[link]
 }
 
-// receive handles frames and closes the owners send.
+// receive handles frames and closes the owners send. A message's frames
+// are handed over client by client (a link's frames keep their order): a
+// client's connection then gets its frames of the message at once and
+// writes them in one system call, rather than one call per frame.
 func (g *gatewaySide) receive(m *message) {
 	switch m.op {
 	case opFrames:
-		for _, ls := range m.links {
-			if h := g.lookup(ls.link); h != nil {
-				h.deliver(ls.seq, m.payload)
+		ds := g.byLink(m.frames)
+		for i := 0; i < len(ds); {
+			j := i + 1
+			for j < len(ds) && ds[j].link == ds[i].link {
+				j++
 			}
+			if h := g.lookup(ds[i].link); h != nil {
+				h.deliver(ds[i:j])
+			}
+			i = j
 		}
+		clear(g.sorted) // drop the frames: they alias the message
 	case opClose:
 		if h := g.lookup(m.link); h != nil {
 			h.closeFromOwner(m.seq, m.code, m.reason, m.discard)
 		}
 	}
+}
+
+// byLink returns ds ordered by link, each link's frames in the order they
+// came (which is their numbering): a counting sort, as a message holds a
+// few links with many frames each.
+func (g *gatewaySide) byLink(ds []delivery) []delivery {
+	if len(g.linkIndex) > 1024 {
+		g.linkIndex = map[uint64]int{} // clearing costs its past size: start afresh
+	} else {
+		clear(g.linkIndex)
+	}
+	g.nth, g.starts = g.nth[:0], g.starts[:0]
+	for _, d := range ds {
+		i, ok := g.linkIndex[d.link]
+		if !ok {
+			i = len(g.starts)
+			g.linkIndex[d.link] = i
+			g.starts = append(g.starts, 0)
+		}
+		g.starts[i]++ // a count for now
+		g.nth = append(g.nth, i)
+	}
+	if len(g.starts) == 1 {
+		return ds
+	}
+	sum := 0
+	for i, c := range g.starts {
+		g.starts[i], sum = sum, sum+c
+	}
+	g.sorted = slices.Grow(g.sorted[:0], len(ds))[:len(ds)]
+	for k, d := range ds {
+		i := g.nth[k]
+		g.sorted[g.starts[i]] = d
+		g.starts[i]++
+	}
+	return g.sorted
 }
 
 // ownerGone closes the clients of rooms owned by o, whose lease ended: they
@@ -327,25 +403,29 @@ func (h *remoteHandle) finish() bool {
 	return first
 }
 
-// deliver hands a frame from the owner to the client's connection, unless
-// frames were lost on the way: then the client is closed with 1013 rather
-// than given frames out of order.
-func (h *remoteHandle) deliver(seq uint64, frame []byte) {
+// deliver hands frames from the owner (the link's, in order) to the
+// client's connection, unless frames were lost on the way: then the client
+// is closed with 1013 rather than given frames out of order.
+func (h *remoteHandle) deliver(ds []delivery) {
 	h.mu.Lock()
 	m, expected := h.member, h.seqIn+1
-	h.seqIn = seq
+	h.seqIn = ds[len(ds)-1].seq
 	h.mu.Unlock()
 	if m == nil {
 		return
 	}
-	if seq != expected {
-		h.g.n.m.gaps.Inc()
-		h.lost(stateroom.CloseTryAgainLater, "messages were lost between nodes; reconnect")
-		return
-	}
-	h.g.n.m.forwardedFrames.Inc()
-	if m.Send(frame) == rooms.QueueFull {
-		h.Kick(stateroom.CloseSlowConsumer, "slow consumer")
+	for _, d := range ds {
+		if d.seq != expected {
+			h.g.n.m.gaps.Inc()
+			h.lost(stateroom.CloseTryAgainLater, "messages were lost between nodes; reconnect")
+			return
+		}
+		expected++
+		h.g.n.m.forwardedFrames.Inc()
+		if m.Send(d.frame) == rooms.QueueFull {
+			h.Kick(stateroom.CloseSlowConsumer, "slow consumer")
+			return
+		}
 	}
 }
 

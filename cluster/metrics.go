@@ -23,7 +23,7 @@ func newMetrics() *metrics {
 		ownership: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "ownership_changes_total",
 			Help: "Rooms this node became the owner of: created (no owner before) or takeover (from a node whose lease ended)."}, []string{"kind"}),
 		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "lease_renewals_total",
-			Help: "Renewals of this node's lease, by result: ok, failed, expired (registered again as a new incarnation)."}, []string{"result"}),
+			Help: "Renewals of this node's lease, by result: ok, failed, lapsed (not renewed in time: fenced until the old lease has expired), expired (registered again as a new incarnation)."}, []string{"result"}),
 		gaps: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "link_gaps_total",
 			Help: "Clients closed with 1013 because messages between nodes were lost."}),
 		fenced: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "fenced",

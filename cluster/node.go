@@ -186,6 +186,12 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	if n.store, err = NewStore(ctx, n.js, StoreOptions{Replicas: n.opts.Replicas, Timeout: o.LeaseTTL / 4}); err != nil {
 		return fail(err)
 	}
+	// The lease is renewed from now on, not from Bind: Bind may come long
+	// after (a server built meanwhile), and a node that let its lease go
+	// past the fence deadline may not renew it, only wait for it to
+	// expire and register again (directory.renew).
+	n.own.Go(n.renewLoop)
+	n.own.Go(n.fenceLoop)
 	return n, nil
 }
 
@@ -208,13 +214,19 @@ func (n *Node) ClusterStatus() (bool, any) {
 }
 
 // Bind makes local, this node's room runtime, serve the rooms this node
-// owns, and starts the node's work: lease renewals, watching other nodes'
+// owns, and starts the rest of the node's work (its lease is renewed from Start on): watching other nodes'
 // leases, and forwarding. closeAll closes every local room (fencing). It
 // returns the placement the transport joins rooms through.
 func (n *Node) Bind(local rooms.Placement, closeAll func(code stateroom.CloseCode, reason string) int) (rooms.Placement, error) {
+	n.gate.Lock() // a fence, which may run from Start on, sees the node bound or not
 	n.local, n.closeAll = local, closeAll
 	n.gw.init(n)
 	n.owner.init(n)
+	if rt, ok := local.(endingRuntime); ok {
+		n.owner.runtime = rt
+		rt.OnEnded(n.owner.ended)
+	}
+	n.gate.Unlock()
 	// Two subscriptions: traffic for the rooms this node owns, and frames
 	// for the clients it forwards, so that a busy room never holds up the
 	// frames of another node's rooms.
@@ -237,15 +249,6 @@ func (n *Node) Bind(local rooms.Placement, closeAll func(code stateroom.CloseCod
 	if err := n.watchLeases(); err != nil {
 		return nil, err
 	}
-	// Renew now: Start may have been a while ago (waiting for peers).
-	c, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/3)
-	err := n.dir.renew(c)
-	cancel()
-	if err != nil && !errors.Is(err, errLeaseExpired) {
-		return nil, err
-	}
-	n.own.Go(n.renewLoop)
-	n.own.Go(n.fenceLoop)
 	n.own.Go(n.checkLoop)
 	return placement{n}, nil
 }
@@ -290,9 +293,12 @@ func (n *Node) renewLoop() {
 			return
 		case <-tick.C:
 		}
-		wait := min(n.opts.LeaseTTL/5, time.Until(n.dir.fenceDeadline()))
+		// A renewal answered before the fence deadline reached the stream
+		// before it, TTL/3 ahead of the old entry's expiry, so it may take
+		// until then; past the deadline, renew only looks at the lease.
+		wait := min(n.opts.LeaseTTL/3, time.Until(n.dir.fenceDeadline()))
 		if wait <= 0 {
-			wait = n.opts.LeaseTTL / 5 // fenced already: try to come back
+			wait = n.opts.LeaseTTL / 5
 		}
 		c, cancel := context.WithTimeout(context.Background(), wait)
 		err := n.dir.renew(c)
@@ -303,6 +309,8 @@ func (n *Node) renewLoop() {
 			n.fence("the node's lease had expired")
 			n.log.Warn("the node's lease had expired; it registered again, and its rooms may have moved", "incarnation", n.dir.incarnation())
 			err = nil
+		case errors.Is(err, errLeaseLapsing):
+			n.m.renewals.WithLabelValues("lapsed").Inc()
 		case err != nil:
 			n.m.renewals.WithLabelValues("failed").Inc()
 		default:
@@ -370,7 +378,10 @@ func (n *Node) fence(why string) {
 		n.onFence()
 	}
 	const reason = "this node lost contact with the cluster; reconnect"
-	closed := n.closeAll(stateroom.CloseServiceRestart, reason)
+	closed := 0
+	if n.closeAll != nil { // bound: see Bind
+		closed = n.closeAll(stateroom.CloseServiceRestart, reason)
+	}
 	n.gw.closeAll(stateroom.CloseServiceRestart, reason)
 	n.log.Error(why+": stopped serving this node's rooms so that another node can take them over", "rooms", closed)
 }

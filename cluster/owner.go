@@ -24,6 +24,11 @@ type ownerSide struct {
 	rooms map[string]*ownedRoom // rooms this node owns
 	links map[linkKey]*remoteLink
 	out   map[string]*gatewayQueue // by gateway node
+	gates map[string]*roomGate     // rooms being joined or released
+
+	// runtime, when this node's room runtime can tell which rooms ended,
+	// lets the node give those up (release); nil keeps them.
+	runtime endingRuntime
 
 	seed   maphash.Seed
 	shards [ownerShards]chan ownerTask
@@ -58,6 +63,7 @@ func (o *ownerSide) init(n *Node) {
 	o.rooms = map[string]*ownedRoom{}
 	o.links = map[linkKey]*remoteLink{}
 	o.out = map[string]*gatewayQueue{}
+	o.gates = map[string]*roomGate{}
 	o.seed = maphash.MakeSeed()
 	for i := range o.shards {
 		ch := make(chan ownerTask, 256)
@@ -141,6 +147,103 @@ func (o *ownerSide) fenceStore(ctx context.Context, room string) error {
 		return nil // a damaged record is set aside by the room
 	}
 	return err
+}
+
+// endingRuntime is what a node needs of its room runtime
+// (rooms.Registry) to give up the rooms that end.
+type endingRuntime interface {
+	OnEnded(f func(room string, code stateroom.CloseCode))
+	WaitSaved(room string)
+	Idle(room string) bool
+}
+
+// roomGate orders a room's joins on this node, which share it, and the
+// release of its ownership, which holds it alone: a release never runs
+// while a join of the room is between its claim and its room.
+type roomGate struct {
+	sync.RWMutex
+	users int // under ownerSide.mu: the gate is dropped when none is left
+}
+
+// lockRoom takes room's gate, shared (a join) or alone (a release), and
+// returns its unlock.
+func (o *ownerSide) lockRoom(room string, alone bool) (unlock func()) {
+	o.mu.Lock()
+	g := o.gates[room]
+	if g == nil {
+		g = &roomGate{}
+		o.gates[room] = g
+	}
+	g.users++
+	o.mu.Unlock()
+	if alone {
+		g.Lock()
+	} else {
+		g.RLock()
+	}
+	return func() {
+		if alone {
+			g.Unlock()
+		} else {
+			g.RUnlock()
+		}
+		o.mu.Lock()
+		if g.users--; g.users == 0 {
+			delete(o.gates, room)
+		}
+		o.mu.Unlock()
+	}
+}
+
+// ended is told by the room runtime, under the room's lock, that a room
+// ended. A room this node owns that ended while the node serves is given
+// up in the background (release). Not when the server stops (1001): the
+// node resigns its lease next, which frees its rooms at once, and a
+// shutdown should not wait for a write per room. A fenced node has
+// forgotten its rooms before it closes them.
+func (o *ownerSide) ended(room string, code stateroom.CloseCode) {
+	if code == stateroom.CloseGoingAway || o.owned(room) == nil {
+		return
+	}
+	o.n.own.Go(func() { o.release(room) })
+}
+
+// release gives up this node's ownership of an ended room in the
+// directory, so that its entry does not stay behind and the next join,
+// on any node, creates the room there. It first waits for the room's last
+// save (the next owner loads it), then holds the room's gate alone: a join
+// of the room on this node waits, then claims it afresh (a new epoch,
+// whose store fence holds as for any new owner). If a join started the
+// room again meanwhile, or one of its saves is pending, the room is kept:
+// its end will release it.
+func (o *ownerSide) release(room string) {
+	n := o.n
+	o.runtime.WaitSaved(room)
+	n.gate.RLock() // see Node.gate
+	defer n.gate.RUnlock()
+	if n.fenced.Load() {
+		return // its rooms are forgotten; others may have taken them
+	}
+	defer o.lockRoom(room, true)()
+	r := o.owned(room)
+	if r == nil || !o.runtime.Idle(room) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/5)
+	defer cancel()
+	err := n.dir.release(ctx, room, r.epoch)
+	if err != nil && !errors.Is(err, errMoved) {
+		n.log.Warn("an ended room was not given up", "room", room, "err", err)
+		return
+	}
+	o.mu.Lock()
+	if o.rooms[room] == r {
+		delete(o.rooms, room)
+	}
+	o.mu.Unlock()
+	if err == nil {
+		n.m.ownership.WithLabelValues("released").Inc()
+	}
 }
 
 // owned returns the room's entry if this node owns it.
@@ -236,6 +339,7 @@ func (o *ownerSide) join(k linkKey, m *message) []byte {
 	if o.n.fenced.Load() {
 		return replyErr(errKindUnavailable, errFenced.Error())
 	}
+	defer o.lockRoom(m.room, false)() // see roomGate
 	ctx, cancel := context.WithTimeout(context.Background(), o.n.opts.LeaseTTL/5)
 	defer cancel()
 	if r := o.owned(m.room); r != nil {
@@ -257,6 +361,11 @@ func (o *ownerSide) join(k linkKey, m *message) []byte {
 		}
 	}
 	req := rooms.JoinRequest{Room: m.room, Token: m.token}
+	if m.charge {
+		// The gateway charges its client's creation limit (the client's
+		// address is there), then asks again.
+		req.Creating = func() error { return errMustCharge }
+	}
 	switch m.idKind {
 	case identityString:
 		req.Identity = string(m.identity)
@@ -265,6 +374,8 @@ func (o *ownerSide) join(k linkKey, m *message) []byte {
 	}
 	h, err := o.n.local.Join(req)
 	switch {
+	case errors.Is(err, errMustCharge):
+		return replyErr(errKindMustCharge, err.Error())
 	case errors.Is(err, rooms.ErrShuttingDown):
 		return replyErr(errKindShuttingDown, err.Error())
 	case errors.Is(err, rooms.ErrTooManyRooms):
@@ -327,7 +438,7 @@ func (m *remoteMember) Send(frame []byte) rooms.SendResult {
 		return rooms.DroppedClosing
 	}
 	m.seq++
-	if !m.q.push(outItem{link: m.link, seq: m.seq, frame: frame}) {
+	if !m.q.push(outItem{delivery: delivery{link: m.link, seq: m.seq, frame: frame}}) {
 		m.seq--
 		return rooms.QueueFull
 	}
@@ -341,6 +452,6 @@ func (m *remoteMember) Close(code stateroom.CloseCode, reason string, discard bo
 	}
 	m.closed = true
 	m.seq++
-	m.q.pushClose(outItem{link: m.link, seq: m.seq, close: true, code: code, reason: reason, discard: discard})
+	m.q.pushClose(outItem{delivery: delivery{link: m.link, seq: m.seq}, close: true, code: code, reason: reason, discard: discard})
 	return true
 }

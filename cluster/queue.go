@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/binary"
 	"sync"
 
 	"github.com/stateroom-go/stateroom"
@@ -8,12 +9,11 @@ import (
 
 // outItem is a frame or a close for one link.
 type outItem struct {
-	link, seq uint64
-	frame     []byte
-	close     bool
-	code      stateroom.CloseCode
-	reason    string
-	discard   bool
+	delivery // the link, its number, and the frame unless close
+	close    bool
+	code     stateroom.CloseCode
+	reason   string
+	discard  bool
 }
 
 // maxQueuedBytes bounds the frames queued for one gateway; past it a
@@ -25,9 +25,12 @@ const maxQueuedBytes = 64 << 20
 // (by name: a restarted node keeps its queue; one goroutine per node name
 // the cluster has had).
 // Members push under their room's lock (never blocking); one goroutine
-// publishes, putting a frame sent to several of the gateway's clients in
-// one message with their links (a broadcast crosses the network once per
-// gateway, not once per client).
+// publishes what has queued since its last round in as few messages as it
+// can: each holds many frames, and a frame sent to several of the
+// gateway's clients travels once with their links (wire.go, opFrames).
+// Fewer, larger messages are what make a broadcast over three nodes cheap:
+// every NATS message costs a parse and a route hop in each of two NATS
+// servers and a dispatch in the gateway's client, whatever its size.
 type gatewayQueue struct {
 	n       *Node
 	subject string
@@ -36,7 +39,16 @@ type gatewayQueue struct {
 	mu    sync.Mutex
 	items []outItem
 	bytes int
+
+	// Used by run only: kept from one round to the next.
+	pending []delivery
+	encode  encoder
 }
+
+// maxMessageBytes is where a gateway queue starts a new message: large
+// enough to carry a burst of broadcasts in one, well under NATS's default
+// max_payload (1 MiB).
+const maxMessageBytes = 64 << 10
 
 func newGatewayQueue(n *Node, gateway string) *gatewayQueue {
 	q := &gatewayQueue{n: n, subject: gatewaySubject(gateway), wake: make(chan struct{}, 1)}
@@ -88,29 +100,43 @@ func (q *gatewayQueue) run() {
 	}
 }
 
-// publish sends a batch, one message per run of items that share a frame.
+// publish sends a batch in order: its frames in opFrames messages of up
+// to maxMessageBytes (a larger frame travels alone, as it would
+// unbatched), each close in a message of its own (closes are rare).
+// nats.go copies what it publishes, so one buffer serves every message.
 func (q *gatewayQueue) publish(batch []outItem) {
 	nc := q.n.nc
-	for i := 0; i < len(batch); {
-		it := batch[i]
+	size := 0 // at least what q.pending encodes to
+	flush := func() {
+		if len(q.pending) > 0 {
+			q.encode = append(q.encode[:0], opFrames).frames(q.pending)
+			nc.Publish(q.subject, q.encode)
+			clear(q.pending) // drop the frames: they may be large
+			q.pending = q.pending[:0]
+		}
+		size = 0
+	}
+	const linkBytes = 2 * binary.MaxVarintLen64            // a link and its number
+	const groupBytes = linkBytes + 2*binary.MaxVarintLen64 // and a group's count and frame length
+	for _, it := range batch {
 		if it.close {
+			flush()
 			nc.Publish(q.subject, encodeMessage(&message{op: opClose, link: it.link, seq: it.seq, code: it.code, reason: it.reason, discard: it.discard}))
-			i++
 			continue
 		}
-		m := &message{op: opFrames, payload: it.frame}
-		j := i
-		for j < len(batch) && !batch[j].close && sameBytes(batch[j].frame, it.frame) && j-i < maxFrameLinks {
-			m.links = append(m.links, linkSeq{batch[j].link, batch[j].seq})
-			j++
+		cost := linkBytes
+		if len(q.pending) == 0 || !sameBytes(it.frame, q.pending[len(q.pending)-1].frame) {
+			cost = groupBytes + len(it.frame)
 		}
-		nc.Publish(q.subject, encodeMessage(m))
-		i = j
+		if size > 0 && size+cost > maxMessageBytes {
+			flush()
+			cost = groupBytes + len(it.frame)
+		}
+		size += cost
+		q.pending = append(q.pending, it.delivery)
 	}
-}
-
-// sameBytes reports whether a and b are the same slice of memory: a room
-// encodes a payload once and hands the same frame to every recipient.
-func sameBytes(a, b []byte) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+	flush()
+	if cap(q.encode) > 4*maxMessageBytes {
+		q.encode = nil // a huge frame passed: do not keep its buffer
+	}
 }

@@ -17,7 +17,7 @@ import (
 //
 // Gateway to owner:
 //
-//	opJoin     gateway, incarnation, link, room, token, identity kind, identity  (request)
+//	opJoin     gateway, incarnation, link, room, token, identity kind, identity, charge  (request)
 //	opConnect  gateway, link                                                      (request)
 //	opRelease  gateway, link
 //	opMessage  gateway, link, seq, binary, payload
@@ -26,7 +26,8 @@ import (
 //
 // Owner to gateway:
 //
-//	opFrames   count, count x (link, seq), frame   (one frame for several links)
+//	opFrames   one or more groups to the message's end, each:
+//	           count, count x (link, seq), frame   (one frame for several links)
 //	opClose    link, seq, code, discard, reason
 //
 // Replies to requests: a status byte (replyOK or replyError), then for
@@ -66,9 +67,11 @@ const (
 	errKindRefused
 	errKindNotOwner    // the owner lost the room meanwhile: look it up again
 	errKindUnavailable // the owner cannot serve it now (fenced, no quorum)
+	errKindMustCharge  // the join would create the room: charge the client first
 )
 
-// maxFrameLinks bounds the links of one opFrames message.
+// maxFrameLinks bounds the links of one frame group of an opFrames
+// message.
 const maxFrameLinks = 4096
 
 // errMalformed is the error of every decoder given bytes no node wrote.
@@ -86,15 +89,20 @@ type message struct {
 	token       string
 	idKind      byte
 	identity    []byte
+	charge      bool // opJoin: the owner must not create the room (errKindMustCharge)
 	binary      bool
-	payload     []byte // opMessage's payload, opFrames's frame
+	payload     []byte // opMessage's payload
 	code        stateroom.CloseCode
 	reason      string
 	discard     bool
-	links       []linkSeq // opFrames
+	frames      []delivery // opFrames, in the order sent
 }
 
-type linkSeq struct{ link, seq uint64 }
+// delivery is one frame for one link, with its number on the link.
+type delivery struct {
+	link, seq uint64
+	frame     []byte
+}
 
 // encoder appends fields.
 type encoder []byte
@@ -114,7 +122,7 @@ func encodeMessage(m *message) []byte {
 	switch m.op {
 	case opJoin:
 		e = e.str(m.gateway).str(m.incarnation).uint(m.link).str(m.room).str(m.token)
-		e = append(e, m.idKind).bytes(m.identity)
+		e = append(e, m.idKind).bytes(m.identity).bool(m.charge)
 	case opConnect, opRelease, opLeave:
 		e = e.str(m.gateway).uint(m.link)
 	case opMessage:
@@ -122,15 +130,35 @@ func encodeMessage(m *message) []byte {
 	case opKick:
 		e = e.str(m.gateway).uint(m.link).uint(uint64(m.code)).str(m.reason)
 	case opFrames:
-		e = e.uint(uint64(len(m.links)))
-		for _, l := range m.links {
-			e = e.uint(l.link).uint(l.seq)
-		}
-		e = e.bytes(m.payload)
+		e = e.frames(m.frames)
 	case opClose:
 		e = e.uint(m.link).uint(m.seq).uint(uint64(m.code)).bool(m.discard).str(m.reason)
 	}
 	return e
+}
+
+// frames appends ds as opFrames groups: a run of deliveries of the same
+// frame (the same memory: a room encodes a broadcast once) is one group, so
+// a broadcast crosses the network once per gateway, not once per client.
+func (e encoder) frames(ds []delivery) encoder {
+	for i := 0; i < len(ds); {
+		j := i + 1
+		for j < len(ds) && j-i < maxFrameLinks && sameBytes(ds[j].frame, ds[i].frame) {
+			j++
+		}
+		e = e.uint(uint64(j - i))
+		for _, d := range ds[i:j] {
+			e = e.uint(d.link).uint(d.seq)
+		}
+		e = e.bytes(ds[i].frame)
+		i = j
+	}
+	return e
+}
+
+// sameBytes reports whether a and b are the same slice of memory.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // decoder reads fields; the first failure sticks.
@@ -202,7 +230,7 @@ func decodeMessage(b []byte) (*message, error) {
 	switch m.op {
 	case opJoin:
 		m.gateway, m.incarnation, m.link, m.room, m.token = d.str(), d.str(), d.uint(), d.str(), d.str()
-		m.idKind, m.identity = d.byte(), d.bytes()
+		m.idKind, m.identity, m.charge = d.byte(), d.bytes(), d.bool()
 		if m.idKind > identityJSON {
 			d.err = errMalformed
 		}
@@ -213,18 +241,26 @@ func decodeMessage(b []byte) (*message, error) {
 	case opKick:
 		m.gateway, m.link, m.code, m.reason = d.str(), d.uint(), d.code(), d.str()
 	case opFrames:
-		n := d.uint()
-		if n == 0 || n > maxFrameLinks {
+		if len(d.b) == 0 {
 			return nil, errMalformed
 		}
-		m.links = make([]linkSeq, 0, min(n, uint64(len(b))))
-		for range n {
-			m.links = append(m.links, linkSeq{d.uint(), d.uint()})
-			if d.err != nil {
-				break
+		for len(d.b) > 0 && d.err == nil {
+			n := d.uint()
+			if n == 0 || n > maxFrameLinks {
+				return nil, errMalformed
+			}
+			first := len(m.frames)
+			for range n { // grows with the bytes read, not with n
+				m.frames = append(m.frames, delivery{link: d.uint(), seq: d.uint()})
+				if d.err != nil {
+					break
+				}
+			}
+			frame := d.bytes()
+			for i := first; i < len(m.frames); i++ {
+				m.frames[i].frame = frame
 			}
 		}
-		m.payload = d.bytes()
 	case opClose:
 		m.link, m.seq, m.code, m.discard, m.reason = d.uint(), d.uint(), d.code(), d.bool(), d.str()
 	default:
@@ -270,7 +306,7 @@ func decodeReply(b []byte, n int) ([]uint64, byte, string, error) {
 		return out, 0, "", nil
 	case replyError:
 		kind, msg := d.byte(), d.str()
-		if d.err != nil || len(d.b) != 0 || kind < errKindOther || kind > errKindUnavailable {
+		if d.err != nil || len(d.b) != 0 || kind < errKindOther || kind > errKindMustCharge {
 			return nil, 0, "", errMalformed
 		}
 		return nil, kind, msg, nil

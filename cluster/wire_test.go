@@ -8,6 +8,9 @@ import (
 	"github.com/stateroom-go/stateroom"
 )
 
+// hi is a frame shared by several links (one group on the wire).
+var hi = []byte{0x81, 2, 'h', 'i'}
+
 var wireSamples = []*message{
 	{op: opJoin, gateway: "node-1", incarnation: "ab12", link: 7, room: "lobby/é", token: "tok", idKind: identityJSON, identity: []byte(`{"user":"ann"}`)},
 	{op: opJoin, gateway: "n", incarnation: "x", link: 1 << 62, room: "r", idKind: identityNone},
@@ -17,7 +20,8 @@ var wireSamples = []*message{
 	{op: opMessage, gateway: "n2", link: 9, seq: 3, binary: true, payload: []byte{0, 1, 2}},
 	{op: opMessage, gateway: "n2", link: 9, seq: 4, payload: []byte("héllo")},
 	{op: opKick, gateway: "n2", link: 9, code: stateroom.CloseHeartbeatTimeout, reason: "heartbeat"},
-	{op: opFrames, links: []linkSeq{{1, 1}, {2, 5}}, payload: []byte{0x81, 2, 'h', 'i'}},
+	{op: opFrames, frames: []delivery{{1, 1, hi}, {2, 5, hi}}},
+	{op: opFrames, frames: []delivery{{1, 1, hi}, {2, 5, hi}, {1, 2, []byte{0x82, 0}}, {7, 1, hi}}},
 	{op: opClose, link: 3, seq: 8, code: stateroom.CloseServiceRestart, discard: true, reason: "restart"},
 }
 
@@ -38,7 +42,7 @@ func TestWireRoundTrip(t *testing.T) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, &want)
 		}
 	}
-	for _, bad := range [][]byte{nil, {0}, {99}, {opFrames, 0}, {opMessage, 1, 'n', 1, 1, 0, 1, 0xff}, append(encodeMessage(wireSamples[2]), 0)} {
+	for _, bad := range [][]byte{nil, {0}, {99}, {opFrames}, {opFrames, 0}, {opFrames, 1, 1, 1, 2, 'h', 'i', 0}, {opMessage, 1, 'n', 1, 1, 0, 1, 0xff}, append(encodeMessage(wireSamples[2]), 0)} {
 		if _, err := decodeMessage(bad); err == nil {
 			t.Errorf("decodeMessage(%x) accepted malformed bytes", bad)
 		}

@@ -101,7 +101,7 @@
 //
 // The module exports stateroom_recv, stateroom_malloc, stateroom_free,
 // stateroom_api_version and stateroom_api_protocol, the ABI's optional
-// stateroom_snapshot and stateroom_restore, and imports
+// stateroom_snapshot, stateroom_restore and stateroom_member, and imports
 // env.stateroom_send. Buffers the host allocates stay reachable (tracked by
 // address) until the host frees them.
 //
@@ -119,6 +119,12 @@
 // and one that wraps [stateroom.ErrIncompatibleSnapshot] starts the room
 // fresh, as natively. Errors and panics are printed to stderr, which the
 // host logs with the room id and adds to its error.
+//
+// A hibernated room wakes on a fresh instance while its clients stay
+// connected. The host names each of them through the ABI's members
+// extension (stateroom_member, before Init), and this package hands them to
+// the service in [stateroom.InitEvent.Clients], as the runtime does for a
+// native service.
 //
 // A service that is not a Snapshotter makes stateroom_snapshot answer that
 // it has no snapshot of its own; package wasmhost then saves the instance's

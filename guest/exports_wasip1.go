@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strconv"
 	"unsafe"
+
+	"github.com/stateroom-go/stateroom"
 )
 
 func init() { current.send = hostSend }
@@ -118,4 +120,16 @@ func stateroomSnapshot() uint32 {
 func stateroomRestore(ptr unsafe.Pointer, size uint32) uint32 {
 	reseed()
 	return current.restore(uintptr(ptr), size)
+}
+
+// stateroomMember is the ABI's optional stateroom_member (the members
+// extension): one client already connected to the room as this instance
+// starts, named before Init and handed to the service in its
+// InitEvent.Clients.
+//
+//lint:ignore U1000 called by the host: exported with go:wasmexport
+//go:wasmexport stateroom_member
+func stateroomMember(client uint32) {
+	reseed()
+	current.member(stateroom.ClientID(client))
 }

@@ -62,6 +62,10 @@ type guest struct {
 	// restored: the service took a snapshot through stateroom_restore,
 	// so its Init says so (the ABI's Init event has no room for it).
 	restored bool
+	// members are the clients the host named through stateroom_member
+	// since the last Init: the room's clients when this instance started,
+	// for the service's InitEvent.Clients.
+	members []stateroom.ClientID
 	// warn writes a line to stderr, which the host logs with the room id
 	// and puts in the error of a failed snapshot or restore; tests
 	// replace it.
@@ -144,7 +148,9 @@ func (g *guest) recv(b []byte) {
 	r := room{g}
 	switch ev.Kind {
 	case abi.EventInit:
-		g.service.Init(r, stateroom.InitEvent{Restored: g.restored})
+		clients := g.members
+		g.members = nil // the service may keep the slice
+		g.service.Init(r, stateroom.InitEvent{Restored: g.restored, Clients: clients})
 	case abi.EventConnect:
 		g.service.Connect(r, stateroom.ConnectEvent{Client: ev.Client})
 	case abi.EventDisconnect:
@@ -241,6 +247,14 @@ func (g *guest) restore(p uintptr, size uint32) uint32 {
 	}
 	g.restored = true
 	return abi.RestoreOK
+}
+
+// member records a client the host named through stateroom_member, for
+// the next Init. The room id is settled by then, as for a restore.
+func (g *guest) member(id stateroom.ClientID) {
+	g.held = nil
+	g.started = true
+	g.members = append(g.members, id)
 }
 
 // restoreService calls sn.Restore, turning a panic into an error.

@@ -1,13 +1,16 @@
 package server
 
 // Regression tests for the abuse findings of issue 15: each drives a real
-// server (httptest) with real WebSocket clients, gorilla's or the raw-frame
-// client of helpers_test.go, and fails without its fix. None depends on
+// server (httptest) with real WebSocket clients, package client or the
+// raw-frame client of helpers_test.go (for frames package client never
+// sends, and for silence), and fails without its fix. None depends on
 // the machine being fast: bounds on time are lower bounds (a rate the
 // server must not beat), and waits are polls bounded by long deadlines.
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,9 +24,9 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 )
 
 // recorder is a service that records the text messages it gets, per
@@ -104,9 +107,11 @@ func TestFastSenderIsThrottled(t *testing.T) {
 	const n = 1000
 	start := time.Now()
 	writeErr := make(chan error, 1)
-	go func() { // the writes block once the server stops reading: TCP backpressure
+	go func() { // the sends block once the server stops reading: TCP backpressure, then a full send queue
+		ctx, cancel := context.WithTimeout(context.Background(), longWait)
+		defer cancel()
 		for i := range n {
-			if err := c.WriteMessage(websocket.TextMessage, []byte(strconv.Itoa(i))); err != nil {
+			if err := c.Send(ctx, stateroom.Text(strconv.Itoa(i))); err != nil {
 				writeErr <- err
 				return
 			}
@@ -160,7 +165,7 @@ func TestThrottledClientIsNotSilent(t *testing.T) {
 		HeartbeatInterval: 200 * time.Millisecond,
 		HeartbeatTimeout:  1200 * time.Millisecond,
 	})
-	c := dialRaw(t, ts, "/ws/throttled")
+	c := dialRaw(t, ts, "/ws/throttled") // raw: it answers no ping
 	const n = 3
 	var batch []ws.Frame
 	for i := range n {
@@ -199,7 +204,7 @@ func TestThrottledClientIsNotSilent(t *testing.T) {
 func TestPingFloodIsThrottled(t *testing.T) {
 	t.Parallel()
 	_, ts := startServer(t, probeFactory(&eventLog{}, ""), Options{MessageRate: 100, MessageBurst: 10})
-	c := dialRaw(t, ts, "/ws/pings")
+	c := dialRaw(t, ts, "/ws/pings") // raw: package client sends no pings
 	const pings = 300
 	var batch []ws.Frame
 	for range pings {
@@ -239,7 +244,7 @@ func TestPingFloodIsThrottled(t *testing.T) {
 func TestPingFloodClosedUnderCloseClient(t *testing.T) {
 	t.Parallel()
 	s, ts := startServer(t, probeFactory(&eventLog{}, ""), Options{MessageRate: 1, MessageBurst: 5, MessageRateAction: CloseClient})
-	c := dialRaw(t, ts, "/ws/pings")
+	c := dialRaw(t, ts, "/ws/pings") // raw: package client sends no pings
 	var batch []ws.Frame
 	for range 20 {
 		batch = append(batch, ws.NewPingFrame(nil))
@@ -271,7 +276,7 @@ func TestFragmentLimit(t *testing.T) {
 		return frames(append(fs, ws.NewFrame(ws.OpContinuation, true, []byte("whole")))...)
 	}
 
-	ok := dialRaw(t, ts, "/ws/frag")
+	ok := dialRaw(t, ts, "/ws/frag") // raw: package client sends every message in one frame
 	if _, err := ok.Write(fragmented(DefaultMaxMessageFragments)); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +311,7 @@ func TestCloseCodeLabelsAreBounded(t *testing.T) {
 	_, ts := startServer(t, probeFactory(&eventLog{}, ""), Options{})
 	codes := []ws.StatusCode{3000, 3999, 4004, 1003, 4100, 4999, 1001}
 	for _, code := range codes {
-		c := dialRaw(t, ts, "/ws/codes")
+		c := dialRaw(t, ts, "/ws/codes") // raw: package client closes with 1000 only
 		c.writeFrame(t, masked(ws.NewCloseFrame(ws.NewCloseFrameBody(code, ""))))
 		if got, _, _ := c.readUntilClose(t); got != stateroom.CloseCode(code) {
 			t.Fatalf("close %d answered with %d", code, got)
@@ -340,7 +345,7 @@ func TestOriginScheme(t *testing.T) {
 	_, plain := startServer(t, f, Options{})
 	_, proxied := startServer(t, f, Options{TrustForwardedFor: true})
 	_, secure := startServerOn(t, f, Options{}, httptest.NewTLSServer)
-	tlsDialer := &websocket.Dialer{TLSClientConfig: secure.Client().Transport.(*http.Transport).TLSClientConfig}
+	tlsConfig := secure.Client().Transport.(*http.Transport).TLSClientConfig
 	host := func(ts *httptest.Server) string { return ts.Listener.Addr().String() }
 
 	for _, tc := range []struct {
@@ -359,22 +364,20 @@ func TestOriginScheme(t *testing.T) {
 		{"default port written in Host only", plain, http.Header{"Origin": {"http://example.test"}, "Host": {"example.test:80"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := websocket.DefaultDialer
+			opts := client.Options{Header: tc.header}
 			u := wsURL(tc.ts, "/ws/scheme")
 			if tc.ts == secure {
-				d, u = tlsDialer, "wss"+strings.TrimPrefix(tc.ts.URL, "https")+"/ws/scheme"
+				opts.TLSConfig, u = tlsConfig, "wss"+strings.TrimPrefix(tc.ts.URL, "https")+"/ws/scheme"
 			}
-			c, resp, err := d.Dial(u, tc.header)
-			if c != nil {
-				defer c.Close()
-			}
+			_, err := tryDial(t, u, opts)
+			he, refused := errors.AsType[*client.HandshakeError](err)
 			switch {
 			case tc.ok && err != nil:
-				t.Fatalf("refused: %v (%v)", err, resp)
+				t.Fatalf("refused: %v", err)
 			case !tc.ok && err == nil:
 				t.Fatal("connected, want 403")
-			case !tc.ok && resp.StatusCode != http.StatusForbidden:
-				t.Fatalf("HTTP %d, want 403", resp.StatusCode)
+			case !tc.ok && (!refused || he.Status != http.StatusForbidden):
+				t.Fatalf("%v, want HTTP 403", err)
 			}
 		})
 	}
@@ -396,7 +399,7 @@ func TestAllowedHosts(t *testing.T) {
 	}
 
 	// Today's default: the rebound page gets in.
-	c, _, err := dialWith(t, open, "/ws/h", rebound(open))
+	c, err := dialWith(t, open, "/ws/h", rebound(open))
 	if err != nil {
 		t.Fatalf("without AllowedHosts the rebound page is refused: %v", err)
 	}
@@ -418,9 +421,9 @@ func TestAllowedHosts(t *testing.T) {
 		{"Host": {"app.example.test" + port(pinned)}, "Origin": {"http://app.example.test" + port(pinned)}},
 		{"Origin": {"https://partner.test"}},
 	} {
-		c, resp, err := dialWith(t, pinned, "/ws/h", h)
+		c, err := dialWith(t, pinned, "/ws/h", h)
 		if err != nil {
-			t.Fatalf("%v: %v (%v)", h, err, resp)
+			t.Fatalf("%v: %v", h, err)
 		}
 		expectPrefix(t, c, "hello")
 	}
@@ -519,18 +522,18 @@ func TestMaxRoomsCreatedPerIP(t *testing.T) {
 	// One client creating rooms one after another, each left at once
 	// but the first.
 	for i := range limit {
-		c, resp, err := dialWith(t, ts, fmt.Sprintf("/ws/r%d", i), from("203.0.113.1"))
+		c, err := dialWith(t, ts, fmt.Sprintf("/ws/r%d", i), from("203.0.113.1"))
 		if err != nil {
-			t.Fatalf("room %d: %v (%v)", i, err, resp)
+			t.Fatalf("room %d: %v", i, err)
 		}
 		expectPrefix(t, c, "hello")
 		if i > 0 {
 			c.Close()
 		}
 	}
-	resp := expectRefused(t, ts, "/ws/one-more", from("203.0.113.1"), http.StatusTooManyRequests, "Options.MaxRoomsCreatedPerIP")
-	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || secs < 1 || secs > 60/limit {
-		t.Errorf("Retry-After %q, want 1 to %d seconds", resp.Header.Get("Retry-After"), 60/limit)
+	refusal := expectRefused(t, ts, "/ws/one-more", from("203.0.113.1"), http.StatusTooManyRequests, "Options.MaxRoomsCreatedPerIP")
+	if secs, err := strconv.Atoi(refusal.Header.Get("Retry-After")); err != nil || secs < 1 || secs > 60/limit {
+		t.Errorf("Retry-After %q, want 1 to %d seconds", refusal.Header.Get("Retry-After"), 60/limit)
 	}
 	for _, r := range s.Rooms() {
 		if r.ID == "one-more" {
@@ -538,13 +541,13 @@ func TestMaxRoomsCreatedPerIP(t *testing.T) {
 		}
 	}
 	// Joining a running room creates nothing: free.
-	c, _, err := dialWith(t, ts, "/ws/r0", from("203.0.113.1"))
+	c, err := dialWith(t, ts, "/ws/r0", from("203.0.113.1"))
 	if err != nil {
 		t.Fatalf("joining a running room: %v", err)
 	}
 	expectPrefix(t, c, "hello 2 room=r0")
 	// Another address has its own budget.
-	c, _, err = dialWith(t, ts, "/ws/one-more", from("203.0.113.2"))
+	c, err = dialWith(t, ts, "/ws/one-more", from("203.0.113.2"))
 	if err != nil {
 		t.Fatalf("another address: %v", err)
 	}
@@ -560,10 +563,10 @@ func TestRoomCreationLimitIsOnByDefault(t *testing.T) {
 	start := time.Now()
 	created := 0
 	for ; created < DefaultMaxRooms; created++ {
-		c, resp, err := dialWith(t, ts, fmt.Sprintf("/ws/r%d", created), nil)
+		c, err := dialWith(t, ts, fmt.Sprintf("/ws/r%d", created), nil)
 		if err != nil {
-			if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
-				t.Fatalf("room %d: %v (%v), want a connection or 429", created, err, resp)
+			if he, ok := errors.AsType[*client.HandshakeError](err); !ok || he.Status != http.StatusTooManyRequests {
+				t.Fatalf("room %d: %v, want a connection or 429", created, err)
 			}
 			break
 		}
@@ -619,9 +622,9 @@ func TestRoomCreationChargesOnlyCreation(t *testing.T) {
 	from := http.Header{"X-Forwarded-For": {"203.0.113.7"}}
 	var inst string
 	for i := range 2 * limit {
-		c, resp, err := dialWith(t, ts, "/ws/mine", from)
+		c, err := dialWith(t, ts, "/ws/mine", from)
 		if err != nil {
-			t.Fatalf("join %d of the room in its grace period: %v (%v)", i+1, err, resp)
+			t.Fatalf("join %d of the room in its grace period: %v", i+1, err)
 		}
 		id, in := hello(t, c)
 		if i > 0 && in != inst {
@@ -632,9 +635,9 @@ func TestRoomCreationChargesOnlyCreation(t *testing.T) {
 		log.waitFor(t, fmt.Sprintf("%s disconnect %d", inst, id))
 	}
 	// One room created so far: one more may be, not two.
-	c, resp, err := dialWith(t, ts, "/ws/second", from)
+	c, err := dialWith(t, ts, "/ws/second", from)
 	if err != nil {
-		t.Fatalf("the second room: %v (%v)", err, resp)
+		t.Fatalf("the second room: %v", err)
 	}
 	expectPrefix(t, c, "hello")
 	expectRefused(t, ts, "/ws/third", from, http.StatusTooManyRequests, "Options.MaxRoomsCreatedPerIP")

@@ -42,7 +42,7 @@ func TestAuthenticate(t *testing.T) {
 	expectRefused(t, ts, "/ws/vault", nil, http.StatusUnauthorized, "log in first")
 	expectRefused(t, ts, "/ws/vault", http.Header{"X-User": {"mallory"}}, http.StatusForbidden, "mallory may not enter vault")
 
-	c, _, err := dialWith(t, ts, "/ws/vault", http.Header{"X-User": {"alice"}})
+	c, err := dialWith(t, ts, "/ws/vault", http.Header{"X-User": {"alice"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestClientToken(t *testing.T) {
 
 	c := dial(t, ts, "/ws/a?auth=open%20sesame")
 	expectPrefix(t, c, "hello 1 room=a")
-	c2, _, err := dialWith(t, ts, "/ws/a", http.Header{"Authorization": {"Bearer " + secret}})
+	c2, err := dialWith(t, ts, "/ws/a", http.Header{"Authorization": {"Bearer " + secret}})
 	if err != nil {
 		t.Fatal(err)
 	}

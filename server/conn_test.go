@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
 )
 
@@ -18,12 +17,10 @@ func TestTextAndBinaryStayApart(t *testing.T) {
 	c := dial(t, ts, "/ws/kinds")
 	hello(t, c)
 	bin := []byte{0, 1, 2, 0xff}
-	if err := c.WriteMessage(websocket.BinaryMessage, bin); err != nil {
-		t.Fatal(err)
-	}
-	typ, got := read(t, c)
-	if typ != websocket.BinaryMessage || got != string(bin) {
-		t.Fatalf("got type %d %q, want binary %q", typ, got, bin)
+	sendPayload(t, c, stateroom.Binary(bin))
+	binary, got := read(t, c)
+	if !binary || got != string(bin) {
+		t.Fatalf("got binary=%v %q, want binary %q", binary, got, bin)
 	}
 	send(t, c, "echo:héllo")
 	expect(t, c, "héllo")
@@ -31,9 +28,9 @@ func TestTextAndBinaryStayApart(t *testing.T) {
 	// Sizes around the frame header's length encodings.
 	for _, n := range []int{0, 125, 126, 65535, 65536, 200000} {
 		send(t, c, fmt.Sprintf("bcast:%d", n))
-		typ, got := read(t, c)
-		if typ != websocket.BinaryMessage || len(got) != n {
-			t.Fatalf("bcast %d: got type %d, %d bytes", n, typ, len(got))
+		binary, got := read(t, c)
+		if !binary || len(got) != n {
+			t.Fatalf("bcast %d: got binary=%v, %d bytes", n, binary, len(got))
 		}
 	}
 }
@@ -42,48 +39,49 @@ func TestClientLimitsAndProtocolErrors(t *testing.T) {
 	var log eventLog
 	_, ts := startServer(t, probeFactory(&log, ""), Options{MaxMessageSize: 1000})
 
-	gorillaCases := []struct {
-		name string
-		typ  int
-		data []byte
-		code stateroom.CloseCode
+	// Broken by a client that otherwise behaves: the bad message is sent
+	// by the client, or injected on its socket as one frame when package
+	// client refuses to send it (invalid UTF-8 as text).
+	clientCases := []struct {
+		name   string
+		bad    ws.Frame
+		inject bool
+		code   stateroom.CloseCode
 	}{
 		{
 			name: "message too big",
-			typ:  websocket.BinaryMessage,
-			data: make([]byte, 1001),
+			bad:  ws.NewBinaryFrame(make([]byte, 1001)),
 			code: stateroom.CloseMessageTooBig,
 		},
 		{
-			name: "invalid UTF-8",
-			typ:  websocket.TextMessage,
-			data: []byte("ok \xff\xfe"),
-			code: stateroom.CloseInvalidPayload,
+			name:   "invalid UTF-8",
+			bad:    ws.NewTextFrame([]byte("ok \xff\xfe")),
+			inject: true,
+			code:   stateroom.CloseInvalidPayload,
 		},
 	}
-	for _, tc := range gorillaCases {
+	for _, tc := range clientCases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, ts, "/ws/limits")
+			c, nc := dialTapped(t, ts, "/ws/limits")
 			id, inst := hello(t, c)
-			if err := c.WriteMessage(websocket.BinaryMessage, make([]byte, 1000)); err != nil {
-				t.Fatal(err)
-			}
-			if typ, got := read(t, c); typ != websocket.BinaryMessage || len(got) != 1000 {
+			sendPayload(t, c, stateroom.Binary(make([]byte, 1000)))
+			if binary, got := read(t, c); !binary || len(got) != 1000 {
 				t.Fatal("a message at the limit must pass")
 			}
-			if err := c.WriteMessage(tc.typ, tc.data); err != nil {
-				t.Fatal(err)
+			if tc.inject {
+				nc.inject(t, tc.bad)
+			} else {
+				sendPayload(t, c, stateroom.Payload{Data: tc.bad.Payload, Binary: tc.bad.Header.OpCode == ws.OpBinary})
 			}
-			c.SetReadDeadline(time.Now().Add(waitTimeout))
-			_, _, err := c.ReadMessage()
-			if !websocket.IsCloseError(err, int(tc.code)) {
-				t.Fatalf("got %v, want close %d", err, tc.code)
+			if code, _, err := closeOf(c); err != nil || code != tc.code {
+				t.Fatalf("got close %d, %v; want close %d", code, err, tc.code)
 			}
 			log.waitFor(t, fmt.Sprintf("%s disconnect %d", inst, id))
 		})
 	}
 
 	mask := func(f ws.Frame) ws.Frame { return ws.MaskFrameWith(f, [4]byte{1, 2, 3, 4}) }
+	// Frames package client never sends: the raw client writes them.
 	rawCases := []struct {
 		name   string
 		frames []ws.Frame
@@ -140,7 +138,7 @@ func TestClientLimitsAndProtocolErrors(t *testing.T) {
 	}
 
 	t.Run("fragmented message with a ping inside", func(t *testing.T) {
-		c := dialRaw(t, ts, "/ws/frag")
+		c := dialRaw(t, ts, "/ws/frag") // raw: package client neither fragments nor pings
 		c.writeFrame(t, mask(ws.NewFrame(ws.OpText, false, []byte("echo:hel"))))
 		c.writeFrame(t, mask(ws.NewPingFrame([]byte("p1"))))
 		c.writeFrame(t, mask(ws.NewFrame(ws.OpContinuation, true, []byte("lo"))))
@@ -158,7 +156,7 @@ func TestClientLimitsAndProtocolErrors(t *testing.T) {
 		}
 	})
 	t.Run("client close is answered", func(t *testing.T) {
-		c := dialRaw(t, ts, "/ws/bye")
+		c := dialRaw(t, ts, "/ws/bye") // raw: package client closes with 1000 only
 		c.writeFrame(t, mask(ws.NewCloseFrame(ws.NewCloseFrameBody(4321, "done"))))
 		code, _, _ := c.readUntilClose(t)
 		if code != 4321 {
@@ -177,28 +175,13 @@ func TestHeartbeat(t *testing.T) {
 		HeartbeatInterval: 50 * time.Millisecond,
 		HeartbeatTimeout:  2 * time.Second,
 	})
-	// A live gorilla client answers pings while it reads.
-	live := dial(t, ts, "/ws/hb")
+	// A live client answers pings by itself; its socket is tapped to
+	// see that it was pinged and answered.
+	live, liveSocket := dialTapped(t, ts, "/ws/hb")
 	liveID, inst := hello(t, live)
-	pinged := make(chan struct{}, 1)
-	live.SetPingHandler(func(data string) error {
-		select {
-		case pinged <- struct{}{}:
-		default:
-		}
-		return live.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(waitTimeout))
-	})
-	readErr := make(chan error, 1)
-	go func() {
-		for {
-			if _, _, err := live.ReadMessage(); err != nil {
-				readErr <- err
-				return
-			}
-		}
-	}()
 
-	// A silent client sends nothing and answers nothing.
+	// A silent client sends nothing and answers nothing: a raw one, as
+	// package client answers pings by itself.
 	silent := dialRaw(t, ts, "/ws/hb")
 	log.waitFor(t, inst+" connect 2")
 	log.waitFor(t, inst+" disconnect 2")
@@ -206,18 +189,12 @@ func TestHeartbeat(t *testing.T) {
 	if code != stateroom.CloseHeartbeatTimeout || reason != "heartbeat timeout" {
 		t.Fatalf("silent client closed with %d %q, want %d", code, reason, stateroom.CloseHeartbeatTimeout)
 	}
-	select {
-	case <-pinged:
-	case <-time.After(waitTimeout):
-		t.Fatal("the live client was never pinged")
-	}
+	eventually(t, func() bool { return liveSocket.in.count(ws.OpPing) > 0 && liveSocket.out.count(ws.OpPong) > 0 }, "the live client to be pinged and answer")
 	// The live client outlives the silent one by timeouts.
 	time.Sleep(2 * 2 * time.Second)
 	if n := log.count(fmt.Sprintf("%s disconnect %d", inst, liveID)); n != 0 {
 		t.Fatal("a client answering pings was closed")
 	}
-	live.Close()
-	<-readErr
 }
 
 func TestSlowConsumer(t *testing.T) {
@@ -225,7 +202,7 @@ func TestSlowConsumer(t *testing.T) {
 	s, ts := startServer(t, probeFactory(&log, ""), Options{SendQueueMessages: 16, SendQueueBytes: 256 << 10})
 	fast := dial(t, ts, "/ws/slow")
 	_, inst := hello(t, fast)
-	slow := dialRaw(t, ts, "/ws/slow") // never reads until the end
+	slow := dialRaw(t, ts, "/ws/slow") // never reads until the end: raw, as package client always reads
 	log.waitFor(t, inst+" connect 2")
 
 	// The fast client drives broadcasts of 64 KiB, one at a time: its own
@@ -236,8 +213,8 @@ func TestSlowConsumer(t *testing.T) {
 	for i := 0; i < 2000 && !kicked; i++ {
 		send(t, fast, fmt.Sprintf("bcast:%d", size))
 		for {
-			typ, got := read(t, fast)
-			if typ == websocket.BinaryMessage && len(got) == size {
+			binary, got := read(t, fast)
+			if binary && len(got) == size {
 				break
 			}
 			if got == "left 2" {
@@ -275,9 +252,9 @@ func TestServerSendsInvalidUTF8(t *testing.T) {
 	c := dial(t, ts, "/ws/x")
 	expect(t, c, "ok") // the invalid message between was dropped
 	send(t, c, "x")
-	typ, got := read(t, c)
-	if typ != websocket.BinaryMessage || !bytes.Equal([]byte(got), []byte{0xff}) {
-		t.Fatalf("got %d %q, want binary 0xff", typ, got)
+	binary, got := read(t, c)
+	if !binary || !bytes.Equal([]byte(got), []byte{0xff}) {
+		t.Fatalf("got binary=%v %q, want binary 0xff", binary, got)
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/store"
 )
 
@@ -83,7 +83,7 @@ func tallyFactory(timers *atomic.Int32) stateroom.Factory {
 // shutdown stops s within the test's patience and fails the test if it
 // could not. It closes the clients first: a client that does not read would
 // hold its connection for the close handshake's WriteTimeout.
-func shutdown(t *testing.T, s *Server, clients ...*websocket.Conn) {
+func shutdown(t *testing.T, s *Server, clients ...*client.Conn) {
 	t.Helper()
 	for _, c := range clients {
 		c.Close()
@@ -163,7 +163,7 @@ func TestBadSnapshots(t *testing.T) {
 	var timers atomic.Int32
 	// Records as a server would write them: through a first server.
 	s1, ts1 := startServer(t, tallyFactory(&timers), Options{Store: st})
-	var clients []*websocket.Conn
+	var clients []*client.Conn
 	for id, raw := range map[string]string{"corrupt": "1", "fails": "fail", "other": "other-build"} {
 		c := dial(t, ts1, "/ws/"+id)
 		expect(t, c, "n=0 restored=false")
@@ -284,17 +284,18 @@ func TestHibernation(t *testing.T) {
 
 	// Both clients talk at once: one wake, every message handled in order.
 	done := make(chan error, 2)
-	for _, c := range []*websocket.Conn{a, b} {
+	for _, c := range []*client.Conn{a, b} {
 		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
 			for range 20 {
-				if err := c.WriteMessage(websocket.TextMessage, []byte("add:1")); err != nil {
+				if err := c.Send(ctx, stateroom.Text("add:1")); err != nil {
 					done <- err
 					return
 				}
 			}
-			c.SetReadDeadline(time.Now().Add(waitTimeout))
 			for range 20 { // every message handled: one reply each
-				if _, _, err := c.ReadMessage(); err != nil {
+				if _, err := recv(c); err != nil {
 					done <- err
 					return
 				}

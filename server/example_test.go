@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/server"
 )
 
@@ -32,13 +31,13 @@ func ExampleNew() {
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 
-	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/rooms/ws/lobby", nil)
+	// A Go program joins a room with package client.
+	c, err := client.Dial(context.Background(), ts.URL+"/rooms", client.Options{Room: "lobby"})
 	if err != nil {
 		panic(err)
 	}
 	defer c.Close()
-	_, msg, _ := c.ReadMessage()
-	fmt.Println(string(msg))
+	fmt.Println(<-c.Messages())
 	// Output: hello 1, this is room lobby
 }
 
@@ -77,18 +76,20 @@ func ExampleClientIdentity() {
 	defer s.Shutdown(context.Background())
 	ts := httptest.NewServer(s)
 	defer ts.Close()
-	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/lobby"
+	url := ts.URL + "/ws/lobby"
 
-	if _, resp, err := websocket.DefaultDialer.Dial(url, nil); err != nil {
-		fmt.Println("anonymous:", resp.Status)
+	if _, err := client.Dial(context.Background(), url, client.Options{}); err != nil {
+		var refused *client.HandshakeError
+		if errors.As(err, &refused) {
+			fmt.Println("anonymous:", refused.Status, http.StatusText(refused.Status))
+		}
 	}
-	c, _, err := websocket.DefaultDialer.Dial(url+"?name=ada", nil)
+	c, err := client.Dial(context.Background(), url+"?name=ada", client.Options{})
 	if err != nil {
 		panic(err)
 	}
 	defer c.Close()
-	_, msg, _ := c.ReadMessage()
-	fmt.Println(string(msg))
+	fmt.Println(<-c.Messages())
 	// Output:
 	// anonymous: 401 Unauthorized
 	// welcome, ada

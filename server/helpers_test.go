@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,8 +20,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"go.uber.org/goleak"
 )
 
@@ -242,44 +243,72 @@ func wsURL(ts *httptest.Server, path string) string {
 	return "ws" + strings.TrimPrefix(ts.URL, "http") + path
 }
 
-// dial connects a gorilla client to path; it is closed with the test.
-func dial(t *testing.T, ts *httptest.Server, path string) *websocket.Conn {
+// dial connects a client (package client, without reconnection) to path;
+// it is closed with the test.
+func dial(t *testing.T, ts *httptest.Server, path string) *client.Conn {
 	t.Helper()
-	c, resp, err := websocket.DefaultDialer.Dial(wsURL(ts, path), nil)
+	return dialURL(t, wsURL(ts, path), client.Options{})
+}
+
+// dialURL connects a client to url with opts; it is closed with the test.
+func dialURL(t *testing.T, url string, opts client.Options) *client.Conn {
+	t.Helper()
+	c, err := tryDial(t, url, opts)
 	if err != nil {
-		body := ""
-		if resp != nil {
-			b, _ := io.ReadAll(resp.Body)
-			body = fmt.Sprintf(" (HTTP %d: %s)", resp.StatusCode, b)
-		}
-		t.Fatalf("dial %s: %v%s", path, err, body)
+		t.Fatalf("dial %s: %v", url, err) // a refusal says its HTTP status and the server's reason
 	}
-	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-// read returns the next message, failing the test on error or timeout.
-func read(t *testing.T, c *websocket.Conn) (int, string) {
+// tryDial connects a client to url with opts and returns the error of a
+// refused handshake (a *client.HandshakeError) for the test to check. A
+// client that connects is closed with the test.
+func tryDial(t *testing.T, url string, opts client.Options) (*client.Conn, error) {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(waitTimeout))
-	typ, b, err := c.ReadMessage()
+	opts.HandshakeTimeout = waitTimeout
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, url, opts)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, nil
+}
+
+// recv returns the next message of c, or why none came within
+// waitTimeout: for goroutines other than the test's.
+func recv(c *client.Conn) (stateroom.Payload, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	p, err := c.Receive(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return p, fmt.Errorf("no message within %v", waitTimeout)
+	}
+	return p, err
+}
+
+// read returns the next message, failing the test on error or timeout.
+func read(t *testing.T, c *client.Conn) (binary bool, data string) {
+	t.Helper()
+	p, err := recv(c)
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	return typ, string(b)
+	return p.Binary, string(p.Data)
 }
 
 // expect reads the next message and checks it is text want.
-func expect(t *testing.T, c *websocket.Conn, want string) {
+func expect(t *testing.T, c *client.Conn, want string) {
 	t.Helper()
-	typ, got := read(t, c)
-	if typ != websocket.TextMessage || got != want {
-		t.Fatalf("got message %q (type %d), want text %q", got, typ, want)
+	binary, got := read(t, c)
+	if binary || got != want {
+		t.Fatalf("got message %q (binary %v), want text %q", got, binary, want)
 	}
 }
 
 // expectPrefix reads the next message and checks it starts with prefix.
-func expectPrefix(t *testing.T, c *websocket.Conn, prefix string) string {
+func expectPrefix(t *testing.T, c *client.Conn, prefix string) string {
 	t.Helper()
 	_, got := read(t, c)
 	if !strings.HasPrefix(got, prefix) {
@@ -288,16 +317,26 @@ func expectPrefix(t *testing.T, c *websocket.Conn, prefix string) string {
 	return got
 }
 
-func send(t *testing.T, c *websocket.Conn, text string) {
+// send sends text.
+func send(t *testing.T, c *client.Conn, text string) {
 	t.Helper()
-	if err := c.WriteMessage(websocket.TextMessage, []byte(text)); err != nil {
-		t.Fatalf("write %q: %v", text, err)
+	sendPayload(t, c, stateroom.Text(text))
+}
+
+// sendPayload sends p. The client queues it and writes it in order; an
+// error writing it ends the connection, which the next read reports.
+func sendPayload(t *testing.T, c *client.Conn, p stateroom.Payload) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.Send(ctx, p); err != nil {
+		t.Fatalf("send %.40q: %v", p.Data, err)
 	}
 }
 
 // expectClose reads until the server closes the connection and checks the
 // close code and reason.
-func expectClose(t *testing.T, c *websocket.Conn, code stateroom.CloseCode, reason string) {
+func expectClose(t *testing.T, c *client.Conn, code stateroom.CloseCode, reason string) {
 	t.Helper()
 	if err := checkClose(c, code, reason); err != nil {
 		t.Fatal(err)
@@ -306,26 +345,129 @@ func expectClose(t *testing.T, c *websocket.Conn, code stateroom.CloseCode, reas
 
 // checkClose is expectClose for a goroutine other than the test's: it
 // returns what is wrong instead of failing the test.
-func checkClose(c *websocket.Conn, code stateroom.CloseCode, reason string) error {
-	c.SetReadDeadline(time.Now().Add(waitTimeout))
+func checkClose(c *client.Conn, code stateroom.CloseCode, reason string) error {
+	got, text, err := closeOf(c)
+	if err != nil {
+		return fmt.Errorf("%w, want close %d %q", err, code, reason)
+	}
+	if got != code || text != reason {
+		return fmt.Errorf("got close %d %q, want %d %q", got, text, code, reason)
+	}
+	return nil
+}
+
+// closeOf reads c until the server closes it, skipping the messages sent
+// before, and returns the close frame's code and reason.
+func closeOf(c *client.Conn) (stateroom.CloseCode, string, error) {
+	var last stateroom.Payload
 	for {
-		_, msg, err := c.ReadMessage()
+		p, err := recv(c)
 		if err == nil {
-			continue // messages sent before the close
+			last = p
+			continue
 		}
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) {
-			return fmt.Errorf("got error %v (after %q), want close %d %q", err, msg, code, reason)
+		ce, ok := errors.AsType[*client.CloseError](c.Err())
+		if !ok || ce.Code == stateroom.CloseAbnormal {
+			return 0, "", fmt.Errorf("got %v (after %.40q)", err, last.Data)
 		}
-		if ce.Code != int(code) || ce.Text != reason {
-			return fmt.Errorf("got close %d %q, want %d %q", ce.Code, ce.Text, code, reason)
-		}
-		return nil
+		return ce.Code, ce.Reason, nil
 	}
 }
 
-// rawConn is a client on a bare socket, for what gorilla will not do:
-// break the protocol, or stay silent.
+// dialTapped connects a client to path like dial and also returns its
+// socket, a tappedConn, for what a test must do beneath the client: cut
+// the connection without a close frame, write a frame a well-behaved
+// client never sends, or watch the control frames the client handles by
+// itself.
+func dialTapped(t *testing.T, ts *httptest.Server, path string) (*client.Conn, *tappedConn) {
+	t.Helper()
+	var tc *tappedConn
+	var d net.Dialer
+	c := dialURL(t, wsURL(ts, path), client.Options{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc = &tappedConn{Conn: nc}
+		return tc, nil
+	}})
+	return c, tc
+}
+
+// tappedConn is a client's socket (see dialTapped): it reports the opcodes
+// of the frames the client reads and writes.
+type tappedConn struct {
+	net.Conn
+	in, out frameScanner
+}
+
+func (c *tappedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.in.scan(b[:n])
+	return n, err
+}
+
+func (c *tappedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.out.scan(b[:n])
+	return n, err
+}
+
+// inject writes the client frame f (masked here) on the socket, between
+// the client's own frames: each of those is one Write, which a TCP socket
+// does not interleave with another.
+func (c *tappedConn) inject(t *testing.T, f ws.Frame) {
+	t.Helper()
+	if _, err := c.Conn.Write(ws.MustCompileFrame(ws.MaskFrameWith(f, [4]byte{1, 2, 3, 4}))); err != nil {
+		t.Fatalf("inject frame: %v", err)
+	}
+}
+
+// frameScanner counts the frames of a byte stream by opcode, after the
+// HTTP handshake that starts the stream.
+type frameScanner struct {
+	mu      sync.Mutex
+	buf     []byte
+	framing bool // the handshake is behind
+	counts  [16]int
+}
+
+func (s *frameScanner) scan(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = append(s.buf, b...)
+	if !s.framing {
+		i := bytes.Index(s.buf, []byte("\r\n\r\n"))
+		if i < 0 {
+			return
+		}
+		s.buf, s.framing = s.buf[i+4:], true
+	}
+	for {
+		r := bytes.NewReader(s.buf)
+		h, err := ws.ReadHeader(r)
+		if err != nil { // a header cut short: wait for the rest
+			return
+		}
+		size := len(s.buf) - r.Len() + int(h.Length)
+		if len(s.buf) < size {
+			return
+		}
+		s.counts[h.OpCode&0xf]++
+		s.buf = s.buf[size:]
+	}
+}
+
+// count returns how many frames with op went by.
+func (s *frameScanner) count(op ws.OpCode) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[op&0xf]
+}
+
+// rawConn is a client on a bare socket, for what a well-behaved client
+// (package client) never does: break the protocol, send frames it does
+// not, or stay silent (read nothing, answer no ping and no close frame).
 type rawConn struct {
 	net.Conn
 	br *bufio.Reader
@@ -351,6 +493,32 @@ func (c *rawConn) writeFrame(t *testing.T, f ws.Frame) {
 	t.Helper()
 	if err := ws.WriteFrame(c, f); err != nil {
 		t.Fatalf("write frame: %v", err)
+	}
+}
+
+// sendText writes text as one masked frame.
+func (c *rawConn) sendText(t *testing.T, text string) {
+	t.Helper()
+	c.writeFrame(t, masked(ws.NewTextFrame([]byte(text))))
+}
+
+// expectText reads the next data frame, skipping control frames, and
+// checks it is text want.
+func (c *rawConn) expectText(t *testing.T, want string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	for {
+		f, err := readFrame(c.br)
+		if err != nil {
+			t.Fatalf("read frame: %v", err)
+		}
+		if f.Header.OpCode.IsControl() {
+			continue
+		}
+		if f.Header.OpCode != ws.OpText || string(f.Payload) != want {
+			t.Fatalf("got %v frame %q, want text %q", f.Header.OpCode, f.Payload, want)
+		}
+		return
 	}
 }
 
@@ -421,33 +589,29 @@ func readFrame(r io.Reader) (ws.Frame, error) {
 	return ws.Frame{Header: h, Payload: p}, nil
 }
 
-// dialWith connects a gorilla client to path with header and returns the
-// handshake's response and error, for tests of refused handshakes. A client
-// that connects is closed with the test.
-func dialWith(t *testing.T, ts *httptest.Server, path string, header http.Header) (*websocket.Conn, *http.Response, error) {
+// dialWith connects a client to path with header (a Host entry is sent
+// as the request's Host) and returns the handshake's error, a
+// *client.HandshakeError when the server refused, for tests of refused
+// handshakes. A client that connects is closed with the test.
+func dialWith(t *testing.T, ts *httptest.Server, path string, header http.Header) (*client.Conn, error) {
 	t.Helper()
-	c, resp, err := websocket.DefaultDialer.Dial(wsURL(ts, path), header)
-	if c != nil {
-		t.Cleanup(func() { c.Close() })
-	}
-	return c, resp, err
+	return tryDial(t, wsURL(ts, path), client.Options{Header: header})
 }
 
 // expectRefused dials path with header and checks the handshake fails with
 // status and a body containing msg.
-func expectRefused(t *testing.T, ts *httptest.Server, path string, header http.Header, status int, msg string) *http.Response {
+func expectRefused(t *testing.T, ts *httptest.Server, path string, header http.Header, status int, msg string) *client.HandshakeError {
 	t.Helper()
-	_, resp, err := dialWith(t, ts, path, header)
+	_, err := dialWith(t, ts, path, header)
 	if err == nil {
 		t.Fatalf("dial %s with %v: connected, want HTTP %d", path, header, status)
 	}
-	if resp == nil {
+	he, ok := errors.AsType[*client.HandshakeError](err)
+	if !ok {
 		t.Fatalf("dial %s: %v, want HTTP %d", path, err, status)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != status || !strings.Contains(string(b), msg) {
-		t.Fatalf("dial %s with %v: HTTP %d %q, want %d with %q", path, header, resp.StatusCode, b, status, msg)
+	if he.Status != status || !strings.Contains(he.Message, msg) {
+		t.Fatalf("dial %s with %v: HTTP %d %q, want %d with %q", path, header, he.Status, he.Message, status, msg)
 	}
-	return resp
+	return he
 }

@@ -33,7 +33,9 @@ const idleRooms = 100
 //
 // The clients live in this process too: each is a bare net.Conn (about
 // 0.4 KB of heap, see the tcp sub-benchmark, which holds bare TCP pairs),
-// so heap-B/conn includes that share.
+// so heap-B/conn includes that share. They are not package client's
+// Conns, whose two goroutines and buffers each would count as the
+// server's here.
 func BenchmarkIdleConns(b *testing.B) {
 	b.Run("stateroom", func(b *testing.B) {
 		s, err := New(stateroom.New(func(string) fanout { return fanout{} }), Options{

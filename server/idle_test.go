@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,9 +15,9 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 )
 
 // TestIdleConnectionsHoldNoGoroutine checks the idle design (doc.go,
@@ -30,7 +31,7 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 	}
 	s, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), Options{})
 	shortParkTick(s)
-	checkIdleGoroutines(t, ts, websocket.DefaultDialer, func() bool { parked, all := parkedConns(s); return parked == all }, 0)
+	checkIdleGoroutines(t, ts, nil, func() bool { parked, all := parkedConns(s); return parked == all }, 0)
 	if got := testutil.ToFloat64(s.metrics.parked); got != float64(liveConns(s)) {
 		t.Errorf("stateroom_connections_parked = %v with %d connections parked", got, liveConns(s))
 	}
@@ -41,28 +42,20 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 // parks; its reader waits, on a fresh goroutine's small stack.
 func TestIdleTLSConnectionsHoldOneGoroutine(t *testing.T) {
 	_, ts := startServerOn(t, stateroom.New(func(string) fanout { return fanout{} }), Options{}, httptest.NewTLSServer)
-	d := &websocket.Dialer{TLSClientConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig}
-	checkIdleGoroutines(t, ts, d, func() bool { return true }, 1)
+	checkIdleGoroutines(t, ts, ts.Client().Transport.(*http.Transport).TLSClientConfig, func() bool { return true }, 1)
 }
 
 // checkIdleGoroutines connects n clients that talk and go quiet, checks
 // that each holds perConn goroutines of the server, then that each still
 // answers, and holds perConn again after. settled reports that every
-// quiet client's connection has reached its idle state.
-func checkIdleGoroutines(t *testing.T, ts *httptest.Server, d *websocket.Dialer, settled func() bool, perConn int) {
+// quiet client's connection has reached its idle state. tlsConfig is the
+// clients' for a TLS server (ts.URL is https://), nil for plain ws://.
+func checkIdleGoroutines(t *testing.T, ts *httptest.Server, tlsConfig *tls.Config, settled func() bool, perConn int) {
 	t.Helper()
-	dialWith := func(path string) *websocket.Conn {
-		c, _, err := d.Dial(wsURL(ts, path), nil)
-		if err != nil {
-			t.Fatalf("dial %s: %v", path, err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
 	const n = 20
-	clients := make([]*websocket.Conn, n)
+	clients := make([]*client.Conn, n)
 	for i := range clients {
-		c := dialWith(fmt.Sprintf("/ws/idle-%d", i))
+		c := dialURL(t, wsURL(ts, fmt.Sprintf("/ws/idle-%d", i)), client.Options{TLSConfig: tlsConfig})
 		for j := range 3 { // each message grows the reader's and writer's stacks
 			msg := strings.Repeat("x", 100*j)
 			send(t, c, msg)
@@ -70,7 +63,8 @@ func checkIdleGoroutines(t *testing.T, ts *httptest.Server, d *websocket.Dialer,
 		}
 		clients[i] = c
 	}
-	// Each gorilla client has no goroutine of its own while nobody reads.
+	// The clients' own goroutines (two per Conn, in package client) do
+	// not count: connGoroutines counts the server's.
 	want := func() bool { return settled() && connGoroutines() == n*perConn }
 	eventually(t, want, "%d goroutines per idle connection (%d connections)", perConn, n)
 	for i, c := range clients {
@@ -144,30 +138,53 @@ func connGoroutines() int {
 	return count
 }
 
-// parkedServer starts a server with n clients in one room that have each
-// talked and gone quiet, and waits until their connections are parked.
-func parkedServer(t *testing.T, opts Options, n int) (*Server, []*websocket.Conn) {
+// parkedServer starts a server with n clients (package client, tapped:
+// see dialTapped) in one room that have each talked and gone quiet, and
+// waits until their connections are parked. The clients still answer
+// pings and close frames, by themselves.
+func parkedServer(t *testing.T, opts Options, n int) (*Server, []*client.Conn, []*tappedConn) {
+	t.Helper()
+	clients := make([]*client.Conn, n)
+	sockets := make([]*tappedConn, n)
+	s := startParked(t, opts, n, func(ts *httptest.Server, i int) (func(string), func(int, string)) {
+		clients[i], sockets[i] = dialTapped(t, ts, "/ws/parked")
+		return func(msg string) { send(t, clients[i], msg) }, func(j int, msg string) { expect(t, clients[j], msg) }
+	})
+	return s, clients, sockets
+}
+
+// parkedRawServer is parkedServer with raw clients that, once quiet, read
+// nothing and answer nothing: no ping, no close frame.
+func parkedRawServer(t *testing.T, opts Options, n int) (*Server, []*rawConn) {
+	t.Helper()
+	clients := make([]*rawConn, n)
+	s := startParked(t, opts, n, func(ts *httptest.Server, i int) (func(string), func(int, string)) {
+		clients[i] = dialRaw(t, ts, "/ws/parked")
+		return func(msg string) { clients[i].sendText(t, msg) }, func(j int, msg string) { clients[j].expectText(t, msg) }
+	})
+	return s, clients
+}
+
+// startParked starts a fanout server for parkedServer and parkedRawServer
+// and joins n clients one by one: join connects client i and returns how
+// it sends and how client j expects a message.
+func startParked(t *testing.T, opts Options, n int, join func(ts *httptest.Server, i int) (say func(string), hear func(j int, msg string))) *Server {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("readiness polling is Linux-only")
 	}
 	s, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), opts)
 	shortParkTick(s)
-	clients := make([]*websocket.Conn, n)
-	for i := range clients {
-		c := dial(t, ts, "/ws/parked")
+	for i := range n {
+		say, hear := join(ts, i)
 		msg := fmt.Sprintf("hello %d", i)
-		send(t, c, msg)
-		for _, earlier := range clients[:i+1] {
-			if earlier == nil {
-				earlier = c
-			}
-			expect(t, earlier, msg) // fanout relays to everyone
+		say(msg)
+		for j := range i + 1 {
+			hear(j, msg) // fanout relays to everyone
 		}
-		clients[i] = c
 	}
 	eventually(t, func() bool { parked, _ := parkedConns(s); return parked == n }, "%d connections to park", n)
-	return s, clients
+	return s
 }
 
 // parkedConns counts the connections s holds, and those of them parked.
@@ -190,8 +207,8 @@ func liveConns(s *Server) int {
 // frame while its connection is parked must still leave its room; the
 // poller's watch covers hangups, not just data.
 func TestParkedConnectionNoticesHangup(t *testing.T) {
-	s, cs := parkedServer(t, Options{}, 1)
-	cs[0].UnderlyingConn().Close()
+	s, _, sockets := parkedServer(t, Options{}, 1)
+	sockets[0].Conn.Close() // beneath the client: no close frame
 	eventually(t, func() bool { return liveConns(s) == 0 }, "the server to drop the vanished client")
 }
 
@@ -200,7 +217,7 @@ func TestParkedConnectionNoticesHangup(t *testing.T) {
 // connection even though the client never answers (nor reads): the server
 // has to take the connection out of the poller to wait with a deadline.
 func TestParkedConnectionClosedBySilence(t *testing.T) {
-	s, _ := parkedServer(t, Options{
+	s, _ := parkedRawServer(t, Options{
 		HeartbeatInterval: 100 * time.Millisecond,
 		HeartbeatTimeout:  250 * time.Millisecond,
 		WriteTimeout:      100 * time.Millisecond,
@@ -211,7 +228,7 @@ func TestParkedConnectionClosedBySilence(t *testing.T) {
 // TestParkedConnectionGetsMessages: a parked connection still receives
 // (writing needs no reader), and wakes for its own client's message.
 func TestParkedConnectionGetsMessages(t *testing.T) {
-	_, cs := parkedServer(t, Options{}, 2)
+	_, cs, _ := parkedServer(t, Options{}, 2)
 	send(t, cs[0], "to everyone")
 	expect(t, cs[0], "to everyone")
 	expect(t, cs[1], "to everyone")
@@ -220,7 +237,7 @@ func TestParkedConnectionGetsMessages(t *testing.T) {
 // TestParkedConnectionsAtShutdown: Shutdown closes parked connections with
 // the going-away code, and returns once they are gone.
 func TestParkedConnectionsAtShutdown(t *testing.T) {
-	s, cs := parkedServer(t, Options{}, 3)
+	s, cs, _ := parkedServer(t, Options{}, 3)
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -242,7 +259,7 @@ func TestParkedConnectionsAtShutdown(t *testing.T) {
 // never answers the close frame is cut off when Shutdown's context ends,
 // before WriteTimeout: the abort must reach a connection with no reader.
 func TestParkedConnectionAbortedWhenShutdownExpires(t *testing.T) {
-	s, _ := parkedServer(t, Options{WriteTimeout: time.Minute}, 2) // the clients do not read
+	s, _ := parkedRawServer(t, Options{WriteTimeout: time.Minute}, 2) // the clients do not read
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -256,7 +273,7 @@ func TestParkedConnectionAbortedWhenShutdownExpires(t *testing.T) {
 // must close the socket and also start a reader, the only one that ends
 // the connection: a closed socket gives the poller no event.
 func TestParkedConnectionAbortedWhileItsWriterIsStuck(t *testing.T) {
-	s, cs := parkedServer(t, Options{WriteTimeout: time.Minute, SendQueueBytes: 256 << 20}, 2)
+	s, cs := parkedRawServer(t, Options{WriteTimeout: time.Minute, SendQueueBytes: 256 << 20}, 2)
 	var quiet *conn // the server's side of cs[1], which neither reads nor sends
 	s.conns.each(func(c *conn) {
 		if c.nc.RemoteAddr().String() == cs[1].LocalAddr().String() {
@@ -272,7 +289,7 @@ func TestParkedConnectionAbortedWhileItsWriterIsStuck(t *testing.T) {
 		return quiet.queued > 1<<20 // more than a megabyte waits behind the full socket
 	}
 	for i := 0; i < 2048 && !stuck(); i++ {
-		send(t, cs[0], big)
+		cs[0].sendText(t, big)
 	}
 	eventually(t, stuck, "the quiet client's writer to be stuck")
 	if !quiet.parked.Load() {
@@ -292,7 +309,7 @@ func TestParkedConnectionAbortedWhileItsWriterIsStuck(t *testing.T) {
 // message behind the pong, the reader must park again rather than block
 // inside the frame reader until the next message.
 func TestParkedConnectionParksAgainAfterPong(t *testing.T) {
-	s, cs := parkedServer(t, Options{
+	s, _, sockets := parkedServer(t, Options{
 		// Far longer than the quiet time before parking (5 ms here), so a
 		// loaded machine still parks between two pongs.
 		HeartbeatInterval: 200 * time.Millisecond,
@@ -300,30 +317,8 @@ func TestParkedConnectionParksAgainAfterPong(t *testing.T) {
 		// closed for silence would get no more pings.
 		HeartbeatTimeout: 10 * time.Second,
 	}, 1)
-	c := cs[0]
-	pongs := make(chan struct{}, 100)
-	c.SetPingHandler(func(data string) error {
-		err := c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(waitTimeout))
-		select {
-		case pongs <- struct{}{}:
-		default:
-		}
-		return err
-	})
-	go func() { // gorilla answers pings while it reads
-		for {
-			if _, _, err := c.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
-	for range 3 {
-		select {
-		case <-pongs:
-		case <-time.After(waitTimeout):
-			t.Fatal("no ping from the server's heartbeat")
-		}
-	}
+	// The client answers pings by itself; its socket counts the pongs.
+	eventually(t, func() bool { return sockets[0].out.count(ws.OpPong) >= 3 }, "three pongs to the server's heartbeat")
 	// Three pongs have woken the connection; it must be parked again
 	// between heartbeats.
 	eventually(t, func() bool { parked, _ := parkedConns(s); return parked == 1 }, "the connection to park again after answering pings")

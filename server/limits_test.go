@@ -27,7 +27,7 @@ func TestMaxConnections(t *testing.T) {
 	// A slot frees when a client leaves.
 	a.Close()
 	eventually(t, func() bool {
-		c, _, err := dialWith(t, ts, "/ws/a", nil)
+		c, err := dialWith(t, ts, "/ws/a", nil)
 		if err != nil {
 			return false
 		}
@@ -51,7 +51,7 @@ func TestMaxConnectionsPerIP(t *testing.T) {
 func TestTrustForwardedFor(t *testing.T) {
 	_, ts := startServer(t, probeFactory(&eventLog{}, ""), Options{MaxConnectionsPerIP: 1, TrustForwardedFor: true})
 	for _, xff := range []string{"203.0.113.1", "203.0.113.2"} {
-		c, _, err := dialWith(t, ts, "/ws/a", http.Header{"X-Forwarded-For": {xff}})
+		c, err := dialWith(t, ts, "/ws/a", http.Header{"X-Forwarded-For": {xff}})
 		if err != nil {
 			t.Fatalf("X-Forwarded-For %s: %v", xff, err)
 		}

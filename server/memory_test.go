@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 )
 
 // TestMemoryReleasedAfterMassClose: once at least half of the peak's
@@ -23,7 +23,7 @@ func TestMemoryReleasedAfterMassClose(t *testing.T) {
 			s.conns.mu.Unlock()
 
 			const n = 8
-			clients := make([]*websocket.Conn, n)
+			clients := make([]*client.Conn, n)
 			for i := range clients {
 				clients[i] = dial(t, ts, fmt.Sprintf("/ws/m%d", i))
 			}

@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 )
 
 // scrape fetches url and returns every sample as "name{label=value}" (one
@@ -92,10 +93,10 @@ func TestMetrics(t *testing.T) {
 	url := ts.URL + "/metrics"
 
 	a := dial(t, ts, "/ws/m")
-	b := dial(t, ts, "/ws/m")
+	b, bSocket := dialTapped(t, ts, "/ws/m") // to send invalid UTF-8, which package client refuses to
 	outBytes := 0
 	var bID string // clients join at Connect, after the handshake: b may be client 1
-	for _, c := range []*websocket.Conn{a, b} {
+	for _, c := range []*client.Conn{a, b} {
 		msg := expectPrefix(t, c, "hello")
 		outBytes += 2 + len(msg) // a frame under 126 bytes has a 2-byte header
 		m := helloRE.FindStringSubmatch(msg)
@@ -114,7 +115,11 @@ func TestMetrics(t *testing.T) {
 	send(t, a, "to:99:x") // 7 bytes in, dropped: no client 99
 	expect(t, a, "hi")
 	expect(t, b, "hi")
-	send(t, b, "echo:\xff") // invalid UTF-8 is refused by the reader, closing b
+	// Send only queues: "to:99:x" may still wait for a's writer (a busy
+	// machine can hold it past the rest of this test), so wait for its
+	// drop before the room is closed.
+	checkMetrics(t, url, map[string]float64{"stateroom_deliveries_dropped_total{reason=not_connected}": 1})
+	bSocket.inject(t, ws.NewTextFrame([]byte("echo:\xff"))) // invalid UTF-8 is refused by the reader, closing b
 	outBytes += 2 * 4
 	expectClose(t, b, stateroom.CloseInvalidPayload, "text message is not valid UTF-8; send bytes as a binary message")
 	expect(t, a, "left "+bID) // the probe's Disconnect tells everyone

@@ -154,7 +154,8 @@ type Options struct {
 
 	// CheckpointInterval is the most often a room with events is saved to
 	// Store. Zero means 1 s. A crash loses at most this much of a room's
-	// events.
+	// events. Rooms' checkpoints fall on ten slots per interval shared by
+	// all rooms, so that a store can commit many rooms' saves together.
 	CheckpointInterval time.Duration
 
 	// HibernateAfter is how long a room whose service implements

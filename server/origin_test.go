@@ -43,9 +43,9 @@ func TestOriginCheck(t *testing.T) {
 				h.Set("Origin", tc.origin)
 			}
 			if tc.ok {
-				c, resp, err := dialWith(t, ts, "/ws/origin", h)
+				c, err := dialWith(t, ts, "/ws/origin", h)
 				if err != nil {
-					t.Fatalf("Origin %q: %v (%v), want a connection", tc.origin, err, resp)
+					t.Fatalf("Origin %q: %v, want a connection", tc.origin, err)
 				}
 				expectPrefix(t, c, "hello")
 				return

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
 )
 
@@ -24,26 +23,22 @@ func TestBurstReachesReadingClient(t *testing.T) {
 	t.Parallel()
 	var log eventLog
 	s, ts := startServer(t, probeFactory(&log, ""), Options{})
-	c := dialRaw(t, ts, "/ws/burst")
-	c.SetReadDeadline(time.Now().Add(waitTimeout))
-	inst := rawHello(t, c)
-	shrinkBuffers(t, s, c.Conn)
+	c, socket := dialTapped(t, ts, "/ws/burst") // the socket, to shrink its buffer
+	_, inst := hello(t, c)
+	shrinkBuffers(t, s, socket.Conn)
 	const n, size = 5000, 100
-	c.writeFrame(t, ws.MaskFrameWith(ws.NewTextFrame(fmt.Appendf(nil, "seq:%d:%d", n, size)), [4]byte{1, 2, 3, 4}))
+	send(t, c, fmt.Sprintf("seq:%d:%d", n, size))
 	for i := range n {
-		f, err := readFrame(c.br)
+		p, err := recv(c)
 		if err != nil {
 			t.Fatalf("after %d of %d messages: %v", i, n, err)
 		}
-		if want := seqMessage(i, size); f.Header.OpCode != ws.OpText || string(f.Payload) != want {
-			code, reason := ws.ParseCloseFrameData(f.Payload)
-			t.Fatalf("message %d is %v %q (close %d %q), want %q", i, f.Header.OpCode, f.Payload, code, reason, want)
+		if want := seqMessage(i, size); p.Binary || string(p.Data) != want {
+			t.Fatalf("message %d is %q (binary %v), want %q", i, p.Data, p.Binary, want)
 		}
 	}
-	c.writeFrame(t, ws.MaskFrameWith(ws.NewTextFrame([]byte("echo:still here")), [4]byte{1, 2, 3, 4}))
-	if f, err := readFrame(c.br); err != nil || string(f.Payload) != "still here" {
-		t.Fatalf("after the burst: %q, %v; want the echo", f.Payload, err)
-	}
+	send(t, c, "echo:still here")
+	expect(t, c, "still here")
 	if n := log.count(inst + " disconnect 1"); n != 0 {
 		t.Fatal("the reading client was disconnected")
 	}
@@ -93,7 +88,7 @@ func TestSlowReaderGetsLargeMessage(t *testing.T) {
 	t.Parallel()
 	var log eventLog
 	s, ts := startServer(t, probeFactory(&log, ""), Options{WriteTimeout: 2 * time.Second, SendQueueBytes: 8 << 20})
-	c := dialRaw(t, ts, "/ws/slowread")
+	c := dialRaw(t, ts, "/ws/slowread") // raw: it reads the message a few bytes at a time
 	c.SetReadDeadline(time.Now().Add(2 * time.Minute))
 	inst := rawHello(t, c)
 	shrinkBuffers(t, s, c.Conn)
@@ -135,15 +130,15 @@ func TestStoppedReaderIsClosed(t *testing.T) {
 		s, ts := startServer(t, probeFactory(&log, ""), Options{})
 		fast := dial(t, ts, "/ws/stop")
 		_, inst := hello(t, fast)
-		stopped := dialRaw(t, ts, "/ws/stop")
+		stopped := dialRaw(t, ts, "/ws/stop") // raw: package client would read into its buffer
 		log.waitFor(t, inst+" connect 2")
 		const size = 64 << 10
 		kicked := false
 		for i := 0; i < 1000 && !kicked; i++ {
 			send(t, fast, fmt.Sprintf("bcast:%d", size))
 			for {
-				typ, got := read(t, fast)
-				if typ == websocket.BinaryMessage && len(got) == size {
+				binary, got := read(t, fast)
+				if binary && len(got) == size {
 					break
 				}
 				kicked = kicked || got == "left 2"
@@ -173,7 +168,7 @@ func TestStoppedReaderIsClosed(t *testing.T) {
 		t.Parallel()
 		var log eventLog
 		s, ts := startServer(t, probeFactory(&log, ""), Options{WriteTimeout: time.Second})
-		c := dialRaw(t, ts, "/ws/stall")
+		c := dialRaw(t, ts, "/ws/stall") // raw: it reads nothing after its hello
 		c.SetReadDeadline(time.Now().Add(waitTimeout))
 		inst := rawHello(t, c)
 		shrinkBuffers(t, s, c.Conn)

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/store"
 )
 
@@ -53,26 +54,27 @@ func eachRoom(n int, visit func(i int) error) error {
 // talk dials room i of ts, checks the greeting, sends msg if not empty and
 // checks the answer, and closes the connection.
 func talk(ts *httptest.Server, i int, greeting, msg, answer string) error {
-	c, _, err := websocket.DefaultDialer.Dial(wsURL(ts, fmt.Sprintf("/ws/room-%04d", i)), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, wsURL(ts, fmt.Sprintf("/ws/room-%04d", i)), client.Options{})
 	if err != nil {
 		return fmt.Errorf("room %d: dial: %w", i, err)
 	}
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(waitTimeout))
 	exchange := []string{greeting}
 	if msg != "" {
-		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-			return fmt.Errorf("room %d: write: %w", i, err)
+		if err := c.Send(ctx, stateroom.Text(msg)); err != nil {
+			return fmt.Errorf("room %d: send: %w", i, err)
 		}
 		exchange = append(exchange, answer)
 	}
 	for _, want := range exchange {
-		_, b, err := c.ReadMessage()
+		p, err := recv(c)
 		if err != nil {
 			return fmt.Errorf("room %d: read: %w", i, err)
 		}
-		if string(b) != want {
-			return fmt.Errorf("room %d: got %q, want %q", i, b, want)
+		if p.String() != want {
+			return fmt.Errorf("room %d: got %q, want %q", i, p.Data, want)
 		}
 	}
 	return nil

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -8,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 )
 
 var helloRE = regexp.MustCompile(`^hello (\d+) room=(.*) inst=(\d+)`)
 
 // hello reads the greeting and returns the client id and service instance.
-func hello(t *testing.T, c *websocket.Conn) (id int, inst string) {
+func hello(t *testing.T, c *client.Conn) (id int, inst string) {
 	t.Helper()
 	_, msg := read(t, c)
 	m := helloRE.FindStringSubmatch(msg)
@@ -125,15 +127,16 @@ func TestJoinEndingRoom(t *testing.T) {
 	for g := range 4 {
 		wg.Go(func() {
 			for i := range 40 {
-				c, _, err := websocket.DefaultDialer.Dial(wsURL(ts, "/ws/churn"), nil)
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				c, err := client.Dial(ctx, wsURL(ts, "/ws/churn"), client.Options{})
+				cancel()
 				if err != nil {
 					t.Errorf("worker %d dial %d: %v", g, i, err)
 					return
 				}
-				c.SetReadDeadline(time.Now().Add(waitTimeout))
-				_, msg, err := c.ReadMessage()
-				if err != nil || !strings.HasPrefix(string(msg), "hello ") {
-					t.Errorf("worker %d join %d: got %q, %v; want a hello", g, i, msg, err)
+				msg, err := recv(c)
+				if err != nil || !strings.HasPrefix(msg.String(), "hello ") {
+					t.Errorf("worker %d join %d: got %q, %v; want a hello", g, i, msg.Data, err)
 				}
 				c.Close()
 			}
@@ -160,7 +163,7 @@ func TestMessageOrder(t *testing.T) {
 	// n messages at once are past the default rate limit's burst.
 	_, ts := startServer(t, probeFactory(&log, ""), Options{MessageRate: NoLimit})
 	const n = 300
-	clients := make([]*websocket.Conn, 3)
+	clients := make([]*client.Conn, 3)
 	for i := range clients {
 		clients[i] = dial(t, ts, "/ws/order")
 		hello(t, clients[i])
@@ -194,7 +197,7 @@ func TestSerialDispatch(t *testing.T) {
 	var log eventLog
 	_, ts := startServer(t, probeFactory(&log, ""), Options{})
 	const clients, each = 8, 100
-	conns := make([]*websocket.Conn, clients)
+	conns := make([]*client.Conn, clients)
 	for i := range conns {
 		conns[i] = dial(t, ts, "/ws/serial")
 		hello(t, conns[i])
@@ -202,8 +205,10 @@ func TestSerialDispatch(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
 			for range each {
-				if err := c.WriteMessage(websocket.TextMessage, []byte("x")); err != nil {
+				if err := c.Send(ctx, stateroom.Text("x")); err != nil {
 					t.Error(err)
 					return
 				}
@@ -384,7 +389,7 @@ func TestPanicEndsOnlyItsRoom(t *testing.T) {
 			if _, inst2 := hello(t, c); inst2 == inst {
 				t.Fatal("reconnect after a panic got the same instance")
 			}
-			for _, c := range []*websocket.Conn{b, c} {
+			for _, c := range []*client.Conn{b, c} {
 				c.Close()
 			}
 		})
@@ -397,13 +402,12 @@ func TestPanicEndsOnlyItsRoom(t *testing.T) {
 func TestInitPanic(t *testing.T) {
 	f := stateroom.New(func(string) *initPanicker { return &initPanicker{} })
 	_, ts := startServer(t, f, Options{})
-	_, resp, err := websocket.DefaultDialer.Dial(wsURL(ts, "/ws/x"), nil)
+	_, err := tryDial(t, wsURL(ts, "/ws/x"), client.Options{})
 	if err == nil {
 		t.Fatal("dial succeeded, want HTTP 500")
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 500 {
-		t.Fatalf("got HTTP %d, want 500", resp.StatusCode)
+	if he, ok := errors.AsType[*client.HandshakeError](err); !ok || he.Status != 500 {
+		t.Fatalf("got %v, want HTTP 500", err)
 	}
 }
 

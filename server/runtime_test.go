@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 )
 
 // blocker is a service whose Message blocks until release is closed, as a
@@ -60,7 +60,7 @@ func TestShutdownKeepsItsDeadline(t *testing.T) {
 	}
 
 	errs := make(chan error, 2)
-	for _, c := range []*websocket.Conn{stuck, other} {
+	for _, c := range []*client.Conn{stuck, other} {
 		go func() { errs <- checkClose(c, stateroom.CloseGoingAway, "server shutting down") }()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -128,7 +128,7 @@ func TestSendQueueMessageLimit(t *testing.T) {
 		SendQueueBytes:    256 << 20,
 		WriteTimeout:      time.Minute,
 	})
-	c := dialRaw(t, ts, "/ws/q")
+	c := dialRaw(t, ts, "/ws/q") // raw: package client always reads
 	// The client reads nothing: 32 MiB fill the sockets' buffers, so
 	// the writer blocks and the flood that follows stays queued.
 	c.writeFrame(t, ws.MaskFrameWith(ws.NewTextFrame([]byte("bcast:33554432")), [4]byte{1, 2, 3, 4}))
@@ -192,7 +192,7 @@ func TestClientEchoesServerCloseCode(t *testing.T) {
 	_, ts := startServer(t, probeFactory(&log, ""), Options{})
 	for _, code := range []stateroom.CloseCode{stateroom.CloseServiceRestart, stateroom.CloseTryAgainLater, 1014, stateroom.CloseRoomClosed, 4100} {
 		t.Run(code.String(), func(t *testing.T) {
-			c := dialRaw(t, ts, "/ws/echo")
+			c := dialRaw(t, ts, "/ws/echo") // raw: package client closes with 1000 only
 			body := ws.NewCloseFrameBody(ws.StatusCode(code), "")
 			c.writeFrame(t, ws.MaskFrameWith(ws.NewCloseFrame(body), [4]byte{5, 6, 7, 8}))
 			got, reason, _ := c.readUntilClose(t)

@@ -20,8 +20,8 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 )
 
 // TestStaticFS serves a page from a file system value, as a binary that
@@ -203,14 +203,13 @@ func TestFactoryErrors(t *testing.T) {
 			body:   "factory panicked: factory bug",
 		},
 	} {
-		_, resp, err := websocket.DefaultDialer.Dial(wsURL(ts, "/ws/"+tc.room), nil)
+		_, err := dialWith(t, ts, "/ws/"+tc.room, nil)
 		if err == nil {
 			t.Fatalf("room %s: dial succeeded, want HTTP %d", tc.room, tc.status)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.body) {
-			t.Errorf("room %s: got %d %q, want %d containing %q", tc.room, resp.StatusCode, body, tc.status, tc.body)
+		he, ok := errors.AsType[*client.HandshakeError](err)
+		if !ok || he.Status != tc.status || !strings.Contains(he.Message, tc.body) {
+			t.Errorf("room %s: got %v, want HTTP %d containing %q", tc.room, err, tc.status, tc.body)
 		}
 	}
 	// The server keeps running.
@@ -307,10 +306,10 @@ func TestShutdown(t *testing.T) {
 	hb := expectPrefix(t, b, "hello 1 room=b")
 
 	// The clients read while the server shuts down, so they answer its
-	// close frames (gorilla does so from ReadMessage).
+	// close frames (package client always reads).
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	for _, c := range []*websocket.Conn{a, b} {
+	for _, c := range []*client.Conn{a, b} {
 		wg.Go(func() { errs <- checkClose(c, stateroom.CloseGoingAway, "server shutting down") })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -339,12 +338,10 @@ func TestShutdown(t *testing.T) {
 		}
 	}
 	// New connections are refused; Shutdown is idempotent.
-	_, resp, err := websocket.DefaultDialer.Dial(wsURL(ts, "/ws/a"), nil)
-	if err == nil || resp.StatusCode != http.StatusServiceUnavailable {
+	if _, err := dialWith(t, ts, "/ws/a", nil); err == nil {
+		t.Error("dial after Shutdown: connected, want 503")
+	} else if he, ok := errors.AsType[*client.HandshakeError](err); !ok || he.Status != http.StatusServiceUnavailable {
 		t.Errorf("dial after Shutdown: got %v, want 503", err)
-	}
-	if resp != nil {
-		resp.Body.Close()
 	}
 	if err := s.Shutdown(ctx); err != nil {
 		t.Errorf("second Shutdown: %v", err)
@@ -439,11 +436,7 @@ func TestServeAndListenAndServe(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, ln, probeFactory(&log, ""), Options{Logger: quietLogger}) }()
 
-	c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/x", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialURL(t, "ws://"+addr+"/ws/x", client.Options{})
 	expectPrefix(t, c, "hello 1 room=x")
 
 	// The port is taken: ListenAndServe says so and suggests another.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorilla/websocket"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/internal/testcert"
 )
 
@@ -31,22 +31,17 @@ func TestServeTLS(t *testing.T) {
 		}
 	}()
 
-	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool}, HandshakeTimeout: waitTimeout}
-	c, _, err := d.Dial("wss://"+addr+"/ws/secure", nil)
-	if err != nil {
-		t.Fatalf("wss dial: %v", err)
-	}
-	defer c.Close()
+	c := dialURL(t, "wss://"+addr+"/ws/secure", client.Options{TLSConfig: &tls.Config{RootCAs: pool}})
 	expectPrefix(t, c, "hello 1 room=secure")
 	send(t, c, "echo:over tls")
 	expect(t, c, "over tls")
 
 	// A client that does not trust the certificate cannot connect.
-	if _, _, err := websocket.DefaultDialer.Dial("wss://"+addr+"/ws/secure", nil); err == nil {
+	if _, err := tryDial(t, "wss://"+addr+"/ws/secure", client.Options{}); err == nil {
 		t.Error("a client without the test CA connected")
 	}
 	// Plain WebSocket to a TLS port fails too.
-	if _, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/secure", nil); err == nil {
+	if _, err := tryDial(t, "ws://"+addr+"/ws/secure", client.Options{}); err == nil {
 		t.Error("a plain ws:// client connected to the TLS port")
 	}
 }

@@ -53,6 +53,11 @@
 // [Options.MemoryLimit] allows, are refused with [ErrRestore] and never
 // reach the guest. The format is in snapshot.go.
 //
+// A room woken from hibernation names the clients it kept in
+// [stateroom.InitEvent.Clients]; a module that exports the ABI's optional
+// stateroom_member (the Go SDK does) is told of each before its Init
+// (members.go), and any other gets Init alone.
+//
 // # Sandbox
 //
 // Every call into a guest runs under a CPU budget ([Options.EventBudget]) and

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/store"
@@ -57,8 +55,8 @@ func TestDurableRawE2E(t *testing.T) {
 		t.Cleanup(ts.Close)
 		return s, "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/durable"
 	}
-	stop := func(s *server.Server, c *client) {
-		_ = c.c.Close(websocket.StatusNormalClosure, "")
+	stop := func(s *server.Server, c *roomClient) {
+		_ = c.c.Close()
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if err := s.Shutdown(ctx); err != nil {
@@ -67,9 +65,10 @@ func TestDurableRawE2E(t *testing.T) {
 	}
 	// state reads the counter guest's reply: memory counter, global
 	// counter, pages, clients, Inits, marker.
-	state := func(c *client) [6]uint32 {
+	state := func(c *roomClient) [6]uint32 {
 		t.Helper()
-		_, b, err := c.read()
+		p, err := c.read()
+		b := p.Data
 		if err != nil || len(b) != 24 {
 			t.Fatalf("%s: reply %x, %v", c.name, b, err)
 		}
@@ -79,9 +78,9 @@ func TestDurableRawE2E(t *testing.T) {
 		}
 		return v
 	}
-	say := func(c *client, cmd string) [6]uint32 {
+	say := func(c *roomClient, cmd string) [6]uint32 {
 		t.Helper()
-		c.write(websocket.MessageText, []byte(cmd))
+		c.send(stateroom.Text(cmd))
 		return state(c)
 	}
 

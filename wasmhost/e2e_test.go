@@ -1,19 +1,21 @@
 package wasmhost_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/server/servertest"
 	"github.com/stateroom-go/stateroom/wasmhost"
@@ -45,80 +47,93 @@ func serveWith(t *testing.T, opts wasmhost.Options, sopts server.Options) (url s
 	return servertest.Start(t, mod, sopts) + "/ws/", mod
 }
 
-// client is one WebSocket client of a test.
-type client struct {
+// roomClient is one client of a test, through package client without
+// reconnection, so that it sees the close the server sends.
+type roomClient struct {
 	t    *testing.T
 	name string
-	c    *websocket.Conn
+	c    *client.Conn
 }
 
-func dial(t *testing.T, url, name string) *client {
+func dial(t *testing.T, url, name string) *roomClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, nil)
+	c, err := client.Dial(ctx, url, client.Options{})
 	if err != nil {
 		t.Fatalf("%s: dial %s: %v", name, url, err)
 	}
-	t.Cleanup(func() { _ = c.CloseNow() })
-	return &client{t, name, c}
+	t.Cleanup(func() { _ = c.Close() })
+	return &roomClient{t, name, c}
 }
 
-func (c *client) read() (websocket.MessageType, []byte, error) {
+func (c *roomClient) read() (stateroom.Payload, error) {
 	return c.readBy(time.Now().Add(10 * time.Second))
 }
 
-func (c *client) readBy(deadline time.Time) (websocket.MessageType, []byte, error) {
+// readBy returns the next message, or why the connection ended, or
+// context.DeadlineExceeded if deadline passed first.
+func (c *roomClient) readBy(deadline time.Time) (stateroom.Payload, error) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	return c.c.Read(ctx)
+	return c.c.Receive(ctx)
 }
 
-// expect reads the next message, which must be of kind typ holding want
-// (hex for binary).
-func (c *client) expect(typ websocket.MessageType, want string) {
+// expect reads the next message, which must be want (of its kind, text or
+// binary).
+func (c *roomClient) expect(want stateroom.Payload) {
 	c.t.Helper()
-	gotTyp, data, err := c.read()
+	got, err := c.read()
 	if err != nil {
-		c.t.Fatalf("%s: waiting for %v %s: %v", c.name, typ, want, err)
+		c.t.Fatalf("%s: waiting for %s: %v", c.name, describe(want), err)
 	}
-	got := string(data)
-	if typ == websocket.MessageBinary {
-		got = hex.EncodeToString(data)
+	if got.Binary != want.Binary || !bytes.Equal(got.Data, want.Data) {
+		c.t.Fatalf("%s: got %s, want %s", c.name, describe(got), describe(want))
 	}
-	if gotTyp != typ || got != want {
-		c.t.Fatalf("%s: got %v %q, want %v %q", c.name, gotTyp, got, typ, want)
+}
+
+// describe shows p for a failure: its kind, and its bytes (hex for binary).
+func describe(p stateroom.Payload) string {
+	if p.Binary {
+		return "binary " + hex.EncodeToString(p.Data)
 	}
+	return fmt.Sprintf("text %q", p.Data)
 }
 
 // expectEvent reads the relay's envelope of an event: the event's bytes.
-func (c *client) expectEvent(eventHex string) {
+func (c *roomClient) expectEvent(eventHex string) {
 	c.t.Helper()
-	c.expect(websocket.MessageBinary, eventHex)
+	c.expect(binaryHex(c.t, eventHex))
 }
 
-func (c *client) write(typ websocket.MessageType, data []byte) {
+// binaryHex is the binary payload whose bytes are hexadecimal h.
+func binaryHex(t *testing.T, h string) stateroom.Payload {
+	t.Helper()
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stateroom.Binary(b)
+}
+
+func (c *roomClient) send(p stateroom.Payload) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.c.Write(ctx, typ, data); err != nil {
-		c.t.Fatalf("%s: write: %v", c.name, err)
+	if err := c.c.Send(ctx, p); err != nil {
+		c.t.Fatalf("%s: send: %v", c.name, err)
 	}
 }
 
 // command has the relay guest send a raw MessageFromProcess (hex).
-func (c *client) command(cmdHex string) {
+func (c *roomClient) command(cmdHex string) {
 	c.t.Helper()
-	b, err := hex.DecodeString(cmdHex)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.write(websocket.MessageBinary, b)
+	c.send(binaryHex(c.t, cmdHex))
 }
 
 // expectClose reads until the server closes the connection, which must be
 // with code and reason.
-func (c *client) expectClose(code stateroom.CloseCode, reason string) {
+func (c *roomClient) expectClose(code stateroom.CloseCode, reason string) {
 	c.t.Helper()
 	if !c.expectCloseBy(time.Now().Add(10*time.Second), code, reason) {
 		c.t.Fatalf("%s: no close %d %q within 10 s", c.name, code, reason)
@@ -127,21 +142,21 @@ func (c *client) expectClose(code stateroom.CloseCode, reason string) {
 
 // expectCloseBy is expectClose with a deadline; it reports false if the
 // deadline passed first.
-func (c *client) expectCloseBy(deadline time.Time, code stateroom.CloseCode, reason string) bool {
+func (c *roomClient) expectCloseBy(deadline time.Time, code stateroom.CloseCode, reason string) bool {
 	c.t.Helper()
 	for {
-		_, _, err := c.readBy(deadline)
+		_, err := c.readBy(deadline)
 		if err == nil {
 			continue // messages queued before the close
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return false
 		}
-		var ce websocket.CloseError
-		if !errors.As(err, &ce) {
+		ce, ok := errors.AsType[*client.CloseError](err)
+		if !ok {
 			c.t.Fatalf("%s: want close %d %q, got %v", c.name, code, reason, err)
 		}
-		if ce.Code != websocket.StatusCode(code) || ce.Reason != reason {
+		if ce.Code != code || ce.Reason != reason {
 			c.t.Fatalf("%s: closed with %d %q, want %d %q", c.name, ce.Code, ce.Reason, code, reason)
 		}
 		return true
@@ -168,21 +183,21 @@ func TestEndToEnd(t *testing.T) {
 
 	const toEveryoneText = "000000000000000001000000010000000000000078" // Broadcast Text("x")
 	a.command(toEveryoneText)
-	for _, c := range []*client{a, b} {
+	for _, c := range []*roomClient{a, b} {
 		c.expectEvent(messageEvent(1, toEveryoneText))
-		c.expect(websocket.MessageText, "x")
+		c.expect(stateroom.Text("x"))
 	}
 
 	const toTwoBytes = "00000000010000000200000000000000010000000000000009" // Client(2) Bytes([9])
 	a.command(toTwoBytes)
 	a.expectEvent(messageEvent(1, toTwoBytes))
 	b.expectEvent(messageEvent(1, toTwoBytes))
-	b.expect(websocket.MessageBinary, "09")
+	b.expect(stateroom.Binary([]byte{9}))
 
 	const exceptTwo = "000000000200000002000000010000000000000000000000" // EveryoneExcept(2) Text("")
 	a.command(exceptTwo)
 	a.expectEvent(messageEvent(1, exceptTwo))
-	a.expect(websocket.MessageText, "")
+	a.expect(stateroom.Text(""))
 	b.expectEvent(messageEvent(1, exceptTwo)) // and nothing else: b's next is the timer below
 
 	b.command("0100000000000000") // SetTimer{0}
@@ -191,7 +206,7 @@ func TestEndToEnd(t *testing.T) {
 	a.expectEvent("04000000") // Timer
 	b.expectEvent("04000000")
 
-	_ = b.c.Close(websocket.StatusNormalClosure, "")
+	_ = b.c.Close()
 	a.expectEvent("0200000002000000") // Disconnect{2}
 }
 
@@ -205,13 +220,13 @@ func TestEndToEndFault(t *testing.T) {
 	b := dial(t, url, "b")
 	a.expectEvent("0100000002000000")
 	b.expectEvent("0100000002000000")
-	a.write(websocket.MessageText, []byte("t"))
+	a.send(stateroom.Text("t"))
 	a.expectClose(stateroom.CloseServiceFault, "wasm trap")
 	b.expectClose(stateroom.CloseServiceFault, "wasm trap")
 
 	c := dial(t, url, "c")
 	c.expectEvent("0100000001000000") // a fresh room: ids start again at 1
-	c.write(websocket.MessageText, []byte("p"))
+	c.send(stateroom.Text("p"))
 	c.expectEvent("030000000100000001000000010000000000000070") // it still works
 }
 
@@ -226,7 +241,7 @@ func TestEndToEndBudget(t *testing.T) {
 	url, mod := serveWith(t, wasmhost.Options{EventBudget: budget}, server.Options{})
 	a := dial(t, url+"spin", "a")
 	a.expectEvent("0100000001000000")
-	a.write(websocket.MessageText, []byte("l"))
+	a.send(stateroom.Text("l"))
 	deadline := max(10*budget, 2*time.Second) // as budgetDeadline in main_test.go
 	if !a.expectCloseBy(time.Now().Add(deadline), stateroom.CloseServiceFault, "wasm event budget exceeded") {
 		_ = mod.Close(context.Background())
@@ -259,7 +274,7 @@ func TestEndToEndClose(t *testing.T) {
 	const toEveryoneText = "000000000000000001000000010000000000000078"
 	a.command(toEveryoneText)
 	a.expectEvent(messageEvent(1, toEveryoneText))
-	a.expect(websocket.MessageText, "x")
+	a.expect(stateroom.Text("x"))
 }
 
 // TestEndToEndInvalidUTF8: text a guest sends that is not valid UTF-8 is
@@ -278,7 +293,7 @@ func TestEndToEndInvalidUTF8(t *testing.T) {
 	const toEveryoneText = "000000000000000001000000010000000000000078"
 	a.command(toEveryoneText)
 	a.expectEvent(messageEvent(1, toEveryoneText))
-	a.expect(websocket.MessageText, "x") // the next message: the bad one never came
+	a.expect(stateroom.Text("x")) // the next message: the bad one never came
 
 	families, err := reg.Gather()
 	if err != nil {

@@ -28,7 +28,10 @@ import (
 //     in-memory file (memfd) laid out as the memory they initialise; each
 //     instance maps that file copy-on-write over the start of its
 //     reservation, so an instance shares every page it does not write
-//     (an image of a few pages is copied instead: see minSharedPages);
+//     (an image of a few pages is copied instead: see minSharedPages),
+//     with the kernel's fault-around turned off for that mapping where
+//     userfaultfd allows it, so that VmRSS counts the pages a room read
+//     and not the 64 KiB around each (memory_linux.go, limitFaultAround);
 //   - closing the instance unmaps the whole reservation: its memory goes
 //     back to the operating system at once.
 //
@@ -69,7 +72,10 @@ type imagePage struct {
 // VmRSS counts each page an instance maps, shared or not, so an image of a
 // few pages (an upstream Rust module's data is often one) cost 82 KiB of
 // VmRSS per instance shared against 26 KiB copied (BenchmarkInstances).
-// Copying writes only its pages, which is what wazero did.
+// Copying writes only its pages, which is what wazero did. With
+// fault-around off (limitFaultAround) sharing would cost no more VmRSS,
+// but where userfaultfd is refused it still does, and copying a few pages
+// costs next to nothing.
 const minSharedPages = 16
 
 // compileShared compiles bin for instances whose memory the host maps
@@ -98,6 +104,9 @@ func (m *Module) compileShared(ctx context.Context, bin []byte) (wazero.Compiled
 			m.set.logger.Warn("wasm module's data segments are copied into every instance: the shared image could not be made", "module", m.name, "err", err)
 		}
 		return compileModule(ctx, m.rt, bin)
+	}
+	if err := img.file.faultAroundErr(); err != nil {
+		m.set.logger.Info("wasm rooms' VmRSS counts pages of the module's shared memory image they did not read: the kernel's fault-around stays on for it (memory_linux.go); memory use is the same", "module", m.name, "err", err)
 	}
 	m.image = img
 	return cm, nil

@@ -1,6 +1,7 @@
 package wasmhost_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/internal/gobuild/gobuildtest"
+	"github.com/stateroom-go/stateroom/internal/preinit"
 	"github.com/stateroom-go/stateroom/wasmhost"
 )
 
@@ -20,12 +22,15 @@ import (
 // instance holds once started: rss-B/instance (VmRSS, which counts a page
 // of the shared image again in each instance that read it) and
 // pss-B/instance (which divides it among them). Each module runs with the
-// host's mapped memory and with Options.HeapMemory (wazero's own, the path
-// before), in the same run:
+// host's mapped memory, the same with the kernel's fault-around left on
+// for the image mapping (the path before limitFaultAround), and with
+// Options.HeapMemory (wazero's own, the path before that), in the same run;
+// heap-B/instance is the live Go heap an instance holds:
 //
 //	go test -run XXX -bench Instances -benchtime 300x -count 3 ./wasmhost/
 //
-// go-counter is examples/counter as `stateroom build` makes it;
+// go-counter is examples/counter as gobuild makes it, go-counter-preinit
+// the same pre-initialised, as `stateroom build` writes it;
 // rust-counter upstream's counter built with rustc (testdata/rustcounter);
 // wat-counter the hand-written testdata/counter.wasm.
 func BenchmarkInstances(b *testing.B) {
@@ -45,15 +50,16 @@ func BenchmarkInstances(b *testing.B) {
 		{"wat-counter", func() []byte { return wat }},
 		{"rust-counter", func() []byte { return rust }},
 		{"go-counter", func() []byte { return gobuildtest.Module(b, "../examples/counter", "") }},
+		{"go-counter-preinit", func() []byte { return preinitModule(b, gobuildtest.Module(b, "../examples/counter", "")) }},
 	}
 	for _, mod := range modules {
-		for _, heap := range []bool{false, true} {
-			name := mod.name + "/mapped"
-			if heap {
-				name = mod.name + "/heap"
-			}
-			b.Run(name, func(b *testing.B) {
-				m := gobuildtest.Factory(b, mod.bin(), wasmhost.Options{HeapMemory: heap, Logger: discard})
+		for _, c := range []struct {
+			name              string
+			heap, faultAround bool
+		}{{"mapped", false, false}, {"mapped-faultaround", false, true}, {"heap", true, false}} {
+			b.Run(mod.name+"/"+c.name, func(b *testing.B) {
+				defer wasmhost.KeepFaultAround(c.faultAround)()
+				m := gobuildtest.Factory(b, mod.bin(), wasmhost.Options{HeapMemory: c.heap, Logger: discard})
 				services := make([]stateroom.Service, 0, b.N)
 				defer func() {
 					for _, s := range services {
@@ -61,6 +67,7 @@ func BenchmarkInstances(b *testing.B) {
 					}
 				}()
 				rss0, pss0 := benchMemory(b)
+				heap0 := liveHeap()
 				b.ResetTimer()
 				for range b.N {
 					s, err := m.NewService("bench-room")
@@ -71,11 +78,29 @@ func BenchmarkInstances(b *testing.B) {
 				}
 				b.StopTimer()
 				rss, pss := benchMemory(b)
+				b.ReportMetric(float64(liveHeap()-heap0)/float64(b.N), "heap-B/instance")
 				b.ReportMetric(float64(rss-rss0)/float64(b.N), "rss-B/instance")
 				b.ReportMetric(float64(pss-pss0)/float64(b.N), "pss-B/instance")
 			})
 		}
 	}
+}
+
+// preinitModule pre-initialises a Go guest as stateroom build does.
+func preinitModule(b *testing.B, module []byte) []byte {
+	out, _, err := preinit.Run(context.Background(), module, preinit.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+// liveHeap returns the bytes of live Go heap objects; benchMemory has just
+// collected.
+func liveHeap() int64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
 }
 
 // benchMemory returns the process's VmRSS and Pss once the Go heap has

@@ -18,16 +18,26 @@ const canMapMemory = true
 // hostPageSize is the unit of mappings.
 var hostPageSize = os.Getpagesize()
 
+// keepFaultAround leaves the kernel's fault-around on for image mappings
+// (see limitFaultAround); only benchmarks set it, to measure against.
+var keepFaultAround = false
+
 // imageFileName names the image files: /proc/PID/maps shows each
 // instance's image mapping as /memfd:stateroom-wasm-image (deleted).
 const imageFileName = "stateroom-wasm-image"
 
 // imageFile is a memoryImage's memfd. Instances map it while Close may be
-// closing it, so the descriptor is read under mu: a closed descriptor
+// closing it, so the descriptors are read under mu: a closed descriptor
 // number can be reused by any file the process opens next.
 type imageFile struct {
 	mu sync.RWMutex
 	fd int // -1 once closed
+
+	// uffd is a userfaultfd each instance's mapping of the image is
+	// registered with, only to turn the kernel's fault-around off for it
+	// (see limitFaultAround); -1 without one, and uffdErr says why.
+	uffd    int
+	uffdErr error
 }
 
 // newImageFile writes b into a new memfd, leaving out the host pages that
@@ -51,7 +61,9 @@ func newImageFile(b []byte) (*imageFile, error) {
 		_ = unix.Close(fd)
 		return nil, err
 	}
-	return &imageFile{fd: fd}, nil
+	f := &imageFile{fd: fd}
+	f.uffd, f.uffdErr = newFaultAroundFD()
+	return f, nil
 }
 
 // pwriteFull writes all of p at off.
@@ -73,6 +85,86 @@ func (f *imageFile) close() {
 		_ = unix.Close(f.fd)
 		f.fd = -1
 	}
+	if f.uffd >= 0 {
+		_ = unix.Close(f.uffd) // unregisters the mappings: they stay, with fault-around back
+		f.uffd = -1
+	}
+}
+
+// faultAroundErr says why the image's mappings keep the kernel's
+// fault-around, or nil (also for a small image, which has no file).
+func (f *imageFile) faultAroundErr() error {
+	if f == nil {
+		return nil
+	}
+	return f.uffdErr
+}
+
+// Fault-around. On a read fault in a file mapping the kernel maps not only
+// the page read but every page of the file around it that is in memory,
+// 64 KiB aligned (mm/memory.c, do_fault_around; fault_around_bytes), to save
+// faults. For the image that costs nothing in RAM (the pages are the
+// file's, in memory once) but VmRSS counts each of them in every instance
+// that mapped it, and a Go guest reads pages scattered across its image:
+// VmRSS per room of the pre-initialised counter was 840 KiB with
+// fault-around and 230 KiB without, at the same Pss (BenchmarkInstances,
+// docs/PERFORMANCE.md). VmRSS is what operators, container limits and the
+// OOM killer's reports look at, so it should say what a room holds.
+//
+// No madvise turns fault-around off for one mapping; registering the
+// mapping with a userfaultfd does (should_fault_around), and in the
+// asynchronous write-protect mode (Linux 6.7) registering does nothing
+// else: no page is ever write-protected, so no fault is ever reported or
+// waited for, and copy-on-write works as before. One descriptor per
+// module, user-mode faults only (allowed without privilege whatever
+// vm.unprivileged_userfaultfd says). Where userfaultfd is refused (an
+// older kernel, a seccomp profile such as Docker's default) the image is
+// mapped as before and Load logs it once: only the VmRSS accounting
+// differs.
+
+// userfaultfd's ABI (include/uapi/linux/userfaultfd.h); x/sys/unix has
+// only the system call number. The ioctl numbers are _IOWR(0xAA, nr,
+// size), the same on every architecture Linux's generic ioctl encoding
+// covers (amd64, arm64).
+const (
+	uffdUserModeOnly     = 1       // userfaultfd flag
+	uffdAPI              = 0xAA    // uffdio_api.api
+	uffdFeatureWPShmem   = 1 << 12 // UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+	uffdFeatureWPAsync   = 1 << 15 // UFFD_FEATURE_WP_ASYNC
+	uffdioAPI            = 0xC018AA3F
+	uffdioRegister       = 0xC020AA00
+	uffdioRegisterModeWP = 1 << 1
+)
+
+// newFaultAroundFD opens the userfaultfd of an image, or says why not.
+func newFaultAroundFD() (int, error) {
+	fd, _, errno := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK|uffdUserModeOnly, 0, 0)
+	if errno != 0 {
+		return -1, fmt.Errorf("userfaultfd: %w", errno)
+	}
+	api := struct{ api, features, ioctls uint64 }{api: uffdAPI, features: uffdFeatureWPShmem | uffdFeatureWPAsync}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, uffdioAPI, uintptr(unsafe.Pointer(&api))); errno != 0 {
+		_ = unix.Close(int(fd))
+		return -1, fmt.Errorf("userfaultfd's asynchronous write-protect mode (Linux 6.7 or later): %w", errno)
+	}
+	return int(fd), nil
+}
+
+// limitFaultAround registers dst, an instance's mapping of the image,
+// with f.uffd, so that the kernel maps only the pages the guest touches;
+// f.mu is held. A failure is ignored: the mapping works the same, its
+// VmRSS is only larger (TestImageFaultAround checks that registering
+// works where userfaultfd is available).
+func (f *imageFile) limitFaultAround(dst []byte) {
+	if f.uffd < 0 || len(dst) == 0 {
+		return
+	}
+	reg := struct{ start, len, mode, ioctls uint64 }{
+		start: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(dst)))),
+		len:   uint64(len(dst)),
+		mode:  uffdioRegisterModeWP,
+	}
+	_, _, _ = unix.Syscall(unix.SYS_IOCTL, uintptr(f.uffd), uffdioRegister, uintptr(unsafe.Pointer(&reg)))
 }
 
 // errImageClosed: the module was closed while an instance was being made.
@@ -140,6 +232,9 @@ func (img *memoryImage) mapInto(dst []byte) error {
 		return errImageClosed
 	}
 	_, err := unix.MmapPtr(img.file.fd, 0, unsafe.Pointer(unsafe.SliceData(dst)), uintptr(len(dst)), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+	if err == nil && !keepFaultAround {
+		img.file.limitFaultAround(dst)
+	}
 	return err
 }
 

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -175,4 +178,69 @@ func TestHeapMemoryOption(t *testing.T) {
 	if m.image != nil || s.linear != nil {
 		t.Errorf("HeapMemory: image %v, mapped memory %v; want neither", m.image != nil, s.linear != nil)
 	}
+}
+
+// TestImageFaultAround: reading one page of the shared image maps that
+// page only into the instance, not the 64 KiB around it that the kernel's
+// fault-around maps by default, so that VmRSS counts what a room read. The
+// same read with fault-around kept (the path before) maps more, which
+// shows the measurement can fail.
+func TestImageFaultAround(t *testing.T) {
+	m := loadGuest(t, "bigdata", testOptions())
+	if m.image == nil || m.image.file == nil {
+		t.Fatal("bigdata.wasm's image is not shared through a file")
+	}
+	if err := m.image.file.faultAroundErr(); err != nil {
+		t.Skipf("userfaultfd is not available here, so image mappings keep fault-around: %v", err)
+	}
+	// bigdata.wat has data in every 4 KiB page from 8 to 31, in the
+	// page's second half; the instance's start touches none of pages 16
+	// to 31.
+	const page = 20
+	grown := func(keep bool) int64 {
+		defer KeepFaultAround(keep)()
+		s, err := m.instantiate("fault-around")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.close()
+		base := uintptr(memoryBase(t, s))
+		before := mappingRss(t, base)
+		if b, ok := s.mem.Read(page*4096+2048, 1); !ok || b[0] == 0 {
+			t.Fatalf("page %d of the image reads %v, %v; want its data", page, b, ok)
+		}
+		return mappingRss(t, base) - before
+	}
+	if got := grown(false); got != int64(hostPageSize) {
+		t.Errorf("reading one page of the image added %d KiB of VmRSS, want %d KiB", got>>10, hostPageSize>>10)
+	}
+	if got := grown(true); got <= int64(hostPageSize) {
+		t.Errorf("with fault-around kept, reading one page added %d KiB; the test no longer sees fault-around", got>>10)
+	}
+}
+
+// mappingRss returns the Rss of this process's mapping that starts at addr.
+func mappingRss(t *testing.T, addr uintptr) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := strconv.FormatUint(uint64(addr), 16) + "-"
+	in := false
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) >= 5 && strings.Contains(f[0], "-") {
+			in = strings.HasPrefix(line, head)
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "Rss:"); ok && in {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				t.Fatalf("smaps: %q: %v", line, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no mapping starts at %#x", addr)
+	return 0
 }

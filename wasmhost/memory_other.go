@@ -21,6 +21,8 @@ func newImageFile([]byte) (*imageFile, error) {
 
 func (*imageFile) close() {}
 
+func (*imageFile) faultAroundErr() error { return nil }
+
 // linearMemory is never made on this platform: newLinearMemory returns nil
 // and the methods are no-ops on nil.
 type linearMemory struct{}

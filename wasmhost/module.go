@@ -37,18 +37,21 @@ type Module struct {
 	metrics  *metrics            // nil without Options.Metrics
 
 	// What snapshots need (see snapshot.go). snapExports: the module
-	// exports stateroom_snapshot and stateroom_restore. hash is the
+	// exports stateroom_snapshot and stateroom_restore; memberExport, it
+	// exports stateroom_member (members.go). hash is the
 	// sha256 of the module's binary as given (before exportGlobals), which
 	// a raw-memory snapshot must match. globals are the mutable globals
 	// exportGlobals exported, and base the linear memory of an instance
 	// after instantiation and _initialize, before the room id and any
 	// event: a raw snapshot stores only the pages that differ from it.
 	// rawErr says why raw snapshots are unavailable (nil when they are).
-	snapExports bool
-	hash        [sha256.Size]byte
-	globals     []globalExport
-	base        [][]byte // by page; nil for a page of zeros
-	rawErr      error
+	snapExports  bool
+	memberExport bool
+	hash         [sha256.Size]byte
+	globals      []globalExport
+	base         [][]byte // by page; nil for a page of zeros
+	rawErr       error
+	pristine     pristineMemo // which base pages are the image's own (snapshot_pristine.go)
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close, to wake guests asleep in WASI (see nanosleep)
@@ -124,6 +127,7 @@ func compile(ctx context.Context, src []byte, name string, opts Options) (_ *Mod
 	funcs := m.compiled.ExportedFunctions()
 	_, m.reactor = funcs["_initialize"]
 	_, m.snapExports = funcs[abi.ExportSnapshot] // checkExports saw to it that both or neither are there
+	_, m.memberExport = funcs[abi.ExportMember]
 
 	// No start functions: a reactor's _initialize is called explicitly,
 	// and a command's _start would run main and exit. Each instance adds
@@ -155,15 +159,6 @@ func compile(ctx context.Context, src []byte, name string, opts Options) (_ *Mod
 func (m *Module) compileGuest(ctx context.Context, bin []byte) error {
 	m.hash = sha256.Sum256(bin)
 	patched, globals, err := exportGlobals(bin)
-	if err == nil {
-		for _, g := range globals {
-			switch g.typ {
-			case api.ValueTypeI32, api.ValueTypeI64, api.ValueTypeF32, api.ValueTypeF64:
-			default: // v128 or a reference: wazero's Get and Set carry 64 bits, and a reference is a host pointer
-				err = fmt.Errorf("mutable global %d is of type %s, which a raw snapshot cannot carry", g.index, globalTypeName(g.typ))
-			}
-		}
-	}
 	if err == nil {
 		if m.compiled, err = m.compileShared(ctx, patched); err == nil {
 			m.globals = globals
@@ -299,6 +294,7 @@ var (
 		{name: protocolFunc, results: []api.ValueType{i32}},
 		{name: abi.ExportSnapshot, results: []api.ValueType{i32}, hint: "it returns 0, -1 or the address of the snapshot's (ptr, len) pair; " + snapshotHint},
 		{name: abi.ExportRestore, params: []api.ValueType{i32, i32}, results: []api.ValueType{i32}, hint: "it returns 0 when it took the snapshot, else a refusal code; " + snapshotHint},
+		{name: abi.ExportMember, params: []api.ValueType{i32}, hint: "it takes one client id and returns nothing; see internal/abi/ABI.md, \"Extension: members\""},
 	}
 )
 

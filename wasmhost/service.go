@@ -70,7 +70,9 @@ type service struct {
 	onSleep func()
 
 	// Snapshots (snapshot.go). snapshotFn and restoreFn are the guest's
-	// exports, nil without them. clients are the clients the guest was
+	// exports, memberFn its stateroom_member (members.go), each looked up
+	// on first use (see exported; Module.snapExports and memberExport say
+	// whether the module has them). clients are the clients the guest was
 	// told of (Connect without Disconnect yet), which a raw snapshot
 	// carries so that a restored guest can learn they left. rawRestored:
 	// a raw snapshot was restored, so Init is not delivered a second
@@ -81,6 +83,7 @@ type service struct {
 	// event (a snapshot or restore trapped or ran past the budget, or a
 	// restore failed halfway); the next event faults with it.
 	snapshotFn, restoreFn api.Function
+	memberFn              api.Function
 	clients               map[stateroom.ClientID]struct{}
 	rawRestored           bool
 	clientsGone           bool
@@ -139,10 +142,6 @@ func (m *Module) instantiateWith(roomID string, initialized func(*service)) (*se
 	s.malloc = mod.ExportedFunction("stateroom_malloc")
 	s.recv = mod.ExportedFunction("stateroom_recv")
 	s.free = mod.ExportedFunction("stateroom_free")
-	if m.snapExports {
-		s.snapshotFn = mod.ExportedFunction(abi.ExportSnapshot)
-		s.restoreFn = mod.ExportedFunction(abi.ExportRestore)
-	}
 
 	err = nil
 	if m.reactor {
@@ -167,6 +166,19 @@ func (m *Module) instantiateWith(roomID string, initialized func(*service)) (*se
 		return nil, err
 	}
 	return s, nil
+}
+
+// exported returns the guest's export name, looking it up into *fn on
+// first use. wazero builds a call engine, with its own stack, for each
+// function looked up: looking up the optional exports that most instances
+// never call (snapshot, restore, members) at instantiation cost a Go-guest
+// room about 35 KB of heap (docs/PERFORMANCE.md, Go-guest density). The
+// caller knows from the Module that the export exists.
+func (s *service) exported(fn *api.Function, name string) api.Function {
+	if *fn == nil {
+		*fn = s.mod.ExportedFunction(name)
+	}
+	return *fn
 }
 
 // writeRoomID does what upstream's host does once at start: malloc a buffer,
@@ -242,8 +254,10 @@ func (s *service) stopBudget() {
 // from this process it is a hibernated room waking, whose clients are
 // still there. A guest that restored itself through stateroom_restore
 // gets Init as usual; the ABI's Init carries no flag, so the Go SDK
-// remembers the restore and sets InitEvent.Restored itself.
-func (s *service) Init(room stateroom.Room, _ stateroom.InitEvent) {
+// remembers the restore and sets InitEvent.Restored itself. Before that
+// Init, a guest that exports stateroom_member is told of each client in
+// InitEvent.Clients (members.go).
+func (s *service) Init(room stateroom.Room, ev stateroom.InitEvent) {
 	if s.rawRestored {
 		s.rawRestored = false
 		if s.clientsGone {
@@ -254,6 +268,7 @@ func (s *service) Init(room stateroom.Room, _ stateroom.InitEvent) {
 		}
 		return
 	}
+	s.members(ev.Clients)
 	s.deliver(room, abi.Event{Kind: abi.EventInit})
 }
 
@@ -392,7 +407,7 @@ func hostSend(ctx context.Context, _ api.Module, stack []uint64) {
 // service (see package internal/abi).
 func (s *service) send(ptr, n uint32) error {
 	if s.room == nil {
-		return fmt.Errorf("%w: called outside an event (while instantiating, in _initialize, or in stateroom_snapshot or stateroom_restore); send only while handling stateroom_recv", ErrSend)
+		return fmt.Errorf("%w: called outside an event (while instantiating, in _initialize, or in stateroom_snapshot, stateroom_restore or stateroom_member); send only while handling stateroom_recv", ErrSend)
 	}
 	b, ok := s.mem.Read(ptr, n)
 	if !ok {

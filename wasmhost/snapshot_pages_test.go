@@ -123,8 +123,9 @@ func checkRestoresExactly(t *testing.T, m *Module, src *service, snap []byte) {
 //	STATEROOM_WRITE_SEEDS=1 go test -run TestRawPagesSeed ./wasmhost
 //
 // (The seeds raw and raw-other-process were written by the host before
-// pages were compressed apart, as one DEFLATE stream: TestFuzzRestoreSeeds
-// restores them, so snapshots taken before still restore.)
+// pages were compressed apart, as one DEFLATE stream, and of kind
+// "memory", whole pages: TestFuzzRestoreSeeds restores them, so snapshots
+// taken before still restore. raw-pages is of kind "sparse-memory".)
 func TestRawPagesSeed(t *testing.T) {
 	path := filepath.Join("testdata", "fuzz", "FuzzRestore", "raw-pages")
 	counter := loadGuest(t, "counter", testOptions())
@@ -158,8 +159,8 @@ func TestRawPagesSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.raw.stored) < 2 {
-		t.Fatalf("the seed stores %d pages; it is there to hold several", len(d.raw.stored))
+	if len(d.raw.stored) < 2 || d.kind != kindSparse {
+		t.Fatalf("the seed is of kind %q and stores %d pages; it is there to hold several of kind %q: write it afresh", d.kind, len(d.raw.stored), kindSparse)
 	}
 	s := newService(t, counter)
 	if err := s.Restore([]byte(snap)); err != nil {

@@ -88,8 +88,8 @@ func TestSnapshotRawRoundTrip(t *testing.T) {
 		t.Fatalf("before the snapshot: %+v, want %+v", got, want)
 	}
 	snap := snapshotOf(t, s)
-	if k := kindOf(t, snap); k != kindMemory {
-		t.Fatalf("snapshot kind %q, want %q", k, kindMemory)
+	if k := kindOf(t, snap); k != kindSparse {
+		t.Fatalf("snapshot kind %q, want %q", k, kindSparse)
 	}
 	// Pages 0 (the counters, the allocator's buffers), 1 and 2 (the
 	// markers): nothing else differs from the base image.
@@ -269,22 +269,7 @@ func TestSnapshotRawClock(t *testing.T) {
 
 // encodeRawForTest re-encodes a decoded raw snapshot, with a checksum.
 func encodeRawForTest(r rawSnapshot) []byte {
-	b := appendHeader(nil, kindMemory)
-	b = append(b, r.hash[:]...)
-	b = append(b, r.process[:]...)
-	b = binary.AppendUvarint(b, uint64(r.pages))
-	b = binary.AppendUvarint(b, uint64(len(r.globals)))
-	for _, g := range r.globals {
-		b = binary.LittleEndian.AppendUint64(b, g)
-	}
-	b = binary.AppendUvarint(b, uint64(r.bufPtr))
-	b = binary.AppendUvarint(b, uint64(r.bufSize))
-	b = binary.AppendVarint(b, r.clock)
-	b = binary.AppendVarint(b, r.wall)
-	b = appendAscending(b, r.clients)
-	b = appendAscending(b, r.stored)
-	b = append(b, r.data...)
-	return appendChecksum(b)
+	return appendChecksum(append(appendRawHead(nil, &r), r.data...))
 }
 
 // withChecksum replaces the last four bytes of b (at least four) with the
@@ -325,7 +310,7 @@ func TestRestoreDamaged(t *testing.T) {
 		}
 		if errors.Is(err, stateroom.ErrIncompatibleSnapshot) {
 			// Only a sound raw snapshot of another module is that.
-			if snap, derr := decodeSnapshot(b); derr != nil || snap.kind != kindMemory || snap.raw.hash == mod.hash {
+			if snap, derr := decodeSnapshot(b); derr != nil || (snap.kind != kindSparse && snap.kind != kindMemory) || snap.raw.hash == mod.hash {
 				t.Fatalf("Restore(%x…): %v; a damaged snapshot must be set aside, not taken as incompatible", b[:min(len(b), 16)], err)
 			}
 		}
@@ -448,7 +433,7 @@ func TestSnapshotGuestAnswers(t *testing.T) {
 	}
 	t.Run("none: raw memory", func(t *testing.T) {
 		s, b, err := snapWith(t, "n")
-		if err != nil || kindOf(t, b) != kindMemory {
+		if err != nil || kindOf(t, b) != kindSparse {
 			t.Fatalf("Snapshot: kind %q, %v; want raw memory", kindOf(t, b), err)
 		}
 		s2 := newService(t, m)

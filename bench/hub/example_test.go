@@ -7,9 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/bench/hub"
+	"github.com/stateroom-go/stateroom/client"
 )
 
 // A client of room "lobby" gets its own message back, as everyone in the
@@ -23,18 +23,19 @@ func ExampleNew() {
 	defer srv.Close()
 	defer h.Shutdown(context.Background())
 
-	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/lobby", nil)
+	ctx := context.Background()
+	c, err := client.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/lobby", client.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
+	if err := c.Send(ctx, stateroom.Text("hello")); err != nil {
 		log.Fatal(err)
 	}
-	_, msg, err := c.ReadMessage()
-	if err != nil {
-		log.Fatal(err)
+	msg, ok := <-c.Messages()
+	if !ok {
+		log.Fatal(c.Err())
 	}
-	fmt.Println(string(msg))
+	fmt.Println(msg)
 	// Output: hello
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -9,8 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/stateroom-go/stateroom"
+	// Named so: the hub's own connection type is called client.
+	srclient "github.com/stateroom-go/stateroom/client"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -33,9 +37,13 @@ func start(t *testing.T, opts Options) (*Hub, string) {
 	return h, "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
-func dial(t *testing.T, url string) *websocket.Conn {
+// dial connects a client of package client (Stateroom's Go client),
+// without reconnection.
+func dial(t *testing.T, url string) *srclient.Conn {
 	t.Helper()
-	c, _, err := websocket.DefaultDialer.Dial(url, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := srclient.Dial(ctx, url, srclient.Options{})
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -43,12 +51,28 @@ func dial(t *testing.T, url string) *websocket.Conn {
 	return c
 }
 
-func expect(t *testing.T, c *websocket.Conn, kind int, data string) {
+func send(t *testing.T, c *srclient.Conn, p stateroom.Payload) {
 	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	k, b, err := c.ReadMessage()
-	if err != nil || k != kind || string(b) != data {
-		t.Fatalf("read = %d %q %v; want %d %q", k, b, err, kind, data)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Send(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// next returns the next message, or why the connection ended, or
+// context.DeadlineExceeded if wait passed first.
+func next(c *srclient.Conn, wait time.Duration) (stateroom.Payload, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	return c.Receive(ctx)
+}
+
+func expect(t *testing.T, c *srclient.Conn, want stateroom.Payload) {
+	t.Helper()
+	p, err := next(c, 5*time.Second)
+	if err != nil || p.Binary != want.Binary || !bytes.Equal(p.Data, want.Data) {
+		t.Fatalf("read = binary=%v %q %v; want binary=%v %q", p.Binary, p.Data, err, want.Binary, want.Data)
 	}
 }
 
@@ -88,22 +112,16 @@ func TestRelaysToEveryoneInTheRoom(t *testing.T) {
 	other := dial(t, url+"/ws/r2")
 	roomSize(t, h, "r1", 2)
 	roomSize(t, h, "r2", 1)
-	if err := a.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
-		t.Fatal(err)
+	send(t, a, stateroom.Text("hello"))
+	for _, c := range []*srclient.Conn{a, b} { // the sender too
+		expect(t, c, stateroom.Text("hello"))
 	}
-	for _, c := range []*websocket.Conn{a, b} { // the sender too
-		expect(t, c, websocket.TextMessage, "hello")
+	send(t, b, stateroom.Binary([]byte{0, 1, 2}))
+	for _, c := range []*srclient.Conn{a, b} { // binary stays binary
+		expect(t, c, stateroom.Binary([]byte{0, 1, 2}))
 	}
-	if err := b.WriteMessage(websocket.BinaryMessage, []byte{0, 1, 2}); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []*websocket.Conn{a, b} { // binary stays binary
-		expect(t, c, websocket.BinaryMessage, "\x00\x01\x02")
-	}
-	if err := other.WriteMessage(websocket.TextMessage, []byte("alone")); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, other, websocket.TextMessage, "alone") // and not r1's messages before it
+	send(t, other, stateroom.Text("alone"))
+	expect(t, other, stateroom.Text("alone")) // and not r1's messages before it
 }
 
 func TestRoomRemovedWhenEmpty(t *testing.T) {
@@ -127,7 +145,9 @@ func TestRoomRemovedWhenEmpty(t *testing.T) {
 }
 
 // TestSlowConsumerDropped: a client that never reads is dropped when its
-// queue fills, and the others keep getting every message.
+// queue fills, and the others keep getting every message. (The slow
+// client's Conn reads its socket until its Messages buffer is full, then
+// stops: the hub's queue fills all the same, a little later.)
 func TestSlowConsumerDropped(t *testing.T) {
 	h, url := start(t, Options{SendQueue: 4})
 	fast, slow := dial(t, url+"/ws/s"), dial(t, url+"/ws/s")
@@ -136,12 +156,11 @@ func TestSlowConsumerDropped(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; ; i++ {
-			if err := fast.WriteMessage(websocket.TextMessage, []byte(big)); err != nil {
+			if err := fast.Send(context.Background(), stateroom.Text(big)); err != nil {
 				done <- err
 				return
 			}
-			_ = fast.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, b, err := fast.ReadMessage(); err != nil || len(b) != len(big) {
+			if p, err := next(fast, 5*time.Second); err != nil || len(p.Data) != len(big) {
 				done <- errors.Join(err, errors.New("fast client lost its own message"))
 				return
 			}
@@ -159,10 +178,10 @@ func TestSlowConsumerDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The dropped client is closed: once it reads, it reaches the end.
-	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, _, err := slow.ReadMessage(); err != nil {
-			if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+		if _, err := next(slow, time.Until(deadline)); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
 				t.Fatal("the dropped client's connection stayed open")
 			}
 			break
@@ -208,15 +227,16 @@ func TestShutdownClosesClients(t *testing.T) {
 	if err := h.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, _, err := c.ReadMessage(); err == nil {
-		t.Fatal("client still reading after Shutdown")
+	if _, err := next(c, 5*time.Second); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("client still reading after Shutdown: %v", err)
 	}
-	_, resp, err := websocket.DefaultDialer.Dial(url+"/ws/x", nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("dial after Shutdown: %v; want 503", err)
+	late, err := srclient.Dial(ctx, url+"/ws/x", srclient.Options{})
+	if he, ok := errors.AsType[*srclient.HandshakeError](err); !ok || he.Status != http.StatusServiceUnavailable {
+		if err == nil {
+			late.Close()
+		}
+		t.Fatalf("dial after Shutdown: %v; want a 503 refusal", err)
 	}
-	resp.Body.Close()
 	if err := h.Shutdown(ctx); err != nil {
 		t.Errorf("second Shutdown: %v", err)
 	}

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/internal/loadgen"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/server/servertest"
@@ -245,66 +244,63 @@ func TestWasmRelayOverWebSockets(t *testing.T) {
 			url := serveWasm(t, b.budget)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			dial := func(room string) *websocket.Conn {
-				c, _, err := websocket.Dial(ctx, url+"/"+room, nil)
+			dial := func(room string) *client.Conn {
+				c, err := client.Dial(ctx, url+"/"+room, client.Options{MaxMessageSize: 1 << 20})
 				if err != nil {
 					t.Fatal(err)
 				}
-				c.SetReadLimit(1 << 20)
-				t.Cleanup(func() { c.CloseNow() })
+				t.Cleanup(func() { c.Close() })
 				return c
 			}
+			send := func(c *client.Conn, p stateroom.Payload) {
+				if err := c.Send(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// read returns the next message, or why the connection ended.
+			read := func(c *client.Conn) (stateroom.Payload, error) { return c.Receive(ctx) }
 			// A client is in the room from its Connect, which the server
 			// runs just after the handshake completes: each newcomer sends
 			// a join message and everyone in the room so far reads it, so
 			// all three are members before the real messages flow.
-			var clients []*websocket.Conn
+			var clients []*client.Conn
 			for range 3 {
 				c := dial("a")
 				clients = append(clients, c)
-				if err := c.Write(ctx, websocket.MessageText, []byte("join")); err != nil {
-					t.Fatal(err)
-				}
+				send(c, stateroom.Text("join"))
 				for j, m := range clients {
-					if typ, data, err := m.Read(ctx); err != nil || typ != websocket.MessageText || string(data) != "join" {
-						t.Fatalf("client %d reading a join: %v %q %v", j, typ, data, err)
+					if p, err := read(m); err != nil || p.Binary || string(p.Data) != "join" {
+						t.Fatalf("client %d reading a join: %q (binary: %v) %v", j, p.Data, p.Binary, err)
 					}
 				}
 			}
 			other := dial("b")
-			msgs := []struct {
-				typ  websocket.MessageType
-				data []byte
-			}{
-				{websocket.MessageText, []byte("hello")},
-				{websocket.MessageBinary, []byte{0, 1, 254, 255}},
-				{websocket.MessageText, []byte("")},
-				{websocket.MessageBinary, bytes.Repeat([]byte("xy"), 40<<10)},
-				{websocket.MessageText, []byte("é and ☃")},
+			msgs := []stateroom.Payload{
+				stateroom.Text("hello"),
+				stateroom.Binary([]byte{0, 1, 254, 255}),
+				stateroom.Text(""),
+				stateroom.Binary(bytes.Repeat([]byte("xy"), 40<<10)),
+				stateroom.Text("é and ☃"),
 			}
 			for i, m := range msgs {
-				if err := clients[i%len(clients)].Write(ctx, m.typ, m.data); err != nil {
-					t.Fatal(err)
-				}
+				send(clients[i%len(clients)], m)
 				// Wait for it everywhere before the next one, so that the
 				// order of messages from different senders is fixed.
 				for j, c := range clients {
-					typ, data, err := c.Read(ctx)
+					p, err := read(c)
 					if err != nil {
 						t.Fatalf("client %d reading message %d: %v", j, i, err)
 					}
-					if typ != m.typ || !bytes.Equal(data, m.data) {
-						t.Errorf("client %d got message %d as %v %.40q (%d bytes); want %v %.40q (%d bytes)", j, i, typ, data, len(data), m.typ, m.data, len(m.data))
+					if p.Binary != m.Binary || !bytes.Equal(p.Data, m.Data) {
+						t.Errorf("client %d got message %d as binary=%v %.40q (%d bytes); want binary=%v %.40q (%d bytes)", j, i, p.Binary, p.Data, len(p.Data), m.Binary, m.Data, len(m.Data))
 					}
 				}
 			}
 			// Room b's only client hears its own message first: nothing of
 			// room a's got there.
-			if err := other.Write(ctx, websocket.MessageText, []byte("b only")); err != nil {
-				t.Fatal(err)
-			}
-			if typ, data, err := other.Read(ctx); err != nil || typ != websocket.MessageText || string(data) != "b only" {
-				t.Errorf("room b's client read %v %q %v; want its own text message \"b only\"", typ, data, err)
+			send(other, stateroom.Text("b only"))
+			if p, err := read(other); err != nil || p.Binary || string(p.Data) != "b only" {
+				t.Errorf("room b's client read %q (binary: %v) %v; want its own text message \"b only\"", p.Data, p.Binary, err)
 			}
 		})
 	}

@@ -52,7 +52,7 @@ func TestServeCluster(t *testing.T) {
 			t.Errorf("node %d's ready line does not say it is in a cluster:\n%s", i+1, out)
 		}
 	}
-	var cs []*client
+	var cs []*roomClient
 	for _, u := range ws {
 		c := dial(t, u, "shared")
 		c.expect("new value: 0")

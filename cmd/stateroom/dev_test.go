@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 )
 
 var (
@@ -65,15 +66,15 @@ func TestDev(t *testing.T) {
 	// site's page is refused.
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(wsURL, "ws://"))
 	for _, origin := range []string{"http://localhost:" + port, "http://127.0.0.1:" + port} {
-		c, _, err := tryDial(t, wsURL+"/ws/origin", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		c, err := tryDial(t, wsURL+"/ws/origin", client.Options{Header: http.Header{"Origin": {origin}}})
 		if err != nil {
 			t.Fatalf("dial from %s: %v", origin, err)
 		}
 		c.expect("new value: 0")
-		c.conn.Close(websocket.StatusNormalClosure, "")
+		c.conn.Close()
 	}
-	if _, resp, err := tryDial(t, wsURL+"/ws/origin", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.example"}}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("dial from http://evil.example: err=%v resp=%v; want 403", err, status(resp))
+	if _, err := tryDial(t, wsURL+"/ws/origin", client.Options{Header: http.Header{"Origin": {"http://evil.example"}}}); refusal(err) != http.StatusForbidden {
+		t.Fatalf("dial from http://evil.example: %v; want a 403 refusal", err)
 	}
 
 	a := dial(t, wsURL, "r")
@@ -92,7 +93,7 @@ func TestDev(t *testing.T) {
 
 	editFile(t, filepath.Join(dir, "counter.go"), "c.value++", "c.value += 10")
 	p.waitFor(t, swappedLine, 0, 2*time.Minute)
-	aClosed(websocket.StatusServiceRestart)
+	aClosed(stateroom.CloseServiceRestart)
 	// One line for the swap, with the rooms and clients it closed (the
 	// room of the origin checks may still be in its grace period), and
 	// none per room from the server.
@@ -128,8 +129,8 @@ func TestDev(t *testing.T) {
 	if err := p.interrupt(t); err != nil {
 		t.Fatalf("exit after SIGINT: %v", err)
 	}
-	bClosed(websocket.StatusGoingAway)
-	cClosed(websocket.StatusGoingAway)
+	bClosed(stateroom.CloseGoingAway)
+	cClosed(stateroom.CloseGoingAway)
 	if n := len(swappedLine.FindAllString(p.out.String(), -1)); n != 1 {
 		t.Errorf("%d swaps, want 1", n)
 	}
@@ -199,12 +200,13 @@ func TestDevStartsBroken(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, resp, err := websocket.Dial(ctx, wsURL+"/ws/r", nil)
+	conn, err := client.Dial(ctx, wsURL+"/ws/r", client.Options{})
 	if err == nil {
+		conn.Close()
 		t.Fatal("connected to a service that never built")
 	}
-	if resp == nil || resp.StatusCode != 500 {
-		t.Fatalf("dial: %v, response %v; want HTTP 500", err, resp)
+	if refusal(err) != http.StatusInternalServerError {
+		t.Fatalf("dial: %v; want an HTTP 500 refusal", err)
 	}
 
 	editFile(t, counter, "c.value++ +", "c.value++")
@@ -213,10 +215,10 @@ func TestDevStartsBroken(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		conn, _, err := websocket.Dial(ctx, wsURL+"/ws/r", nil)
+		conn, err := client.Dial(ctx, wsURL+"/ws/r", client.Options{})
 		cancel()
 		if err == nil {
-			conn.CloseNow()
+			conn.Close()
 			break
 		}
 		if time.Now().After(deadline) {

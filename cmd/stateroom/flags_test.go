@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/internal/config"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/wasmhost"
@@ -425,23 +425,22 @@ func TestLimitMessagesNameFlags(t *testing.T) {
 
 	// The one room this address may create, then a message over the size.
 	wsURL := "ws" + strings.TrimPrefix(ts.URL, "http")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, wsURL+"/ws/first", nil)
+	c, err := tryDial(t, wsURL+"/ws/first", client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.CloseNow()
 	if code, body := handshake("/ws/second", ""); code != http.StatusTooManyRequests || !strings.Contains(body, "--max-rooms-created-per-ip") {
 		t.Errorf("a second room: %d %q, want 429 naming --max-rooms-created-per-ip", code, body)
 	}
-	if err := c.Write(ctx, websocket.MessageBinary, make([]byte, 2<<10)); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.conn.Send(ctx, stateroom.Binary(make([]byte, 2<<10))); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = c.Read(ctx)
-	var ce websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.StatusMessageTooBig || !strings.Contains(ce.Reason, "--max-message-size") {
-		t.Errorf("a 2 KiB message: %v, want 1009 naming --max-message-size", err)
+	p, err := c.next()
+	ce, ok := errors.AsType[*client.CloseError](err)
+	if !ok || ce.Code != stateroom.CloseMessageTooBig || !strings.Contains(ce.Reason, "--max-message-size") {
+		t.Errorf("a 2 KiB message: %v (message %.40q), want 1009 naming --max-message-size", err, p.Data)
 	}
 }
 

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/internal/testcert"
 	"github.com/stateroom-go/stateroom/server"
 )
@@ -35,18 +34,18 @@ func TestServeTokensOriginMetrics(t *testing.T) {
 		"serve", ".", "-p", "0", "--cache-dir", cacheDir, "--client-token", clientToken)
 	httpURL, wsURL := p.ready(t)
 
-	if _, resp, err := tryDial(t, wsURL+"/ws/r1", nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("dial without the token: err=%v resp=%v; want 401", err, status(resp))
+	if _, err := tryDial(t, wsURL+"/ws/r1", client.Options{}); refusal(err) != http.StatusUnauthorized {
+		t.Fatalf("dial without the token: %v; want a 401 refusal", err)
 	}
-	if _, resp, err := tryDial(t, wsURL+"/ws/r1?auth=wrong", nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("dial with a wrong token: err=%v resp=%v; want 401", err, status(resp))
+	if _, err := tryDial(t, wsURL+"/ws/r1?auth=wrong", client.Options{}); refusal(err) != http.StatusUnauthorized {
+		t.Fatalf("dial with a wrong token: %v; want a 401 refusal", err)
 	}
 	a := dial(t, wsURL, "r1?auth="+clientToken)
 	a.expect("new value: 0")
 	a.send("increment")
 	a.expect("new value: 1")
 	// The header works as well as the query parameter.
-	b, _, err := tryDial(t, wsURL+"/ws/r1", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + clientToken}}})
+	b, err := tryDial(t, wsURL+"/ws/r1", client.Options{Auth: clientToken})
 	if err != nil {
 		t.Fatalf("dial with a bearer header: %v", err)
 	}
@@ -54,12 +53,12 @@ func TestServeTokensOriginMetrics(t *testing.T) {
 
 	// Cross-site WebSocket hijacking: a page on another site is refused by
 	// default, even with the token; the server's own page is not.
-	evil := &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.example"}}}
-	if _, resp, err := tryDial(t, wsURL+"/ws/r1?auth="+clientToken, evil); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("dial from http://evil.example: err=%v resp=%v; want 403", err, status(resp))
+	evil := client.Options{Header: http.Header{"Origin": {"http://evil.example"}}}
+	if _, err := tryDial(t, wsURL+"/ws/r1?auth="+clientToken, evil); refusal(err) != http.StatusForbidden {
+		t.Fatalf("dial from http://evil.example: %v; want a 403 refusal", err)
 	}
-	own := &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {httpURL}}}
-	c, _, err := tryDial(t, wsURL+"/ws/r1?auth="+clientToken, own)
+	own := client.Options{Header: http.Header{"Origin": {httpURL}}}
+	c, err := tryDial(t, wsURL+"/ws/r1?auth="+clientToken, own)
 	if err != nil {
 		t.Fatalf("dial from the server's own origin %s: %v", httpURL, err)
 	}
@@ -92,15 +91,15 @@ func TestServeTokensOriginMetrics(t *testing.T) {
 	}
 	// The clients answer the server's close as browsers do, so the stop
 	// need not wait out the clients that would not.
-	var checks []func(websocket.StatusCode)
-	for _, cl := range []*client{a, b, c} {
+	var checks []func(stateroom.CloseCode)
+	for _, cl := range []*roomClient{a, b, c} {
 		checks = append(checks, cl.closed())
 	}
 	if err := p.interrupt(t); err != nil {
 		t.Fatalf("exit after SIGINT: %v", err)
 	}
 	for _, check := range checks {
-		check(websocket.StatusGoingAway)
+		check(stateroom.CloseGoingAway)
 	}
 }
 
@@ -117,7 +116,7 @@ func TestServeTLS(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer hc.CloseIdleConnections()
 
-	c, _, err := tryDial(t, wsURL+"/ws/secure", &websocket.DialOptions{HTTPClient: hc})
+	c, err := tryDial(t, wsURL+"/ws/secure", client.Options{TLSConfig: &tls.Config{RootCAs: pool}})
 	if err != nil {
 		t.Fatalf("dial over wss: %v", err)
 	}
@@ -132,14 +131,14 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("GET /metrics with --metrics-path elsewhere: %d, want 404", code)
 	}
 	// A client that does not trust the certificate cannot connect.
-	if _, _, err := tryDial(t, wsURL+"/ws/secure", nil); err == nil {
+	if _, err := tryDial(t, wsURL+"/ws/secure", client.Options{}); err == nil {
 		t.Error("dial over wss with the system roots succeeded; want a certificate error")
 	}
 	closed := c.closed()
 	if err := p.interrupt(t); err != nil {
 		t.Fatalf("exit after SIGINT: %v", err)
 	}
-	closed(websocket.StatusGoingAway)
+	closed(stateroom.CloseGoingAway)
 }
 
 // TestServeLimitFlags checks that the origin, room and rate flags reach
@@ -152,33 +151,33 @@ func TestServeLimitFlags(t *testing.T) {
 		"--message-rate", "1", "--message-burst", "2", "--message-rate-action", "close", "--no-metrics")
 	httpURL, wsURL := p.ready(t)
 
-	app := &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://app.example"}}}
-	a, _, err := tryDial(t, wsURL+"/ws/full", app)
+	app := client.Options{Header: http.Header{"Origin": {"https://app.example"}}}
+	a, err := tryDial(t, wsURL+"/ws/full", app)
 	if err != nil {
 		t.Fatalf("dial from the allowed origin: %v", err)
 	}
 	a.expect("new value: 0")
 	// With an allow list, the server's own origin is no longer implied.
-	own := &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {httpURL}}}
-	if _, resp, err := tryDial(t, wsURL+"/ws/full", own); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
-		t.Errorf("dial from %s, not in --allowed-origin: err=%v resp=%v; want 403", httpURL, err, status(resp))
+	own := client.Options{Header: http.Header{"Origin": {httpURL}}}
+	if _, err := tryDial(t, wsURL+"/ws/full", own); refusal(err) != http.StatusForbidden {
+		t.Errorf("dial from %s, not in --allowed-origin: %v; want a 403 refusal", httpURL, err)
 	}
 
 	b := dial(t, wsURL, "full")
-	b.closed()(websocket.StatusTryAgainLater)
+	b.closed()(stateroom.CloseTryAgainLater)
 
 	// The burst of 2 lets two messages through at once; the next ones
 	// exceed the rate of 1/s.
 	aClosed := a.closed()
 	for range 5 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := a.conn.Write(ctx, websocket.MessageText, []byte("increment"))
+		err := a.conn.Send(ctx, stateroom.Text("increment"))
 		cancel()
 		if err != nil {
 			break // closed by the server already
 		}
 	}
-	aClosed(websocket.StatusPolicyViolation)
+	aClosed(stateroom.ClosePolicyViolation)
 
 	if code, _ := get(t, httpURL+"/metrics"); code != http.StatusNotFound {
 		t.Errorf("GET /metrics with --no-metrics: %d, want 404", code)
@@ -354,9 +353,9 @@ func parseServe(t *testing.T, args ...string) *ServeOptions {
 	return got
 }
 
-// getWith fetches url with client, with a bearer token unless it is empty,
+// getWith fetches url with hc, with a bearer token unless it is empty,
 // and returns the status and body.
-func getWith(t *testing.T, client *http.Client, url, token string) (int, string) {
+func getWith(t *testing.T, hc *http.Client, url, token string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -365,7 +364,7 @@ func getWith(t *testing.T, client *http.Client, url, token string) (int, string)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := client.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,12 +374,4 @@ func getWith(t *testing.T, client *http.Client, url, token string) (int, string)
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
-}
-
-// status is resp's status line for messages, or "no response".
-func status(resp *http.Response) string {
-	if resp == nil {
-		return "no response"
-	}
-	return resp.Status
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -17,8 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 )
 
 // The tests run the stateroom command as a user would: TestMain builds the
@@ -220,86 +223,124 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
 	}
 }
 
-// client is one WebSocket connection to a room.
-type client struct {
+// roomClient is one connection to a room, through package client without
+// reconnection, so that a test sees every close the server sends.
+type roomClient struct {
 	t    *testing.T
-	conn *websocket.Conn
+	conn *client.Conn
 }
 
-func dial(t *testing.T, wsURL, room string) *client {
+func dial(t *testing.T, wsURL, room string) *roomClient {
 	t.Helper()
-	c, _, err := tryDial(t, wsURL+"/ws/"+room, nil)
+	c, err := tryDial(t, wsURL+"/ws/"+room, client.Options{})
 	if err != nil {
 		t.Fatalf("dial %s: %v", room, err)
 	}
 	return c
 }
 
-// tryDial dials url with opts and returns the client, or the server's
-// answer (its status says why it refused) and the error.
-func tryDial(t *testing.T, url string, opts *websocket.DialOptions) (*client, *http.Response, error) {
+// tryDial dials url with opts and returns the client, or the error: a
+// [*client.HandshakeError] when the server refused (see refusal).
+func tryDial(t *testing.T, url string, opts client.Options) (*roomClient, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, url, opts)
+	conn, err := client.Dial(ctx, url, opts)
 	if err != nil {
-		return nil, resp, err
+		return nil, err
 	}
-	t.Cleanup(func() { conn.CloseNow() })
-	return &client{t: t, conn: conn}, resp, nil
+	t.Cleanup(func() { conn.Close() })
+	return &roomClient{t: t, conn: conn}, nil
 }
 
-// read returns the next text message.
-func (c *client) read() string {
+// refusal returns the HTTP status the server refused a handshake with,
+// or 0 when err is not a refusal (nil included).
+func refusal(err error) int {
+	if he, ok := errors.AsType[*client.HandshakeError](err); ok {
+		return he.Status
+	}
+	return 0
+}
+
+// closeCode returns the close code err carries, or 0 when it is not a
+// [*client.CloseError] (nil included).
+func closeCode(err error) stateroom.CloseCode {
+	if ce, ok := errors.AsType[*client.CloseError](err); ok {
+		return ce.Code
+	}
+	return 0
+}
+
+// next returns the next message, or why the connection ended.
+func (c *roomClient) next() (stateroom.Payload, error) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	typ, b, err := c.conn.Read(ctx)
+	p, err := c.conn.Receive(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		c.t.Fatal("no message and no close within 20s")
+	}
+	return p, err
+}
+
+// read returns the next text message.
+func (c *roomClient) read() string {
+	c.t.Helper()
+	p, err := c.next()
 	if err != nil {
 		c.t.Fatalf("read: %v", err)
 	}
-	if typ != websocket.MessageText {
-		c.t.Fatalf("read a %v message %q, want text", typ, b)
+	if p.Binary {
+		c.t.Fatalf("read a binary message %q, want text", p.Data)
 	}
-	return string(b)
+	return string(p.Data)
 }
 
-func (c *client) expect(want string) {
+// expect checks the next text message, passing over the scaffold
+// counter's "clients: N" unless want is one: these tests follow the value,
+// and the scaffold's own tests check the count.
+func (c *roomClient) expect(want string) {
 	c.t.Helper()
-	if got := c.read(); got != want {
+	got := c.read()
+	for strings.HasPrefix(got, "clients: ") && !strings.HasPrefix(want, "clients: ") {
+		got = c.read()
+	}
+	if got != want {
 		c.t.Fatalf("got %q, want %q", got, want)
 	}
 }
 
-func (c *client) send(msg string) {
+func (c *roomClient) send(msg string) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+	if err := c.conn.Send(ctx, stateroom.Text(msg)); err != nil {
 		c.t.Fatalf("send: %v", err)
 	}
 }
 
-// closed reads in the background until the connection closes, answering
-// the close handshake at once as a browser does, and returns a function
-// that checks the close code.
-func (c *client) closed() (check func(want websocket.StatusCode)) {
-	got := make(chan error, 1)
+// closed reads in the background until the connection closes, so that
+// the client answers the close handshake at once as a browser does (a
+// Conn whose messages are not read stops reading its socket), and returns
+// a function that checks the close code.
+func (c *roomClient) closed() (check func(want stateroom.CloseCode)) {
+	ended := make(chan struct{})
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		for {
-			if _, _, err := c.conn.Read(ctx); err != nil {
-				got <- err
-				return
-			}
+		defer close(ended)
+		for range c.conn.Messages() {
 		}
 	}()
-	return func(want websocket.StatusCode) {
+	return func(want stateroom.CloseCode) {
 		c.t.Helper()
-		err := <-got
-		if code := websocket.CloseStatus(err); code != want {
-			c.t.Fatalf("closed with %v (%v), want %v", code, err, want)
+		timer := time.NewTimer(60 * time.Second)
+		defer timer.Stop()
+		select {
+		case <-ended:
+		case <-timer.C:
+			c.t.Fatalf("not closed within 60s, want %d (%v)", want, want)
+		}
+		if err := c.conn.Err(); closeCode(err) != want {
+			c.t.Fatalf("closed with %v, want %d (%v)", err, want, want)
 		}
 	}
 }

@@ -59,7 +59,7 @@ func TestNewServiceTests(t *testing.T) {
 		t.Fatalf("go test in the new service: %v\n%s", err, out)
 	}
 	// "ok" alone would also be the verdict on a package with no tests.
-	for _, name := range []string{"TestCounterShared", "TestCounterIgnoresOtherMessages", "TestCounterSnapshot"} {
+	for _, name := range []string{"TestCounterShared", "TestCounterIgnoresOtherMessages", "TestCounterSnapshot", "TestCounterCountsClients"} {
 		if !strings.Contains(out, "--- PASS: "+name) {
 			t.Errorf("go test did not pass %s:\n%s", name, out)
 		}
@@ -78,6 +78,14 @@ func TestNewServiceTests(t *testing.T) {
 	out, err = goTest(t, lossy)
 	if err == nil || !strings.Contains(out, "--- FAIL: TestCounterSnapshot") {
 		t.Fatalf("go test of a counter whose Restore is off by one: err=%v, want TestCounterSnapshot to fail\n%s", err, out)
+	}
+
+	// So is a counter that forgets the clients a woken room kept.
+	forgetful := copyOfScaffold(t)
+	editFile(t, filepath.Join(forgetful, "counter.go"), "c.clients[id] = struct{}{}", "_ = id")
+	out, err = goTest(t, forgetful)
+	if err == nil || !strings.Contains(out, "--- FAIL: TestCounterCountsClients") {
+		t.Fatalf("go test of a counter whose Init ignores InitEvent.Clients: err=%v, want TestCounterCountsClients to fail\n%s", err, out)
 	}
 }
 

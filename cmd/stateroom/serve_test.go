@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/stateroom-go/stateroom"
 )
 
 // TestServe serves a built service directory and drives it with WebSocket
@@ -41,7 +40,7 @@ func TestServe(t *testing.T) {
 	b.expect("new value: 1")
 	b.send("decrement")
 	b.send("decrement")
-	for _, c := range []*client{a, b} {
+	for _, c := range []*roomClient{a, b} {
 		c.expect("new value: 0")
 		c.expect("new value: -1")
 	}
@@ -49,15 +48,15 @@ func TestServe(t *testing.T) {
 	other := dial(t, wsURL, "r2")
 	other.expect("new value: 0")
 
-	var checks []func(websocket.StatusCode)
-	for _, c := range []*client{a, b, other} {
+	var checks []func(stateroom.CloseCode)
+	for _, c := range []*roomClient{a, b, other} {
 		checks = append(checks, c.closed())
 	}
 	if err := p.interrupt(t); err != nil {
 		t.Fatalf("exit after SIGINT: %v\n%s", err, p.out.String())
 	}
 	for _, check := range checks {
-		check(websocket.StatusGoingAway)
+		check(stateroom.CloseGoingAway)
 	}
 }
 
@@ -82,7 +81,7 @@ func TestServeModuleFile(t *testing.T) {
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
-	closed(websocket.StatusGoingAway)
+	closed(stateroom.CloseGoingAway)
 }
 
 // TestServeErrors checks the advice for inputs users get wrong.
@@ -181,17 +180,9 @@ func TestShutdownIsPrompt(t *testing.T) {
 			}
 			clientEnd, idleEnd := make(chan end, 1), make(chan end, 1)
 			go func() {
-				for {
-					// The deadline only keeps a broken server from hanging
-					// the test; the bounds are checked below.
-					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					_, _, err := c.conn.Read(ctx)
-					cancel()
-					if err != nil {
-						clientEnd <- end{time.Now(), err}
-						return
-					}
+				for range c.conn.Messages() {
 				}
+				clientEnd <- end{time.Now(), c.conn.Err()}
 			}()
 			go func() {
 				idle.SetReadDeadline(time.Now().Add(time.Minute))
@@ -203,9 +194,16 @@ func TestShutdownIsPrompt(t *testing.T) {
 			if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
-			closed := <-clientEnd
-			if code := websocket.CloseStatus(closed.err); code != websocket.StatusGoingAway {
-				t.Fatalf("client closed with %v (%v), want 1001", code, closed.err)
+			// The deadline only keeps a broken server from hanging the
+			// test; the bounds are checked below.
+			var closed end
+			select {
+			case closed = <-clientEnd:
+			case <-time.After(time.Minute):
+				t.Fatal("the client was not closed within a minute of SIGINT")
+			}
+			if code := closeCode(closed.err); code != stateroom.CloseGoingAway {
+				t.Fatalf("client closed with %d (%v), want 1001", code, closed.err)
 			}
 			if d := closed.at.Sub(sent); d > bound {
 				t.Errorf("the client got 1001 %v after SIGINT, want at most %v", d.Round(time.Millisecond), bound)

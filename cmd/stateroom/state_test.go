@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
+	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/internal/gobuild/gobuildtest"
 )
 
@@ -68,8 +67,8 @@ func TestServeKeepsState(t *testing.T) {
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
-	aClosed(websocket.StatusGoingAway)
-	otherClosed(websocket.StatusGoingAway)
+	aClosed(stateroom.CloseGoingAway)
+	otherClosed(stateroom.CloseGoingAway)
 
 	p, httpURL, wsURL := serve()
 	b := dial(t, wsURL, "r")
@@ -163,7 +162,7 @@ func TestStateFlags(t *testing.T) {
 	if err := q.interrupt(t); err != nil {
 		t.Fatalf("exit after SIGINT: %v", err)
 	}
-	closed(websocket.StatusGoingAway)
+	closed(stateroom.CloseGoingAway)
 	if _, err := os.Stat(filepath.Join(work, ".stateroom")); err == nil {
 		t.Error("--no-state, yet .stateroom was created in the working directory")
 	}

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -23,9 +24,10 @@ const MaxNickLength = 32
 const HistoryLength = 20
 
 // Chat is the chat service of one room. It is a stateroom.Snapshotter
-// whose snapshot is the history: the nicknames belong to the clients
-// connected now, who reconnect after a restart as new clients and pick
-// their names again.
+// whose snapshot is the history and the nicknames. The nicknames belong to
+// the clients connected now: after a restart they reconnect as new clients
+// and pick their names again, so Init drops every saved name but those of
+// the clients a room woken from hibernation kept (InitEvent.Clients).
 type Chat struct {
 	stateroom.BaseService
 	nicks   map[stateroom.ClientID]string
@@ -35,12 +37,25 @@ type Chat struct {
 // chatSnapshot is the JSON of a snapshot: a struct, so that a later
 // version can add fields and still read an older snapshot.
 type chatSnapshot struct {
-	History []string `json:"history"`
+	History []string                      `json:"history"`
+	Nicks   map[stateroom.ClientID]string `json:"nicks,omitempty"`
 }
 
 // NewChat returns the service of one room.
 func NewChat(roomID string) *Chat {
 	return &Chat{nicks: make(map[stateroom.ClientID]string)}
+}
+
+// Init keeps the names of the clients a room woken from hibernation kept,
+// and forgets the others: a restored room's saved names are of clients
+// whose connections are gone. A kept client with no saved name (a snapshot
+// of an older version) gets its default one.
+func (c *Chat) Init(room stateroom.Room, ev stateroom.InitEvent) {
+	kept := make(map[stateroom.ClientID]string, len(ev.Clients))
+	for _, id := range ev.Clients {
+		kept[id] = cmp.Or(c.nicks[id], defaultNick(id))
+	}
+	c.nicks = kept
 }
 
 // Connect names the client "userN" until it picks a nickname, tells it who
@@ -70,11 +85,6 @@ func (c *Chat) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 		room.Send(stateroom.To(ev.Client), stateroom.Text("chat messages are text; binary message ignored"))
 		return
 	}
-	if _, known := c.nicks[ev.Client]; !known {
-		// A room woken from hibernation kept its clients connected
-		// without telling this new instance, nor their nicknames.
-		c.nicks[ev.Client] = defaultNick(ev.Client)
-	}
 	text := string(ev.Payload.Data)
 	if rest, ok := strings.CutPrefix(text, "/nick"); ok && (rest == "" || rest[0] == ' ') {
 		c.setNick(room, ev.Client, strings.TrimSpace(rest))
@@ -90,19 +100,23 @@ func (c *Chat) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 	room.Send(stateroom.Everyone, stateroom.Text(line))
 }
 
-// Snapshot returns the history as JSON.
+// Snapshot returns the history and the nicknames as JSON.
 func (c *Chat) Snapshot() ([]byte, error) {
-	return json.Marshal(chatSnapshot{History: c.history})
+	return json.Marshal(chatSnapshot{History: c.history, Nicks: c.nicks})
 }
 
 // Restore sets the history a Snapshot saved, keeping its latest
-// HistoryLength lines should an older version have kept more.
+// HistoryLength lines should an older version have kept more, and the
+// nicknames, which Init then sorts out.
 func (c *Chat) Restore(b []byte) error {
 	var snap chatSnapshot
 	if err := json.Unmarshal(b, &snap); err != nil {
 		return fmt.Errorf("chat snapshot: %w", err)
 	}
 	c.history = snap.History[max(0, len(snap.History)-HistoryLength):]
+	if snap.Nicks != nil {
+		c.nicks = snap.Nicks
+	}
 	return nil
 }
 

@@ -185,14 +185,38 @@ func texts(ps []stateroom.Payload) []string {
 func TestChat(t *testing.T) { testChat(t, stateroom.New(NewChat)) }
 
 // TestChatNamesWokenClients: a room woken from hibernation gets a new
-// instance whose clients stayed connected without a Connect; their
-// messages still carry a name.
+// instance, restored from the snapshot, whose clients stayed connected
+// without a Connect; Init names them, and they keep their nicknames. After
+// a restart (Init names no one) the saved nicknames are dropped.
 func TestChatNamesWokenClients(t *testing.T) {
-	room := stateroomtest.NewRoom("r", stateroom.BaseService{})
-	a := room.Connect()
+	chat := NewChat("r")
+	room := stateroomtest.NewRoom("r", chat)
+	a, b := room.Connect(), room.Connect()
+	room.Message(a, stateroom.Text("/nick alice"))
+	snap, err := chat.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	room.TakeSent()
+
 	woken := NewChat("r")
+	if err := woken.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	woken.Init(room, stateroom.InitEvent{Restored: true, Clients: []stateroom.ClientID{a, b}})
 	woken.Message(room, stateroom.MessageEvent{Client: a, Payload: stateroom.Text("still here")})
-	if got := texts(room.Received(a)); !slices.Equal(got, []string{"user1: still here"}) {
-		t.Fatalf("a message from a client the instance did not know: %q, want [user1: still here]", got)
+	woken.Disconnect(room, stateroom.DisconnectEvent{Client: b})
+	if got := texts(room.Received(a)); !slices.Equal(got, []string{"alice: still here", "user2 left"}) {
+		t.Fatalf("after waking, a received %q, want [alice: still here user2 left]", got)
+	}
+
+	restarted := NewChat("r")
+	if err := restarted.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	after := stateroomtest.NewRoom("r", restarted) // Init with no clients
+	c := after.Connect()
+	if got := texts(after.Received(c))[1]; got != "here: user1" {
+		t.Fatalf("after a restart a newcomer was told %q, want the saved names dropped: here: user1", got)
 	}
 }

@@ -22,15 +22,23 @@ type Counter struct {
 	value int
 	// clients are the clients connected now. They are not part of the
 	// snapshot: after a restart or a rebuild they reconnect and get
-	// Connect again. A room woken from hibernation kept its clients
-	// connected without telling this new instance: it learns each from
-	// its next message.
+	// Connect again, and a room woken from hibernation, whose clients
+	// stayed connected, names them to the new instance's Init.
 	clients map[stateroom.ClientID]struct{}
 }
 
 // NewCounter returns the service of one room, starting at 0.
 func NewCounter(roomID string) *Counter {
 	return &Counter{clients: make(map[stateroom.ClientID]struct{})}
+}
+
+// Init counts the clients a room woken from hibernation kept: they are
+// connected, and the new instance never saw their Connect. The count does
+// not change for them, so nothing is sent.
+func (c *Counter) Init(room stateroom.Room, ev stateroom.InitEvent) {
+	for _, id := range ev.Clients {
+		c.clients[id] = struct{}{}
+	}
 }
 
 // Connect sends the current value to the new client, and the number of
@@ -49,10 +57,6 @@ func (c *Counter) Disconnect(room stateroom.Room, ev stateroom.DisconnectEvent) 
 
 // Message applies "increment" or "decrement" and broadcasts the value.
 func (c *Counter) Message(room stateroom.Room, ev stateroom.MessageEvent) {
-	if _, known := c.clients[ev.Client]; !known {
-		c.clients[ev.Client] = struct{}{}
-		room.Send(stateroom.Everyone, c.count())
-	}
 	switch string(ev.Payload.Data) {
 	case "increment":
 		c.value++

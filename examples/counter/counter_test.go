@@ -120,8 +120,8 @@ func testRestart(t *testing.T, f stateroom.Factory) {
 func TestCounter(t *testing.T) { testCounter(t, stateroom.New(NewCounter)) }
 
 // TestCounterCountsWokenClients: a room woken from hibernation gets a new
-// instance whose clients stayed connected without a Connect; a client that
-// speaks is counted again.
+// instance whose clients stayed connected without a Connect; its Init
+// names them, and they count.
 func TestCounterCountsWokenClients(t *testing.T) {
 	// The room's two clients connected before it hibernated, so the
 	// instance under test never saw their Connect.
@@ -131,9 +131,10 @@ func TestCounterCountsWokenClients(t *testing.T) {
 	if err := woken.Restore([]byte("5")); err != nil {
 		t.Fatal(err)
 	}
-	woken.Message(room, stateroom.MessageEvent{Client: b, Payload: stateroom.Text("increment")})
-	if got := texts(room.Received(a)); !slices.Equal(got, []string{"clients: 1", "new value: 6"}) {
-		t.Fatalf("after waking, a message from a client the instance did not know sent %q; want [clients: 1 new value: 6]", got)
+	woken.Init(room, stateroom.InitEvent{Restored: true, Clients: []stateroom.ClientID{a, b}})
+	woken.Disconnect(room, stateroom.DisconnectEvent{Client: b})
+	if got := texts(room.Received(a)); !slices.Equal(got, []string{"clients: 1"}) {
+		t.Fatalf("after waking with clients %v and %v leaving, a received %q; want [clients: 1]", []stateroom.ClientID{a, b}, b, got)
 	}
 }
 

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/server/servertest"
 )
@@ -25,28 +25,36 @@ func serve(t *testing.T, f stateroom.Factory) string {
 	return servertest.Start(t, f, server.Options{})
 }
 
-func dial(t *testing.T, url string) *websocket.Conn {
+// dial connects to url without reconnection, so that a test sees every
+// close.
+func dial(t *testing.T, url string) *client.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, nil)
+	c, err := client.Dial(ctx, url, client.Options{})
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
-	t.Cleanup(func() { c.CloseNow() })
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-// read returns the next text message, failing the test on anything else.
-func read(t *testing.T, c *websocket.Conn) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// next returns the next message, or why the connection ended, or
+// context.DeadlineExceeded if wait passed first.
+func next(c *client.Conn, wait time.Duration) (stateroom.Payload, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	typ, b, err := c.Read(ctx)
-	if err != nil || typ != websocket.MessageText {
-		t.Fatalf("read: %v %q, %v", typ, b, err)
+	return c.Receive(ctx)
+}
+
+// read returns the next text message, failing the test on anything else.
+func read(t *testing.T, c *client.Conn) string {
+	t.Helper()
+	p, err := next(c, 10*time.Second)
+	if err != nil || p.Binary {
+		t.Fatalf("read: %q (binary: %v), %v; want a text message", p.Data, p.Binary, err)
 	}
-	return string(b)
+	return string(p.Data)
 }
 
 // TestCPUHog runs the native service with a short spin: the client waits
@@ -59,7 +67,7 @@ func TestCPUHog(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+	if err := c.Send(ctx, stateroom.Text("ping")); err != nil {
 		t.Fatal(err)
 	}
 	if got := read(t, c); got != "pong" {

@@ -3,15 +3,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/internal/gobuild/gobuildtest"
 	"github.com/stateroom-go/stateroom/wasmhost"
 )
@@ -34,14 +32,12 @@ func TestCPUHogWasm(t *testing.T) {
 		// Under the 10 s spin, so only the budget can end the call in
 		// time; had the spin run to its end, the client would get "spun
 		// N rounds" instead of a close anyway.
-		ctx, cancel := context.WithTimeout(context.Background(), DefaultSpin-hogBudget)
-		_, msg, err := c.Read(ctx)
-		cancel()
-		var ce websocket.CloseError
-		if !errors.As(err, &ce) {
-			t.Fatalf("connection %d: got %q, %v; want the room closed with code %d", i, msg, err, stateroom.CloseServiceFault)
+		msg, err := next(c, DefaultSpin-hogBudget)
+		ce, ok := errors.AsType[*client.CloseError](err)
+		if !ok {
+			t.Fatalf("connection %d: got %q, %v; want the room closed with code %d", i, msg.Data, err, stateroom.CloseServiceFault)
 		}
-		if code := stateroom.CloseCode(ce.Code); code != stateroom.CloseServiceFault || !strings.Contains(ce.Reason, "budget") {
+		if code := ce.Code; code != stateroom.CloseServiceFault || !strings.Contains(ce.Reason, "budget") {
 			t.Errorf("connection %d closed with %d %q, want %d and a reason naming the budget", i, code, ce.Reason, stateroom.CloseServiceFault)
 		}
 	}

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/server"
 	"github.com/stateroom-go/stateroom/server/servertest"
 )
@@ -26,58 +26,59 @@ func serve(t *testing.T, f stateroom.Factory) string {
 	return servertest.Start(t, f, server.Options{})
 }
 
-// client is one WebSocket client of a test.
-type client struct {
+// roomClient is one client of a test, through package client without
+// reconnection.
+type roomClient struct {
 	t *testing.T
-	c *websocket.Conn
+	c *client.Conn
 }
 
-func dial(t *testing.T, url string) *client {
+func dial(t *testing.T, url string) *roomClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, nil)
+	c, err := client.Dial(ctx, url, client.Options{})
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
-	t.Cleanup(func() { c.CloseNow() })
-	return &client{t, c}
+	t.Cleanup(func() { c.Close() })
+	return &roomClient{t, c}
 }
 
-func (c *client) send(s string) {
+func (c *roomClient) send(s string) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+	if err := c.c.Send(ctx, stateroom.Text(s)); err != nil {
 		c.t.Fatalf("send %q: %v", s, err)
 	}
 }
 
 // number reads one "random number: N" message and returns N.
-func (c *client) number() uint64 {
+func (c *roomClient) number() uint64 {
 	c.t.Helper()
 	return c.read("random number: ")
 }
 
 // draw reads one "math/rand/v2: N" message and returns N.
-func (c *client) draw() uint64 {
+func (c *roomClient) draw() uint64 {
 	c.t.Helper()
 	return c.read("math/rand/v2: ")
 }
 
 // read reads one text message prefix+N and returns N.
-func (c *client) read(prefix string) uint64 {
+func (c *roomClient) read(prefix string) uint64 {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	typ, b, err := c.c.Read(ctx)
+	p, err := c.c.Receive(ctx)
 	if err != nil {
-		c.t.Fatalf("read: %v", err)
+		c.t.Fatalf("read: no message within 10s: %v", err)
 	}
-	s, ok := strings.CutPrefix(string(b), prefix)
+	s, ok := strings.CutPrefix(string(p.Data), prefix)
 	n, err := strconv.ParseUint(s, 10, 64)
-	if typ != websocket.MessageText || !ok || err != nil {
-		c.t.Fatalf("got %v %q, want text \"%sN\"", typ, b, prefix)
+	if p.Binary || !ok || err != nil {
+		c.t.Fatalf("got %q (binary: %v), want text \"%sN\"", p.Data, p.Binary, prefix)
 	}
 	return n
 }
@@ -97,7 +98,7 @@ func testRandomness(t *testing.T, f stateroom.Factory) {
 		}
 		seen[n] = what
 	}
-	both := func(what string, c *client) {
+	both := func(what string, c *roomClient) {
 		record(what, c.number())
 		record(what+" (math/rand/v2)", c.draw())
 	}

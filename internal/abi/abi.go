@@ -11,7 +11,8 @@
 // an optional extension: a guest that never sends it speaks upstream's ABI
 // exactly (see ABI.md). The snapshot extension adds two optional guest
 // exports, whose names and answers are the constants [ExportSnapshot],
-// [ExportRestore] and the Snapshot* and Restore* values.
+// [ExportRestore] and the Snapshot* and Restore* values; the members
+// extension one more, [ExportMember].
 //
 // Decoding is strict about structure: truncated input, trailing bytes,
 // unknown tags and lengths past the end of the input are errors. Decoders
@@ -457,3 +458,12 @@ const (
 	// stateroom.ErrIncompatibleSnapshot); the room starts fresh.
 	RestoreIncompatible uint32 = 2
 )
+
+// ExportMember is the members extension (ABI.md, "Extension: members"): an
+// optional guest export `stateroom_member(client i32)`, which the host
+// calls once for each client already connected to the room, just before
+// the Init of an instance that starts with clients (a hibernated room
+// waking: its clients stayed connected while its instance was dropped).
+// It is stateroom.InitEvent.Clients for a WebAssembly service. A module
+// without it gets Init alone, as upstream's host gives it.
+const ExportMember = "stateroom_member"

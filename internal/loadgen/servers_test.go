@@ -74,6 +74,11 @@ const (
 // message each client receives from another client. Senders get their own
 // messages intact, so their windows never stall; every receive-only client
 // suffers the fault exactly once.
+//
+// It is a server, so it is written on gorilla/websocket's server side (the
+// stack of the baseline hub in bench/hub), not on package client: package
+// server relays every message faithfully and cannot be made to drop,
+// duplicate or reorder one.
 type faultyRelay struct {
 	fault    fault
 	upgrader websocket.Upgrader

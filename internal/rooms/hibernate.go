@@ -64,10 +64,11 @@ func (r *Room) hibernate() {
 	}
 }
 
-// wake rebuilds the instance of a hibernated room and runs its Init. It
-// reports false if it could not: the room has then ended with
-// CloseServiceFault. Called with r.mu held, before an event is delivered.
-func (r *Room) wake() bool {
+// wake rebuilds the instance of a hibernated room and runs its Init, before
+// the event kind about seat s (nil for a timer) is delivered. It reports
+// false if it could not: the room has then ended with CloseServiceFault.
+// Called with r.mu held.
+func (r *Room) wake(kind eventKind, s *seat) bool {
 	data := r.sleeping
 	r.sleeping = nil
 	fail := func(err error) bool {
@@ -96,6 +97,9 @@ func (r *Room) wake() bool {
 	r.inst = inst
 	r.restored = true
 	r.reg.metrics.Wakes.Inc()
+	// The clients stayed connected: Init names them (room.go, present).
+	r.kept = r.present(kind, s)
 	r.call(evInit, nil, stateroom.Payload{})
+	r.kept = nil
 	return r.inst.live()
 }

@@ -30,6 +30,31 @@ type Registry struct {
 	mu    sync.Mutex
 	byID  map[string]*Room
 	wakes map[string]*wakeup // dormant rooms (dormant.go), none of them in byID
+
+	ended func(id string, code stateroom.CloseCode) // see OnEnded
+}
+
+// OnEnded makes the registry call f with the id and close code of every
+// room that leaves it for good (not one that becomes dormant), once a join
+// from then on would start a new room. f is called with the room's lock
+// held, so it must not block. Call it before the registry serves joins: a
+// cluster does, to give up the ownership of ended rooms.
+func (g *Registry) OnEnded(f func(id string, code stateroom.CloseCode)) { g.ended = f }
+
+// WaitSaved waits until no snapshot of room id is queued or being
+// written (each write is bounded), so another server loading the room
+// finds the last one.
+func (g *Registry) WaitSaved(id string) {
+	if g.saver != nil {
+		g.saver.settled(id)
+	}
+}
+
+// Idle reports whether no room with id is in the registry (running,
+// starting or hibernated) and none of its snapshots is queued or being
+// written.
+func (g *Registry) Idle(id string) bool {
+	return g.lookup(id) == nil && (g.saver == nil || !g.saver.pending(id))
 }
 
 // New returns an empty registry.
@@ -167,13 +192,17 @@ func (g *Registry) remove(r *Room) { g.retire(r, time.Time{}) }
 // running room.
 func (g *Registry) retire(r *Room, wake time.Time) {
 	g.mu.Lock()
-	if g.byID[r.id] == r {
+	gone := g.byID[r.id] == r
+	if gone {
 		delete(g.byID, r.id)
 		if !wake.IsZero() {
 			g.sleepLocked(r.id, wake, false)
 		}
 	}
 	g.mu.Unlock()
+	if gone && wake.IsZero() && g.ended != nil {
+		g.ended(r.id, r.endCode)
+	}
 	if g.saver != nil && g.cfg.Owner.Closing() {
 		g.saver.wakeAll() // the last room may have gone: writers may end
 	}

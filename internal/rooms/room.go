@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +44,9 @@ type Room struct {
 	checkpoint ownedTimer // the next checkpoint of a dirty room
 
 	// Hibernation (hibernate.go).
-	sleeping []byte     // the envelope of the dropped instance; nil when awake
-	idle     ownedTimer // the next look at whether the room may hibernate
+	sleeping []byte               // the envelope of the dropped instance; nil when awake
+	idle     ownedTimer           // the next look at whether the room may hibernate
+	kept     []stateroom.ClientID // Init's Clients while a woken instance's Init runs
 }
 
 type eventKind uint8
@@ -287,7 +289,7 @@ func (r *Room) call(kind eventKind, s *seat, p stateroom.Payload) {
 	if r.sleeping != nil {
 		// An ending room does not wake for its clients' Disconnects:
 		// its state was saved when it fell asleep.
-		if r.ended || kind == evInit || !r.wake() {
+		if r.ended || kind == evInit || !r.wake(kind, s) {
 			return
 		}
 	}
@@ -303,7 +305,7 @@ func (r *Room) call(kind eventKind, s *seat, p stateroom.Payload) {
 	svc := r.inst.svc
 	switch kind {
 	case evInit:
-		svc.Init(r, stateroom.InitEvent{Restored: r.restored})
+		svc.Init(r, stateroom.InitEvent{Restored: r.restored, Clients: r.kept})
 	case evConnect:
 		svc.Connect(r, stateroom.ConnectEvent{Client: s.id, Identity: s.identity})
 	case evDisconnect:
@@ -317,6 +319,28 @@ func (r *Room) call(kind eventKind, s *seat, p stateroom.Payload) {
 	}
 	r.touched()
 	r.armIdle()
+}
+
+// present returns the clients a new instance must be told of in its Init
+// when the event kind about seat s is what wakes the room: every client in
+// the table (attached, or leaving with its Disconnect still due), less s
+// when its Connect is that event, plus s when its Disconnect is (s has
+// already left the table). So every client the instance hears of later
+// comes with a Connect it has not had yet or a Disconnect of a client it
+// knows. Sorted by id.
+func (r *Room) present(kind eventKind, s *seat) []stateroom.ClientID {
+	ids := make([]stateroom.ClientID, 0, len(r.members.order)+1)
+	for _, m := range r.members.order {
+		if kind == evConnect && m == s {
+			continue
+		}
+		ids = append(ids, m.id)
+	}
+	if kind == evDisconnect && s != nil {
+		ids = append(ids, s.id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // fault ends the room after its service panicked with v.

@@ -105,6 +105,16 @@ func (s *saver) settled(id string) uint64 {
 	}
 }
 
+// pending reports whether a snapshot of room id is queued or being
+// written.
+func (s *saver) pending(id string) bool {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	_, queued := sh.latest[id]
+	return queued || sh.inflight[id]
+}
+
 // setRevision records the revision a room loaded, for its next save. Called
 // by create, with no save of the room queued (settled returned).
 func (s *saver) setRevision(id string, rev uint64) {

@@ -24,8 +24,8 @@ const PageSize = 65536
 
 // globalExportPrefix starts the names under which [ExportState] exports
 // mutable globals; no linker makes such a name. (package wasmhost exports
-// them under a prefix of its own for raw snapshots; the two never meet,
-// since each patches its own copy.)
+// them through [ExportGlobals] under a prefix of its own for raw
+// snapshots; the two never meet, since each patches its own copy.)
 const globalExportPrefix = "stateroom:preinit:global:"
 
 // Value types a mutable global may have for [Freeze].
@@ -41,9 +41,11 @@ type MutableGlobal struct {
 	// Index is the global's index in the module's global index space.
 	Index uint32
 	// Type is its value type as the binary format encodes it: 0x7f i32,
-	// 0x7e i64, 0x7d f32, 0x7c f64.
+	// 0x7e i64, 0x7d f32, 0x7c f64, or another ([CheckNumeric] refuses
+	// those).
 	Type byte
-	// Export is the name [ExportState] exported it under.
+	// Export is the name [ExportGlobals] or [ExportState] exported it
+	// under.
 	Export string
 }
 
@@ -51,42 +53,124 @@ type MutableGlobal struct {
 // function.
 const StartExport = "stateroom:preinit:start"
 
+// ExportGlobals returns a copy of module with an export added for every
+// mutable global it defines, named prefix followed by the global's index,
+// and those globals in index order (their Export fields set). A runtime
+// that reaches an instance only through its exports (wazero) can then read
+// and write them: package internal/preinit to freeze start-up, package
+// wasmhost to take raw snapshots. An extra export changes nothing the
+// guest can see. Globals of any value type are exported; [CheckNumeric]
+// says whether their values can be saved. A module without mutable
+// globals is returned as it is (the same slice). Malformed input is an
+// error wrapping [ErrMalformed] or [ErrNotWasm], and so is a prefix that
+// makes a name the module already exports; never a panic.
+func ExportGlobals(module []byte, prefix string) ([]byte, []MutableGlobal, error) {
+	secs, err := parseSections(module)
+	if err != nil {
+		return nil, nil, err
+	}
+	secs, globals, err := exportGlobals(secs, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(globals) == 0 {
+		return module, nil, nil
+	}
+	return appendModule(module[:8], secs), globals, nil
+}
+
+// exportGlobals is [ExportGlobals] on parsed sections, with extra exports
+// added after the globals'. secs is not modified.
+func exportGlobals(secs []section, prefix string, extra ...export) ([]section, []MutableGlobal, error) {
+	var imported uint32
+	var globals []MutableGlobal
+	var exports []export
+	var err error
+	for _, s := range secs {
+		switch s.id {
+		case secImport:
+			imported, err = countImportedGlobals(s.body)
+		case secGlobal:
+			globals, err = mutableGlobals(s.body, imported)
+		case secExport:
+			exports, err = parseExports(s.body)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(globals) == 0 && len(extra) == 0 {
+		return secs, nil, nil
+	}
+	taken := make(map[string]bool, len(exports))
+	for _, e := range exports {
+		taken[e.name] = true
+	}
+	for i := range globals {
+		globals[i].Export = prefix + strconv.FormatUint(uint64(globals[i].Index), 10)
+		extra = append(extra, export{name: globals[i].Export, kind: kindGlobal, index: globals[i].Index})
+	}
+	for _, e := range extra {
+		if taken[e.name] {
+			return nil, nil, fmt.Errorf("%w: the module already exports a %q, a name this patch adds", ErrMalformed, e.name)
+		}
+		taken[e.name] = true
+	}
+	exports = append(exports, extra...)
+	return replaceSection(slices.Clone(secs), section{id: secExport, body: encodeExports(exports)}), globals, nil
+}
+
+// CheckNumeric returns an error naming the first of globals whose value
+// is not a number (a v128 or a reference), which neither a frozen module
+// nor a raw snapshot can hold: its bits are more than the 64 wazero's
+// api.Global carries, or a host pointer.
+func CheckNumeric(globals []MutableGlobal) error {
+	for _, g := range globals {
+		switch g.Type {
+		case typeI32, typeI64, typeF32, typeF64:
+		default:
+			return fmt.Errorf("mutable global %d is of type %s; only i32, i64, f32 and f64 values can be saved", g.Index, typeName(g.Type))
+		}
+	}
+	return nil
+}
+
+// typeName names a value type as the text format does.
+func typeName(t byte) string {
+	switch t {
+	case typeI32:
+		return "i32"
+	case typeI64:
+		return "i64"
+	case typeF32:
+		return "f32"
+	case typeF64:
+		return "f64"
+	case 0x7b:
+		return "v128"
+	case 0x70:
+		return "funcref"
+	case 0x6f:
+		return "externref"
+	}
+	return fmt.Sprintf("%#x", t)
+}
+
 // ExportState returns a copy of module prepared for taking a snapshot
 // with a runtime that reaches an instance only through its exports
-// (wazero): every mutable global the module defines is exported (under
-// the Export names of the returned globals, in index order), and the start
-// function is exported as [StartExport] instead of running at
-// instantiation, so that the caller runs it as an ordinary call, under
-// its own deadline. A mutable global whose value [Freeze] could not write
-// (a reference or a vector) is an [ErrUnsupported] error, and so is a
-// module without a start function.
+// (wazero): every mutable global the module defines is exported (as
+// [ExportGlobals] does, under the Export names of the returned globals, in
+// index order), and the start function is exported as [StartExport]
+// instead of running at instantiation, so that the caller runs it as an
+// ordinary call, under its own deadline. A mutable global whose value
+// [Freeze] could not write (a reference or a vector) is an
+// [ErrUnsupported] error, and so is a module without a start function.
 func ExportState(module []byte) ([]byte, []MutableGlobal, error) {
 	secs, err := parseSections(module)
 	if err != nil {
 		return nil, nil, err
 	}
-	var imported uint32
-	var globals []MutableGlobal
-	var exports []export
-	start := -1
-	for i, s := range secs {
-		switch s.id {
-		case secImport:
-			if imported, err = countImportedGlobals(s.body); err != nil {
-				return nil, nil, err
-			}
-		case secGlobal:
-			if globals, err = mutableGlobals(s.body, imported); err != nil {
-				return nil, nil, err
-			}
-		case secExport:
-			if exports, err = parseExports(s.body); err != nil {
-				return nil, nil, err
-			}
-		case secStart:
-			start = i
-		}
-	}
+	start := slices.IndexFunc(secs, func(s section) bool { return s.id == secStart })
 	if start < 0 {
 		return nil, nil, errNoStart
 	}
@@ -95,13 +179,14 @@ func ExportState(module []byte) ([]byte, []MutableGlobal, error) {
 	if err := r.done(); err != nil {
 		return nil, nil, err
 	}
-	exports = append(exports, export{name: StartExport, kind: kindFunc, index: fn})
-	for i := range globals {
-		globals[i].Export = globalExportPrefix + strconv.FormatUint(uint64(globals[i].Index), 10)
-		exports = append(exports, export{name: globals[i].Export, kind: kindGlobal, index: globals[i].Index})
-	}
 	secs = slices.Delete(slices.Clone(secs), start, start+1)
-	secs = replaceSection(secs, section{id: secExport, body: encodeExports(exports)})
+	secs, globals, err := exportGlobals(secs, globalExportPrefix, export{name: StartExport, kind: kindFunc, index: fn})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := CheckNumeric(globals); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
 	return appendModule(module[:8], secs), globals, nil
 }
 
@@ -125,7 +210,7 @@ type FreezeResult struct {
 	// Pages is the memory's new minimum, in pages.
 	Pages uint32
 	// Segments is the number of data segments written and DataBytes
-	// their total size: runs of more than MaxMergeGap zero bytes are
+	// their total size: runs of more than FreezeMergeGap zero bytes are
 	// left out, since a new memory is zero-filled.
 	Segments, DataBytes int
 	// Globals is the number of mutable globals whose initializers now
@@ -182,6 +267,9 @@ func Freeze(module []byte, snap Snapshot) ([]byte, FreezeResult, error) {
 			if globals, err = mutableGlobals(s.body, imported); err != nil {
 				return nil, res, err
 			}
+			if err := CheckNumeric(globals); err != nil {
+				return nil, res, fmt.Errorf("%w: %w", ErrUnsupported, err)
+			}
 			if len(globals) != len(snap.Globals) {
 				return nil, res, fmt.Errorf("wasmpatch: the module has %d mutable globals, the snapshot %d values", len(globals), len(snap.Globals))
 			}
@@ -228,7 +316,7 @@ func Freeze(module []byte, snap Snapshot) ([]byte, FreezeResult, error) {
 	// In place of the old data section, so custom sections that must
 	// follow it (the name section) still do.
 	kept = replaceSection(kept, section{id: secData, body: imageSegments(snap.Memory)})
-	_, merged := mergeData(kept)
+	_, merged := mergeData(kept, FreezeMergeGap)
 	res.Segments = merged
 	for _, s := range kept {
 		if s.id == secData {
@@ -339,7 +427,9 @@ func resizeMemory(body []byte, pages uint32) ([]byte, error) {
 	return out, nil
 }
 
-// mutableGlobals lists the mutable globals a global section defines.
+// mutableGlobals lists the mutable globals a global section defines, of
+// any value type; imported is the number of imported globals, which come
+// first in the index space.
 func mutableGlobals(body []byte, imported uint32) ([]MutableGlobal, error) {
 	r := reader{b: body, what: "global section"}
 	n := r.u32("global count")
@@ -357,11 +447,6 @@ func mutableGlobals(body []byte, imported uint32) ([]MutableGlobal, error) {
 		}
 		if mut == 0 {
 			continue
-		}
-		switch typ {
-		case typeI32, typeI64, typeF32, typeF64:
-		default:
-			return nil, fmt.Errorf("%w: mutable global %d is of type %#x, whose value cannot be written as a constant", ErrUnsupported, imported+i, typ)
 		}
 		if uint64(imported)+uint64(i) > math.MaxUint32 {
 			r.fail("too many globals")

@@ -1,7 +1,7 @@
 // Package servertest plays scripted conversations ("transcripts") against a
-// Stateroom service through a real server and real WebSocket clients on
-// loopback. The factory is a parameter, so one transcript checks a native
-// service and its WebAssembly build alike.
+// Stateroom service through a real server and real WebSocket clients
+// (package client) on loopback. The factory is a parameter, so one
+// transcript checks a native service and its WebAssembly build alike.
 package servertest
 
 import (
@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/server"
 )
 
@@ -86,7 +86,7 @@ func RunAll(t *testing.T, f stateroom.Factory, opts server.Options, transcripts 
 func Run(t testing.TB, f stateroom.Factory, opts server.Options, script []string) {
 	t.Helper()
 	base := Start(t, f, opts) + "/ws/"
-	clients := map[string]*websocket.Conn{}
+	clients := map[string]*client.Conn{}
 	defer func() {
 		for _, c := range clients {
 			c.Close()
@@ -112,55 +112,54 @@ func Run(t testing.TB, f stateroom.Factory, opts server.Options, script []string
 			if room == "" {
 				room = "room"
 			}
-			conn, resp, err := websocket.DefaultDialer.Dial(base+room, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+			conn, err := client.Dial(ctx, base+room, client.Options{HandshakeTimeout: Timeout})
+			cancel()
 			if err != nil {
-				if resp != nil {
-					b, _ := io.ReadAll(resp.Body)
-					err = fmt.Errorf("%w (HTTP %d: %s)", err, resp.StatusCode, b)
-				}
-				t.Fatalf("%s: %v", step, err)
+				t.Fatalf("%s: %v", step, err) // a refusal says its HTTP status and the server's reason
 			}
 			clients[name] = conn
 		case "-":
 			c.Close()
 			delete(clients, name)
 		case ">", ">>":
-			typ, data := websocket.TextMessage, []byte(arg)
+			p := stateroom.Text(arg)
 			if op == ">>" {
-				typ, data, err = websocket.BinaryMessage, nil, nil
-				if data, err = hex.DecodeString(arg); err != nil {
+				data, err := hex.DecodeString(arg)
+				if err != nil {
 					t.Fatalf("%s: bad hex: %v", step, err)
 				}
+				p = stateroom.Binary(data)
 			}
-			if err := c.WriteMessage(typ, data); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+			err := c.Send(ctx, p)
+			cancel()
+			if err != nil {
 				t.Fatalf("%s: %v", step, err)
 			}
 		case "<", "<<":
-			want, wantType := []byte(arg), websocket.TextMessage
-			if op == "<<" {
-				wantType = websocket.BinaryMessage
+			want, wantBinary := []byte(arg), op == "<<"
+			if wantBinary {
 				if want, err = hex.DecodeString(arg); err != nil {
 					t.Fatalf("%s: bad hex: %v", step, err)
 				}
 			}
-			c.SetReadDeadline(time.Now().Add(Timeout))
-			typ, got, err := c.ReadMessage()
+			got, err := next(c)
 			if err != nil {
 				t.Fatalf("%s: %v", step, err)
 			}
-			if typ != wantType || !bytes.Equal(got, want) {
-				t.Fatalf("%s: got %s %q", step, kind(typ), got)
+			if got.Binary != wantBinary || !bytes.Equal(got.Data, want) {
+				t.Fatalf("%s: got %s %q", step, kind(got), got.Data)
 			}
 		case "<close":
 			code, err := strconv.Atoi(arg)
 			if err != nil {
 				t.Fatalf("%s: bad close code: %v", step, err)
 			}
-			c.SetReadDeadline(time.Now().Add(Timeout))
-			_, got, err := c.ReadMessage()
-			var ce *websocket.CloseError
-			if !errors.As(err, &ce) || ce.Code != code {
-				t.Fatalf("%s: got %q, %v", step, got, err)
+			got, err := next(c)
+			var ce *client.CloseError
+			if !errors.As(err, &ce) || ce.Code != stateroom.CloseCode(code) {
+				t.Fatalf("%s: got %s %q, %v", step, kind(got), got.Data, err)
 			}
 			c.Close()
 			delete(clients, name)
@@ -179,8 +178,20 @@ func parse(line string) (name, op, arg string, err error) {
 	return "", "", "", fmt.Errorf("%q: want NAME followed by one of + - > >> < << <close, as in %q", line, "a> hello")
 }
 
-func kind(typ int) string {
-	if typ == websocket.BinaryMessage {
+// next returns c's next message, or why none came within Timeout (the
+// connection closed: c.Err says how).
+func next(c *client.Conn) (stateroom.Payload, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	p, err := c.Receive(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return p, fmt.Errorf("no message within %v", Timeout)
+	}
+	return p, err
+}
+
+func kind(p stateroom.Payload) string {
+	if p.Binary {
 		return "binary"
 	}
 	return "text"

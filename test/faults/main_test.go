@@ -7,7 +7,8 @@
 // process holds no more file descriptors than before.
 //
 // The package uses only the public API of the root package, server,
-// wasmhost and the shared clients in test/faults/wsclient.
+// wasmhost and client (the Go client, for the shutdown's clients), and the
+// shared clients in test/faults/wsclient.
 package faults_test
 
 import (

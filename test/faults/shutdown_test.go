@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stateroom-go/stateroom"
 	"github.com/stateroom-go/stateroom/bench/relay"
+	"github.com/stateroom-go/stateroom/client"
 	"github.com/stateroom-go/stateroom/server"
 )
 
@@ -40,12 +40,12 @@ func TestShutdownUnderLoad(t *testing.T) {
 	defer ts.Close()
 	base := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/"
 
-	type client struct {
-		conn     *websocket.Conn
+	type loadClient struct {
+		conn     *client.Conn
 		received atomic.Int64
-		code     atomic.Int64 // the close code it got; -1 for an error without one
+		code     atomic.Int64 // the close code it got; -1 for an end without one
 	}
-	var clients []*client
+	var clients []*loadClient
 	var readers, senders sync.WaitGroup
 	defer func() {
 		senders.Wait()
@@ -56,24 +56,22 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}()
 	for r := range rooms {
 		for range perRoom {
-			conn, _, err := websocket.DefaultDialer.Dial(fmt.Sprintf("%sload-%d", base, r), nil)
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			conn, err := client.Dial(ctx, fmt.Sprintf("%sload-%d", base, r), client.Options{})
+			cancel()
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &client{conn: conn}
+			c := &loadClient{conn: conn}
 			clients = append(clients, c)
 			readers.Go(func() {
-				for {
-					if _, _, err := conn.ReadMessage(); err != nil {
-						var ce *websocket.CloseError
-						if errors.As(err, &ce) {
-							c.code.Store(int64(ce.Code))
-						} else {
-							c.code.Store(-1)
-						}
-						return
-					}
+				for range conn.Messages() {
 					c.received.Add(1)
+				}
+				if ce, ok := errors.AsType[*client.CloseError](conn.Err()); ok {
+					c.code.Store(int64(ce.Code))
+				} else {
+					c.code.Store(-1)
 				}
 			})
 		}
@@ -88,7 +86,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 			tick := time.NewTicker(pace)
 			defer tick.Stop()
 			for i := range maxPerSend {
-				if c.conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, "load %d", i)) != nil {
+				if c.conn.Send(context.Background(), stateroom.Text(fmt.Sprintf("load %d", i))) != nil {
 					return
 				}
 				sent.Add(1)

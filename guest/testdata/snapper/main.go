@@ -5,6 +5,7 @@
 //
 //	inc         add one to the counter and reply with it
 //	get         reply "n=N restored=BOOL blob=LEN"
+//	clients     reply the clients its Init named, as "clients=1,2"
 //	blob N      make the state hold N more bytes (a pseudo-random mix)
 //	emit TEXT   make the next snapshots exactly TEXT
 //	fail        make Snapshot fail
@@ -29,11 +30,14 @@ type snapper struct {
 	n        int
 	blob     []byte
 	restored bool
+	clients  []stateroom.ClientID // InitEvent.Clients
 	emit     *string
 	fail     bool
 }
 
-func (s *snapper) Init(_ stateroom.Room, ev stateroom.InitEvent) { s.restored = ev.Restored }
+func (s *snapper) Init(_ stateroom.Room, ev stateroom.InitEvent) {
+	s.restored, s.clients = ev.Restored, ev.Clients
+}
 
 func (s *snapper) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 	cmd, arg, _ := strings.Cut(ev.Payload.String(), " ")
@@ -44,6 +48,12 @@ func (s *snapper) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 		reply(strconv.Itoa(s.n))
 	case "get":
 		reply("n=" + strconv.Itoa(s.n) + " restored=" + strconv.FormatBool(s.restored) + " blob=" + strconv.Itoa(len(s.blob)))
+	case "clients":
+		ids := make([]string, len(s.clients))
+		for i, id := range s.clients {
+			ids[i] = id.String()
+		}
+		reply("clients=" + strings.Join(ids, ","))
 	case "blob":
 		n, _ := strconv.Atoi(arg)
 		x := uint32(len(s.blob)) + 1

@@ -9,6 +9,12 @@
 //	go run ./wasmhost/internal/memserver -port 8090                      # native
 //	go run ./wasmhost/internal/memserver -port 8090 -module server.wasm  # wasm, mapped
 //	go run ./wasmhost/internal/memserver -port 8090 -module server.wasm -heap-memory
+//	go run ./wasmhost/internal/memserver -port 8090 -module server.wasm -no-userfaultfd
+//
+// -no-userfaultfd denies the process the userfaultfd system call, as
+// Docker's default seccomp profile does, so that the host maps its shared
+// memory images with the kernel's fault-around on (the path before it
+// turned it off, and its fallback): the same build measured both ways.
 package main
 
 import (
@@ -53,7 +59,13 @@ func main() {
 	port := flag.Int("port", 8090, "TCP port on 127.0.0.1")
 	module := flag.String("module", "", "a .wasm module to serve instead of the native counter")
 	heap := flag.Bool("heap-memory", false, "wasmhost.Options.HeapMemory: wazero's own memory")
+	noUffd := flag.Bool("no-userfaultfd", false, "deny the userfaultfd system call (Linux), so that image mappings keep the kernel's fault-around")
 	flag.Parse()
+	if *noUffd {
+		if err := denyUserfaultfd(); err != nil {
+			log.Fatal(err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 

@@ -42,6 +42,7 @@ type connTable struct {
 	peak       int           // the most live connections since memory was last released
 	releasing  bool          // a memory release is scheduled
 	memRelease memoryRelease // when to release memory; tests shrink it
+	hibernated int           // rooms hibernated since the last release (memory.go)
 }
 
 // refusal says why the table refused a connection.

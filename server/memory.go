@@ -9,9 +9,10 @@ import (
 // system after connections close (see Options.KeepFreedMemory). Tests
 // shrink it; it is guarded by the connection table's lock.
 type memoryRelease struct {
-	minDrop int           // the fewest connections closed since the peak
-	delay   time.Duration // from the trigger to the release, so that a mass close ends first
-	free    func()
+	minDrop  int           // the fewest connections closed since the peak
+	minSlept int           // the fewest rooms hibernated since the last release
+	delay    time.Duration // from the trigger to the release, so that a mass close ends first
+	free     func()
 }
 
 // defaultMemoryRelease releases memory a second after 1024 or more
@@ -21,7 +22,11 @@ type memoryRelease struct {
 // measured with `stateroom bench conns` at 19,900 connections, RSS stayed
 // at its peak (90 MB against 12 MB before) for minutes after every client
 // had gone (docs/PERFORMANCE.md).
-var defaultMemoryRelease = memoryRelease{minDrop: 1024, delay: time.Second, free: debug.FreeOSMemory}
+//
+// It also releases after 256 rooms hibernated: a hibernated Go-guest
+// room leaves some 150 KB of garbage, a connection a few KB, so fewer of
+// them make as much to hand back.
+var defaultMemoryRelease = memoryRelease{minDrop: 1024, minSlept: 256, delay: time.Second, free: debug.FreeOSMemory}
 
 // maybeReleaseMemory schedules a release when enough connections have
 // closed since the peak. Called with the connection table locked, as a
@@ -34,6 +39,26 @@ func (s *Server) maybeReleaseMemory() {
 	}
 	rel := t.memRelease
 	// Refused once Shutdown has begun: the process is going anyway.
+	t.releasing = s.owner.Go(func() { s.releaseMemory(rel) })
+}
+
+// noteHibernation counts a room that dropped its instance (hibernation):
+// minSlept of them since the last release schedule one, as closed
+// connections do. A dropped instance's linear memory is unmapped at once
+// (wasmhost), but the rest of it is Go heap (wazero's: some 150 KB for a Go
+// guest) that an idle server keeps until its forced collection, two
+// minutes later: 1,000 hibernated Go-guest rooms cost 118-131 KiB each
+// until then, 21-22 KiB after (docs/PERFORMANCE.md). Called with the
+// room's lock held, which comes before the table's (doc.go, Lock order).
+func (s *Server) noteHibernation() {
+	t := &s.conns
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.hibernated++
+	if s.opts.KeepFreedMemory || t.releasing || t.memRelease.minSlept <= 0 || t.hibernated < t.memRelease.minSlept {
+		return
+	}
+	rel := t.memRelease
 	t.releasing = s.owner.Go(func() { s.releaseMemory(rel) })
 }
 
@@ -52,6 +77,7 @@ func (s *Server) releaseMemory(rel memoryRelease) {
 	t := &s.conns
 	t.mu.Lock()
 	t.peak = len(t.live)
+	t.hibernated = 0
 	t.releasing = false
 	n := t.peak
 	t.mu.Unlock()

@@ -53,3 +53,37 @@ func TestMemoryReleasedAfterMassClose(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryReleasedAfterHibernations: rooms that drop their instances
+// count towards a release as closed connections do: minSlept hibernations
+// release memory once, fewer do not, and the count starts again after.
+func TestMemoryReleasedAfterHibernations(t *testing.T) {
+	f := stateroom.New(func(string) *tally { return &tally{} })
+	s, ts := startServer(t, f, Options{HibernateAfter: 20 * time.Millisecond})
+	var released atomic.Int32
+	s.conns.mu.Lock()
+	s.conns.memRelease = memoryRelease{minDrop: 1000, minSlept: 4, delay: 10 * time.Millisecond, free: func() { released.Add(1) }}
+	s.conns.mu.Unlock()
+	hibernated := func() int {
+		s.conns.mu.Lock()
+		defer s.conns.mu.Unlock()
+		return s.conns.hibernated
+	}
+
+	for i := range 3 { // their clients stay: only the instances go
+		c := dial(t, ts, fmt.Sprintf("/ws/h%d", i))
+		expect(t, c, "n=0 restored=false")
+	}
+	eventually(t, func() bool { return hibernated() == 3 }, "three rooms to hibernate (have %d)", hibernated())
+	time.Sleep(50 * time.Millisecond) // five times the delay: a release would have happened
+	if got := released.Load(); got != 0 {
+		t.Fatalf("released %d times after 3 hibernations, want 0 (minSlept is 4)", got)
+	}
+	c := dial(t, ts, "/ws/h3")
+	expect(t, c, "n=0 restored=false")
+	eventually(t, func() bool { return released.Load() == 1 }, "one release after the fourth hibernation")
+	eventually(t, func() bool { return hibernated() == 0 }, "the count to start again after the release (have %d)", hibernated())
+	if got := liveConns(s); got != 4 {
+		t.Fatalf("%d connections after the release, want 4: hibernation keeps clients", got)
+	}
+}

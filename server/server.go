@@ -113,6 +113,7 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		Store:              roomStore(o),
 		CheckpointInterval: o.CheckpointInterval,
 		HibernateAfter:     max(o.HibernateAfter, 0), // NeverHibernate: 0, off
+		Hibernated:         s.noteHibernation,
 		NoDormancy:         o.Cluster != nil,
 	})
 	s.place = s.reg

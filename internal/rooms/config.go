@@ -47,6 +47,11 @@ type Config struct {
 	// service is a stateroom.Snapshotter after that long without an
 	// event, keeping its snapshot (hibernate.go).
 	HibernateAfter time.Duration
+	// Hibernated, when set, is called after a room dropped its instance,
+	// with the room's lock held (so it may take only locks that come after
+	// a room's): the server counts them to hand the instances' memory back
+	// to the operating system.
+	Hibernated func()
 }
 
 // Special values of Config.GracePeriod and the limits.

@@ -59,6 +59,9 @@ func (r *Room) hibernate() {
 	r.sleeping = data
 	r.inst.close(r)
 	r.reg.metrics.Hibernations.Inc()
+	if f := r.reg.cfg.Hibernated; f != nil {
+		f()
+	}
 	if r.debugOn() {
 		r.logger().Debug("room hibernated", "snapshot_bytes", len(data))
 	}

@@ -108,6 +108,16 @@ func startNodes(t testing.TB, n int, ttl time.Duration, tune ...func(*server.Opt
 			t.Fatal(err)
 		}
 	}
+	serveNodes(t, nodes, tune...)
+	return nodes
+}
+
+// serveNodes gives each started node a server over HTTP on loopback, waits
+// until every node is ready, and stops them all (servers, then leases,
+// then nodes) when the test ends; tune, if given, adjusts the servers'
+// options.
+func serveNodes(t testing.TB, nodes []*testNode, tune ...func(*server.Options)) {
+	t.Helper()
 	for _, tn := range nodes {
 		o := server.Options{
 			Cluster:            tn.node,
@@ -167,7 +177,6 @@ func startNodes(t testing.TB, n int, ttl time.Duration, tune ...func(*server.Opt
 			}
 		}
 	})
-	return nodes
 }
 
 func dial(t testing.TB, tn *testNode, room string) *client.Conn {

@@ -142,7 +142,18 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		n.closeNATS()
 		return nil, err
 	}
-	copts := []nats.Option{nats.Name("stateroom " + o.Node), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
+	copts := []nats.Option{nats.Name("stateroom " + o.Node), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		// Nothing is kept to send once reconnected: a publish while
+		// disconnected fails at once. Kept, a lease renewal sent before
+		// the fence deadline landed after the reconnect, long after its
+		// caller gave up: it revived the fenced node's old lease, which
+		// the node then had to wait out (up to one more TTL) before it
+		// could register again (TestExternalNATSGoesAndComesBack). The
+		// cost: a forwarded client that sends while the node is
+		// disconnected is closed with 1013 at once (it reconnects), as
+		// it would be anyway at the first frame its node missed.
+		nats.ReconnectBufSize(-1),
+	}
 	if n.srv != nil {
 		// A node talks to the cluster through its own server only: cut off
 		// from its peers, it must notice (and fence itself), not quietly

@@ -36,7 +36,13 @@ func (p placement) Join(req rooms.JoinRequest) (rooms.Handle, error) {
 	var lastErr error
 	for range 3 {
 		unlock := n.owner.lockRoom(req.Room, false) // see roomGate
-		ctx, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/5)
+		// A fence that began while this waited for the room waits for
+		// the gate.
+		if n.fenced.Load() {
+			unlock()
+			return nil, errUnavailable(req.Room, errFenced)
+		}
+		ctx, cancel := n.opContext()
 		cl, err := n.dir.claim(ctx, req.Room)
 		if err == nil && cl.Mine {
 			err = n.owner.adopt(ctx, req.Room, cl)

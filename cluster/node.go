@@ -139,6 +139,8 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		return nil, errors.New("cluster: no NATS: give --cluster-listen (and --cluster-peer for each other node) to embed a NATS server, or --nats URL to join one")
 	}
 	fail := func(err error) (*Node, error) {
+		n.own.Close(nil, nil) // the lease's loops, once started
+		<-n.own.Done()
 		n.closeNATS()
 		return nil, err
 	}
@@ -194,15 +196,15 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	if n.dir, err = openDirectory(ctx, n.js, o.Node, o.LeaseTTL, n.opts.Replicas); err != nil {
 		return fail(err)
 	}
+	// The lease is renewed from now on, not from Bind: opening the store
+	// and building the server take a while (leader elections), and a node
+	// that let its lease go past the fence deadline may not renew it, only
+	// wait for it to expire and register again (directory.renew).
+	n.own.Go(n.renewLoop)
+	n.own.Go(n.fenceLoop)
 	if n.store, err = NewStore(ctx, n.js, StoreOptions{Replicas: n.opts.Replicas, Timeout: o.LeaseTTL / 4}); err != nil {
 		return fail(err)
 	}
-	// The lease is renewed from now on, not from Bind: Bind may come long
-	// after (a server built meanwhile), and a node that let its lease go
-	// past the fence deadline may not renew it, only wait for it to
-	// expire and register again (directory.renew).
-	n.own.Go(n.renewLoop)
-	n.own.Go(n.fenceLoop)
 	return n, nil
 }
 
@@ -335,6 +337,20 @@ func (n *Node) renewLoop() {
 		n.setStatus(nil)
 		n.unfence()
 	}
+}
+
+// opContext bounds a directory or store operation done while holding the
+// node's gate (a join, a release): TTL/5, and never past the fence
+// deadline, so that a fence waiting for the gate gets it by then, before
+// any other node may take this node's rooms over (a chain of such
+// operations, each waiting for the room gate of the one before, would
+// otherwise hold the fence past the lease's expiry).
+func (n *Node) opContext() (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(n.opts.LeaseTTL / 5)
+	if fence := n.dir.fenceDeadline(); fence.Before(deadline) {
+		deadline = fence
+	}
+	return context.WithDeadline(context.Background(), deadline)
 }
 
 // fenceLoop fences the node when its fence deadline passes without a

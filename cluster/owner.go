@@ -226,10 +226,12 @@ func (o *ownerSide) release(room string) {
 	}
 	defer o.lockRoom(room, true)()
 	r := o.owned(room)
-	if r == nil || !o.runtime.Idle(room) {
+	// A fence that began while this waited for the room is waiting for the
+	// gate: let it have it.
+	if r == nil || !o.runtime.Idle(room) || n.fenced.Load() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.opts.LeaseTTL/5)
+	ctx, cancel := n.opContext()
 	defer cancel()
 	err := n.dir.release(ctx, room, r.epoch)
 	if err != nil && !errors.Is(err, errMoved) {
@@ -340,7 +342,11 @@ func (o *ownerSide) join(k linkKey, m *message) []byte {
 		return replyErr(errKindUnavailable, errFenced.Error())
 	}
 	defer o.lockRoom(m.room, false)() // see roomGate
-	ctx, cancel := context.WithTimeout(context.Background(), o.n.opts.LeaseTTL/5)
+	// A fence that began while this waited for the room waits for the gate.
+	if o.n.fenced.Load() {
+		return replyErr(errKindUnavailable, errFenced.Error())
+	}
+	ctx, cancel := o.n.opContext()
 	defer cancel()
 	if r := o.owned(m.room); r != nil {
 		err := o.adopt(ctx, m.room, claim{Epoch: r.epoch, Mine: true}) // waits for its fence

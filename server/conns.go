@@ -43,6 +43,7 @@ type connTable struct {
 	releasing  bool          // a memory release is scheduled
 	memRelease memoryRelease // when to release memory; tests shrink it
 	hibernated int           // rooms hibernated since the last release (memory.go)
+	released   time.Time     // when memory was last released (memory.go)
 }
 
 // refusal says why the table refused a connection.

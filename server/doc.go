@@ -153,7 +153,8 @@
 // then conn.mu (a room sends to and closes its members); the connection
 // table's mutex (connTable.mu), then conn.mu; the registry's mutex, then
 // the table's (a join that creates a room is charged to its address under
-// the registry's lock, JoinRequest.Creating). The table's mutex is never
+// the registry's lock, JoinRequest.Creating); a room's mutex, then the
+// table's (a room that hibernates is counted for the memory release). The table's mutex is never
 // held while taking a room's or the registry's, and conn.mu is a leaf. poller.mu and the
 // owner's mutex are leaves. The admin API and Server.Rooms only TryLock a
 // room (to ask a MemoryReporter), so they never wait on one.

@@ -10,7 +10,8 @@ import (
 // shrink it; it is guarded by the connection table's lock.
 type memoryRelease struct {
 	minDrop  int           // the fewest connections closed since the peak
-	minSlept int           // the fewest rooms hibernated since the last release
+	minSlept int           // the fewest rooms hibernated since the last release; 0: never
+	spacing  time.Duration // the least time between a release and one for hibernations
 	delay    time.Duration // from the trigger to the release, so that a mass close ends first
 	free     func()
 }
@@ -26,7 +27,10 @@ type memoryRelease struct {
 // It also releases after 256 rooms hibernated: a hibernated Go-guest
 // room leaves some 150 KB of garbage, a connection a few KB, so fewer of
 // them make as much to hand back.
-var defaultMemoryRelease = memoryRelease{minDrop: 1024, minSlept: 256, delay: time.Second, free: debug.FreeOSMemory}
+// At most one such release every 10 s: each is a full collection, and a
+// large server whose rooms hibernate steadily (100,000 rooms, hibernating
+// after 5 minutes: 330 a second) would otherwise collect every second.
+var defaultMemoryRelease = memoryRelease{minDrop: 1024, minSlept: 256, spacing: 10 * time.Second, delay: time.Second, free: debug.FreeOSMemory}
 
 // maybeReleaseMemory schedules a release when enough connections have
 // closed since the peak. Called with the connection table locked, as a
@@ -55,7 +59,8 @@ func (s *Server) noteHibernation() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.hibernated++
-	if s.opts.KeepFreedMemory || t.releasing || t.memRelease.minSlept <= 0 || t.hibernated < t.memRelease.minSlept {
+	if s.opts.KeepFreedMemory || t.releasing || t.memRelease.minSlept <= 0 || t.hibernated < t.memRelease.minSlept ||
+		time.Since(t.released) < t.memRelease.spacing {
 		return
 	}
 	rel := t.memRelease
@@ -78,6 +83,7 @@ func (s *Server) releaseMemory(rel memoryRelease) {
 	t.mu.Lock()
 	t.peak = len(t.live)
 	t.hibernated = 0
+	t.released = time.Now()
 	t.releasing = false
 	n := t.peak
 	t.mu.Unlock()

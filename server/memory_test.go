@@ -86,4 +86,18 @@ func TestMemoryReleasedAfterHibernations(t *testing.T) {
 	if got := liveConns(s); got != 4 {
 		t.Fatalf("%d connections after the release, want 4: hibernation keeps clients", got)
 	}
+
+	// Within the spacing after a release, hibernations release nothing.
+	s.conns.mu.Lock()
+	s.conns.memRelease.spacing = time.Hour
+	s.conns.mu.Unlock()
+	for i := 4; i < 8; i++ {
+		c := dial(t, ts, fmt.Sprintf("/ws/h%d", i))
+		expect(t, c, "n=0 restored=false")
+	}
+	eventually(t, func() bool { return hibernated() >= 4 }, "four more rooms to hibernate (have %d)", hibernated())
+	time.Sleep(50 * time.Millisecond)
+	if got := released.Load(); got != 1 {
+		t.Fatalf("released %d times, want 1: a second release came within the spacing", got)
+	}
 }

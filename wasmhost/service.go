@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
@@ -116,6 +118,9 @@ func (m *Module) instantiateWith(roomID string, initialized func(*service)) (*se
 
 	cfg := m.config.WithStdout(&s.out.stdout).WithStderr(&s.out.stderr).WithNanosleep(s.nanosleep).
 		WithNanotime(s.nanotime, 1)
+	if initialized != nil {
+		cfg = probeEnvironment(cfg)
+	}
 	linear, err := m.newLinearMemory()
 	if err != nil {
 		m.untrack(s)
@@ -179,6 +184,26 @@ func (s *service) exported(fn *api.Function, name string) api.Function {
 		*fn = s.mod.ExportedFunction(name)
 	}
 	return *fn
+}
+
+// probeEnvironment gives the probe instance, whose memory after
+// _initialize is the base raw snapshots are taken against (Module.base),
+// the same randomness and clocks in every process: a raw snapshot stores
+// only what differs from the base, and is restored onto the base of
+// another process after a restart. A base taken with the process's own
+// entropy (a Go guest's runtime seeds itself from random_get in
+// _initialize) would differ there, and a page the room left as its base
+// was, or a chunk stored as its difference from the base, would come back
+// as another process's bytes (a map's hash seed, silently). Rooms keep
+// their own entropy and clocks; only the base is fixed. The clocks advance
+// by a microsecond a reading, so a guest that waits for time to pass does
+// not spin forever.
+func probeEnvironment(cfg wazero.ModuleConfig) wazero.ModuleConfig {
+	var now int64 = 1_700_000_000e9 // a fixed instant, as unix ns
+	tick := func() int64 { now += 1000; return now }
+	return cfg.WithRandSource(rand.NewChaCha8([32]byte{'s', 't', 'a', 't', 'e', 'r', 'o', 'o', 'm'})).
+		WithWalltime(func() (int64, int32) { t := tick(); return t / 1e9, int32(t % 1e9) }, 1).
+		WithNanotime(tick, 1)
 }
 
 // writeRoomID does what upstream's host does once at start: malloc a buffer,

@@ -298,13 +298,14 @@ func (n *Node) receiveAsGateway(msg *nats.Msg) {
 // whole TTL without renewing, so another node may hold its rooms) fences
 // the node before it registers a new incarnation and serves again.
 func (n *Node) renewLoop() {
-	tick := time.NewTicker(n.opts.LeaseTTL / 5)
-	defer tick.Stop()
+	t := time.NewTimer(n.opts.LeaseTTL / 5)
+	defer t.Stop()
+	lapsing := false // logged that the node waits for its old lease
 	for {
 		select {
 		case <-n.own.Quit():
 			return
-		case <-tick.C:
+		case <-t.C:
 		}
 		// A renewal answered before the fence deadline reached the stream
 		// before it, TTL/3 ahead of the old entry's expiry, so it may take
@@ -316,6 +317,7 @@ func (n *Node) renewLoop() {
 		c, cancel := context.WithTimeout(context.Background(), wait)
 		err := n.dir.renew(c)
 		cancel()
+		next := n.opts.LeaseTTL / 5
 		switch {
 		case errors.Is(err, errLeaseExpired):
 			n.m.renewals.WithLabelValues("expired").Inc()
@@ -323,21 +325,36 @@ func (n *Node) renewLoop() {
 			n.log.Warn("the node's lease had expired; it registered again, and its rooms may have moved", "incarnation", n.dir.incarnation())
 			err = nil
 		case errors.Is(err, errLeaseLapsing):
+			// Look again soon: the node serves again only once it has
+			// seen its old lease gone and registered after it, and each
+			// tick it waits for is a tick its rooms' clients wait too
+			// (a survivor whose renewals failed during a leader election
+			// lapses as well).
 			n.m.renewals.WithLabelValues("lapsed").Inc()
+			next = min(next, lapsedPoll)
 		case err != nil:
 			n.m.renewals.WithLabelValues("failed").Inc()
 		default:
 			n.m.renewals.WithLabelValues("ok").Inc()
 		}
+		t.Reset(next)
 		if err != nil {
-			n.log.Warn("lease renewal failed", "err", err)
+			if !errors.Is(err, errLeaseLapsing) || !lapsing {
+				n.log.Warn("lease renewal failed", "err", err)
+			}
+			lapsing = errors.Is(err, errLeaseLapsing)
 			n.setStatus(err)
 			continue
 		}
+		lapsing = false
 		n.setStatus(nil)
 		n.unfence()
 	}
 }
+
+// lapsedPoll is how often a lapsed node looks whether its old lease is
+// gone (see directory.renew).
+const lapsedPoll = 250 * time.Millisecond
 
 // opContext bounds a directory or store operation done while holding the
 // node's gate (a join, a release): TTL/5, and never past the fence

@@ -217,6 +217,15 @@ func awaitErr(c *client.Conn, want string, within time.Duration) error {
 }
 
 // owning returns the node that runs room.
+// runningRooms counts the rooms the nodes run, over the cluster.
+func runningRooms(nodes []*testNode) int {
+	running := 0
+	for _, tn := range nodes {
+		running += len(tn.srv.Rooms())
+	}
+	return running
+}
+
 func owning(nodes []*testNode, room string) *testNode {
 	for _, tn := range nodes {
 		if tn.dead {
@@ -247,11 +256,7 @@ func TestOneRoomThroughEveryNode(t *testing.T) {
 			await(t, other, "v="+strconv.Itoa(i+1), 10*time.Second)
 		}
 	}
-	running := 0
-	for _, tn := range nodes {
-		running += len(tn.srv.Rooms())
-	}
-	if running != 1 {
+	if running := runningRooms(nodes); running != 1 {
 		t.Fatalf("%d rooms run over the cluster; want 1", running)
 	}
 	owner := owning(nodes, "lobby")

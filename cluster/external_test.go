@@ -173,10 +173,7 @@ func TestExternalNATSGoesAndComesBack(t *testing.T) {
 	}
 	// No node runs a room, joins are refused with 503, /status says 503.
 	waitFor(t, 30*time.Second, "no room running without NATS", func() (bool, error) {
-		running := 0
-		for _, tn := range nodes {
-			running += len(tn.srv.Rooms())
-		}
+		running := runningRooms(nodes)
 		return running == 0, fmt.Errorf("%d rooms running", running)
 	})
 	for i, tn := range nodes {
@@ -246,10 +243,7 @@ func TestExternalNATSGoesAndComesBack(t *testing.T) {
 	for _, c := range cs {
 		await(t, c, "v="+strconv.Itoa(count+1), 10*time.Second)
 	}
-	running := 0
-	for _, tn := range nodes {
-		running += len(tn.srv.Rooms())
-	}
+	running := runningRooms(nodes)
 	if running != 1 || owning(nodes, room) == nil {
 		t.Fatalf("%d rooms run over the cluster after NATS came back (owner %v); want 1", running, owning(nodes, room))
 	}

@@ -122,12 +122,7 @@ func TestFreezeRefuses(t *testing.T) {
 //
 // Run: go test -fuzz=FuzzFreeze ./internal/wasmpatch
 func FuzzFreeze(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("testdata", "*.wasm"))
-	for _, s := range seeds {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testModules(f) {
 		f.Add(b)
 		if p, _, err := Patch(b); err == nil {
 			f.Add(p)

@@ -24,15 +24,7 @@ import (
 //
 // Run: go test -fuzz=FuzzPatch ./internal/wasmpatch
 func FuzzPatch(f *testing.F) {
-	seeds, err := filepath.Glob(filepath.Join("testdata", "*.wasm"))
-	if err != nil || len(seeds) == 0 {
-		f.Fatalf("no seeds in testdata: %v", err)
-	}
-	for _, s := range seeds {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testModules(f) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -117,4 +109,20 @@ func TestTestdataUpToDate(t *testing.T) {
 			t.Errorf("%s does not match its .wasm (%v): rebuild with the command in its header", wat, err)
 		}
 	}
+}
+
+// testModules returns the modules in testdata/, the fuzz targets' seeds.
+func testModules(tb testing.TB) [][]byte {
+	tb.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "*.wasm"))
+	if err != nil || len(paths) == 0 {
+		tb.Fatalf("no modules in testdata: %v", err)
+	}
+	mods := make([][]byte, len(paths))
+	for i, p := range paths {
+		if mods[i], err = os.ReadFile(p); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return mods
 }

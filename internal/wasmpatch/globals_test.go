@@ -3,8 +3,6 @@ package wasmpatch
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -81,12 +79,7 @@ func TestCheckNumeric(t *testing.T) {
 //
 // Run: go test -fuzz=FuzzExportGlobals ./internal/wasmpatch
 func FuzzExportGlobals(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("testdata", "*.wasm"))
-	for _, s := range seeds {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testModules(f) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {

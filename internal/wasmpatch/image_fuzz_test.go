@@ -2,8 +2,6 @@ package wasmpatch
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -15,15 +13,7 @@ import (
 //
 // Run: go test -fuzz=FuzzTakeData ./internal/wasmpatch
 func FuzzTakeData(f *testing.F) {
-	seeds, err := filepath.Glob(filepath.Join("testdata", "*.wasm"))
-	if err != nil || len(seeds) == 0 {
-		f.Fatalf("no seeds in testdata: %v", err)
-	}
-	for _, s := range seeds {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testModules(f) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {

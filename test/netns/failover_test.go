@@ -43,14 +43,7 @@ func TestFailoverSeries(t *testing.T) {
 func (c *testCluster) failoverRun(run int) time.Duration {
 	t := c.t
 	t.Helper()
-	vi := run % len(c.nodes)
-	victim := c.nodes[vi]
-	var survivors []*node
-	for i, nd := range c.nodes {
-		if i != vi {
-			survivors = append(survivors, nd)
-		}
-	}
+	victim, survivors := c.pick(run)
 	room := fmt.Sprintf("failover-%d", run)
 	// The first client, on the victim, makes it the room's owner.
 	oc := dialCounter(t, victim.name, victim.remote, room, false)

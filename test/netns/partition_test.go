@@ -53,14 +53,7 @@ func TestPartitionNeverTwoOwners(t *testing.T) {
 func (c *testCluster) partitionRun(run int) {
 	t := c.t
 	t.Helper()
-	vi := run % len(c.nodes)
-	victim := c.nodes[vi]
-	var survivors []*node
-	for i, nd := range c.nodes {
-		if i != vi {
-			survivors = append(survivors, nd)
-		}
-	}
+	victim, survivors := c.pick(run)
 	room := fmt.Sprintf("partition-%d", run)
 
 	// The first client, on the victim's own loopback, makes the victim
@@ -355,4 +348,15 @@ func (w *ownerWatch) check(run int) {
 	if w.samples < 2 {
 		w.c.t.Fatalf("run %d: only %d owner samples", run, w.samples)
 	}
+}
+
+// pick returns the node a run acts on (each node in turn) and the others.
+func (c *testCluster) pick(run int) (victim *node, survivors []*node) {
+	vi := run % len(c.nodes)
+	for i, nd := range c.nodes {
+		if i != vi {
+			survivors = append(survivors, nd)
+		}
+	}
+	return c.nodes[vi], survivors
 }

@@ -2,7 +2,7 @@ package stateroom
 
 import (
 	"errors"
-	"fmt"
+	"strconv"
 )
 
 // ErrRoomRefused is wrapped by a [Factory] error to refuse a room on purpose
@@ -19,8 +19,22 @@ func CheckServiceClose(code CloseCode) error {
 	if code.ForService() {
 		return nil
 	}
-	return fmt.Errorf("%w; got %d (%s): codes below 4100 belong to the protocol and the runtime", ErrCloseCode, uint16(code), code)
+	return closeCodeError{code}
 }
+
+// closeCodeError is CheckServiceClose's error. It is written without fmt,
+// which this package must not import: every Go guest links this package,
+// and fmt is a fifth of a guest module's size (docs/PERFORMANCE.md, issue
+// 14).
+type closeCodeError struct{ code CloseCode }
+
+// Error names the code, as fmt.Errorf("%w; got %d (%s): ...") did.
+func (e closeCodeError) Error() string {
+	return ErrCloseCode.Error() + "; got " + strconv.Itoa(int(uint16(e.code))) + " (" + e.code.String() + "): codes below 4100 belong to the protocol and the runtime"
+}
+
+// Unwrap returns ErrCloseCode, for errors.Is.
+func (e closeCodeError) Unwrap() error { return ErrCloseCode }
 
 // ErrIncompatibleSnapshot is wrapped by a [Snapshotter]'s Restore error to
 // say the snapshot is sound but not for this build of the service (a

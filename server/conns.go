@@ -42,7 +42,7 @@ type connTable struct {
 	peak       int           // the most live connections since memory was last released
 	releasing  bool          // a memory release is scheduled
 	memRelease memoryRelease // when to release memory; tests shrink it
-	hibernated int           // rooms hibernated since the last release (memory.go)
+	dropped    int           // instances dropped (rooms hibernated or ended) since the last release (memory.go)
 	released   time.Time     // when memory was last released (memory.go)
 }
 

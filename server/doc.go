@@ -145,6 +145,7 @@
 // heartbeat sweeper, started with the first connection, and the poller's
 // goroutine, started with the first connection that can park. Per armed
 // timer: the time.AfterFunc callback while it runs. After a mass close,
+// or once rooms dropped enough instances (hibernated or ended, memory.go),
 // one goroutine hands freed memory back (Options.KeepFreedMemory).
 //
 // # Lock order
@@ -154,7 +155,9 @@
 // table's mutex (connTable.mu), then conn.mu; the registry's mutex, then
 // the table's (a join that creates a room is charged to its address under
 // the registry's lock, JoinRequest.Creating); a room's mutex, then the
-// table's (a room that hibernates is counted for the memory release). The table's mutex is never
+// table's (a room that hibernates or ends is counted for the memory
+// release, after it counted the rooms left under the registry's lock alone).
+// The table's mutex is never
 // held while taking a room's or the registry's, and conn.mu is a leaf. poller.mu and the
 // owner's mutex are leaves. The admin API and Server.Rooms only TryLock a
 // room (to ask a MemoryReporter), so they never wait on one.

@@ -3,17 +3,22 @@ package server
 import (
 	"runtime/debug"
 	"time"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/internal/rooms"
 )
 
 // memoryRelease says when the server hands memory back to the operating
-// system after connections close (see Options.KeepFreedMemory). Tests
-// shrink it; it is guarded by the connection table's lock.
+// system after connections close or rooms drop their instances (see
+// Options.KeepFreedMemory). Tests shrink it; it is guarded by the
+// connection table's lock.
 type memoryRelease struct {
-	minDrop  int           // the fewest connections closed since the peak
-	minSlept int           // the fewest rooms hibernated since the last release; 0: never
-	spacing  time.Duration // the least time between a release and one for hibernations
-	delay    time.Duration // from the trigger to the release, so that a mass close ends first
-	free     func()
+	minDrop    int           // the fewest connections closed since the peak
+	minDropped int           // the fewest instances dropped (rooms hibernated or ended) since the last release; 0: never
+	minIdle    int           // the same once no room is left; 0: never
+	spacing    time.Duration // the least time between a release and one for minDropped while rooms remain
+	delay      time.Duration // from the trigger to the release, so that a mass close ends first
+	free       func()
 }
 
 // defaultMemoryRelease releases memory a second after 1024 or more
@@ -24,13 +29,28 @@ type memoryRelease struct {
 // at its peak (90 MB against 12 MB before) for minutes after every client
 // had gone (docs/PERFORMANCE.md).
 //
-// It also releases after 256 rooms hibernated: a hibernated Go-guest
-// room leaves some 150 KB of garbage, a connection a few KB, so fewer of
-// them make as much to hand back.
-// At most one such release every 10 s: each is a full collection, and a
-// large server whose rooms hibernate steadily (100,000 rooms, hibernating
-// after 5 minutes: 330 a second) would otherwise collect every second.
-var defaultMemoryRelease = memoryRelease{minDrop: 1024, minSlept: 256, spacing: 10 * time.Second, delay: time.Second, free: debug.FreeOSMemory}
+// It also releases after 256 rooms dropped their instances, by
+// hibernating or by ending: a dropped Go-guest instance leaves some 150 KB
+// of garbage, a connection a few KB, so fewer of them make as much to hand
+// back. At most one such release every 10 s while rooms remain: each is a
+// full collection, and a large server whose rooms hibernate or end
+// steadily (100,000 rooms, each hibernating after 5 minutes: 330 a second)
+// would otherwise collect every second.
+//
+// And it releases once no room is left, when 64 or more instances were
+// dropped since the last release, whatever the spacing: a server idle
+// after a burst should come back within seconds, not after its forced
+// collection (300 ended Go-guest rooms left it 34-36 MiB above where it
+// started). Below 64 what stays is at most 64 x 150 KB, some 9.4 MiB, so
+// fewer ended Go-guest rooms come back within 16 MiB without a release
+// (issue 14's goal), and a small server whose few rooms come and go does
+// not collect each time its last room ends. Its frequency is bounded all
+// the same: one release at a time, each a second after its trigger, and
+// one that finds every room gone collects an almost empty heap.
+var defaultMemoryRelease = memoryRelease{
+	minDrop: 1024, minDropped: 256, minIdle: 64,
+	spacing: 10 * time.Second, delay: time.Second, free: debug.FreeOSMemory,
+}
 
 // maybeReleaseMemory schedules a release when enough connections have
 // closed since the peak. Called with the connection table locked, as a
@@ -46,24 +66,51 @@ func (s *Server) maybeReleaseMemory() {
 	t.releasing = s.owner.Go(func() { s.releaseMemory(rel) })
 }
 
-// noteHibernation counts a room that dropped its instance (hibernation):
-// minSlept of them since the last release schedule one, as closed
-// connections do. A dropped instance's linear memory is unmapped at once
-// (wasmhost), but the rest of it is Go heap (wazero's: some 150 KB for a Go
-// guest) that an idle server keeps until its forced collection, two
-// minutes later: 1,000 hibernated Go-guest rooms cost 118-131 KiB each
-// until then, 21-22 KiB after (docs/PERFORMANCE.md). Called with the
-// room's lock held, which comes before the table's (doc.go, Lock order).
-func (s *Server) noteHibernation() {
+// roomMetrics are the room runtime's metric hooks, with a room's end
+// also counted for the memory release: the runtime calls RoomEnded from
+// the room's end, with its lock held, after it closed the instance and
+// left the registry.
+func (s *Server) roomMetrics(m *metrics) rooms.Metrics {
+	rm := m.roomMetrics()
+	ended := rm.RoomEnded
+	rm.RoomEnded = func(code stateroom.CloseCode) {
+		if ended != nil {
+			ended(code)
+		}
+		s.noteDroppedInstance(true)
+	}
+	return rm
+}
+
+// noteDroppedInstance counts a room that dropped its instance: by
+// hibernating (rooms.Config.Hibernated) or by ending (roomEnded true).
+// minDropped of them since the last release schedule one, as closed
+// connections do, at most one per spacing; minIdle of them do once the
+// last room has ended. A dropped instance's linear memory is unmapped at
+// once (wasmhost), but the rest of it is Go heap (wazero's: some 150 KB
+// for a Go guest) that an idle server keeps until its forced collection,
+// two minutes later: 1,000 hibernated Go-guest rooms cost 118-131 KiB
+// each until then, 21-22 KiB after (docs/PERFORMANCE.md). A hibernated
+// room that later ends counts twice; its snapshot is freed then.
+//
+// Called with the room's lock held. It takes the registry's lock (to
+// count the rooms left) and then the table's, the order doc.go gives
+// (Lock order): a room's, then the registry's, then the table's.
+func (s *Server) noteDroppedInstance(roomEnded bool) {
+	noRooms := roomEnded && s.reg.RoomCount() == 0
 	t := &s.conns
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.hibernated++
-	if s.opts.KeepFreedMemory || t.releasing || t.memRelease.minSlept <= 0 || t.hibernated < t.memRelease.minSlept ||
-		time.Since(t.released) < t.memRelease.spacing {
+	t.dropped++
+	rel := t.memRelease
+	if s.opts.KeepFreedMemory || t.releasing {
 		return
 	}
-	rel := t.memRelease
+	steady := rel.minDropped > 0 && t.dropped >= rel.minDropped && time.Since(t.released) >= rel.spacing
+	idle := noRooms && rel.minIdle > 0 && t.dropped >= rel.minIdle
+	if !steady && !idle {
+		return
+	}
 	t.releasing = s.owner.Go(func() { s.releaseMemory(rel) })
 }
 
@@ -82,7 +129,7 @@ func (s *Server) releaseMemory(rel memoryRelease) {
 	t := &s.conns
 	t.mu.Lock()
 	t.peak = len(t.live)
-	t.hibernated = 0
+	t.dropped = 0
 	t.released = time.Now()
 	t.releasing = false
 	n := t.peak

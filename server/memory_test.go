@@ -55,19 +55,19 @@ func TestMemoryReleasedAfterMassClose(t *testing.T) {
 }
 
 // TestMemoryReleasedAfterHibernations: rooms that drop their instances
-// count towards a release as closed connections do: minSlept hibernations
+// count towards a release as closed connections do: minDropped hibernations
 // release memory once, fewer do not, and the count starts again after.
 func TestMemoryReleasedAfterHibernations(t *testing.T) {
 	f := stateroom.New(func(string) *tally { return &tally{} })
 	s, ts := startServer(t, f, Options{HibernateAfter: 20 * time.Millisecond})
 	var released atomic.Int32
 	s.conns.mu.Lock()
-	s.conns.memRelease = memoryRelease{minDrop: 1000, minSlept: 4, delay: 10 * time.Millisecond, free: func() { released.Add(1) }}
+	s.conns.memRelease = memoryRelease{minDrop: 1000, minDropped: 4, delay: 10 * time.Millisecond, free: func() { released.Add(1) }}
 	s.conns.mu.Unlock()
 	hibernated := func() int {
 		s.conns.mu.Lock()
 		defer s.conns.mu.Unlock()
-		return s.conns.hibernated
+		return s.conns.dropped
 	}
 
 	for i := range 3 { // their clients stay: only the instances go
@@ -77,7 +77,7 @@ func TestMemoryReleasedAfterHibernations(t *testing.T) {
 	eventually(t, func() bool { return hibernated() == 3 }, "three rooms to hibernate (have %d)", hibernated())
 	time.Sleep(50 * time.Millisecond) // five times the delay: a release would have happened
 	if got := released.Load(); got != 0 {
-		t.Fatalf("released %d times after 3 hibernations, want 0 (minSlept is 4)", got)
+		t.Fatalf("released %d times after 3 hibernations, want 0 (minDropped is 4)", got)
 	}
 	c := dial(t, ts, "/ws/h3")
 	expect(t, c, "n=0 restored=false")
@@ -100,4 +100,58 @@ func TestMemoryReleasedAfterHibernations(t *testing.T) {
 	if got := released.Load(); got != 1 {
 		t.Fatalf("released %d times, want 1: a second release came within the spacing", got)
 	}
+}
+
+// TestMemoryReleasedAfterRoomsEnd: a room that ends dropped its instance
+// as a hibernated one did, and counts the same; once no room is left,
+// minIdle such drops release memory at once, spacing or not, and fewer
+// do not. Real clients close; the rooms end as their last client goes.
+func TestMemoryReleasedAfterRoomsEnd(t *testing.T) {
+	s, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), Options{RoomGracePeriod: EndRoomsImmediately})
+	var released atomic.Int32
+	s.conns.mu.Lock()
+	// Neither closed connections nor the steady count release here, and
+	// the last release was just now: only "no room left" can.
+	s.conns.memRelease = memoryRelease{minDrop: 1000, minDropped: 1000, minIdle: 3, spacing: time.Hour,
+		delay: 10 * time.Millisecond, free: func() { released.Add(1) }}
+	s.conns.released = time.Now()
+	s.conns.mu.Unlock()
+	dropped := func() int {
+		s.conns.mu.Lock()
+		defer s.conns.mu.Unlock()
+		return s.conns.dropped
+	}
+	noRelease := func(why string) {
+		t.Helper()
+		time.Sleep(50 * time.Millisecond) // five times the delay: a release would have happened
+		if got := released.Load(); got != 0 {
+			t.Fatalf("released %d times %s, want 0", got, why)
+		}
+	}
+
+	clients := make([]*client.Conn, 4)
+	for i := range clients {
+		clients[i] = dial(t, ts, fmt.Sprintf("/ws/e%d", i))
+	}
+	eventually(t, func() bool { return s.reg.RoomCount() == 4 }, "four rooms (have %d)", s.reg.RoomCount())
+	for _, c := range clients[:3] {
+		c.Close()
+	}
+	eventually(t, func() bool { return dropped() == 3 }, "three rooms to end and be counted (have %d)", dropped())
+	noRelease("with minIdle rooms ended but one room left")
+	clients[3].Close() // the last room: none left
+	eventually(t, func() bool { return released.Load() == 1 }, "one release once every room has ended")
+	eventually(t, func() bool { return dropped() == 0 }, "the count to start again after the release (have %d)", dropped())
+
+	// Fewer than minIdle since the last release: nothing, though every
+	// room has ended again.
+	released.Store(0)
+	for i := range 2 {
+		c := dial(t, ts, fmt.Sprintf("/ws/f%d", i))
+		eventually(t, func() bool { return s.reg.RoomCount() == 1 }, "room f%d", i)
+		c.Close()
+		eventually(t, func() bool { return s.reg.RoomCount() == 0 }, "room f%d to end", i)
+	}
+	eventually(t, func() bool { return dropped() == 2 }, "two rooms counted (have %d)", dropped())
+	noRelease("with fewer than minIdle rooms ended")
 }

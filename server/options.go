@@ -122,13 +122,15 @@ type Options struct {
 	HeartbeatTimeout time.Duration
 
 	// KeepFreedMemory stops the server from handing memory back to the
-	// operating system when connections close or rooms hibernate en
-	// masse. By default, once at least half of the connections of a peak
-	// (and at least 1024) have closed, or 256 rooms have hibernated since
-	// the last time, the server asks the runtime to return what they freed
-	// (debug.FreeOSMemory, one garbage collection): the Go runtime would
-	// otherwise keep that memory resident for minutes. Set it when the
-	// process does its own memory management.
+	// operating system when connections close or rooms hibernate or end
+	// en masse. By default, once at least half of the connections of a
+	// peak (and at least 1024) have closed, or 256 rooms have hibernated
+	// or ended since the last time (at most every 10 s), or no room is
+	// left and 64 have since the last time, the server asks the runtime
+	// to return what they freed (debug.FreeOSMemory, one garbage
+	// collection): the Go runtime would otherwise keep that memory
+	// resident for minutes. Set it when the process does its own memory
+	// management.
 	KeepFreedMemory bool
 
 	// Store makes rooms durable: a room whose service implements

@@ -38,7 +38,10 @@ import (
 // A module whose data segments are not all active at constant offsets
 // (passive segments, offsets from imported globals) keeps its segments and
 // wazero's copy at instantiation; it still gets the reservation. Other
-// platforms, and Options.HeapMemory, keep wazero's default.
+// platforms, and Options.HeapMemory, keep wazero's default, with the
+// module's data segments merged once at Load (compileCopied), so that
+// wazero's copy at instantiation does not pay for each of a Go module's
+// tens of thousands of segments.
 //
 // What bounds a room's resident memory: its mapping is MemoryLimit long
 // and the guest cannot address anything else, so the instance's pages
@@ -87,15 +90,15 @@ const minSharedPages = 16
 // only a failure of the operating system is logged.
 func (m *Module) compileShared(ctx context.Context, bin []byte) (wazero.CompiledModule, error) {
 	if m.set.heapMemory {
-		return compileModule(ctx, m.rt, bin)
+		return m.compileCopied(ctx, bin)
 	}
 	rest, segs, err := wasmpatch.TakeData(bin)
 	if err != nil || len(segs) == 0 {
-		return compileModule(ctx, m.rt, bin)
+		return m.compileCopied(ctx, bin)
 	}
 	cm, err := compileModule(ctx, m.rt, rest)
 	if err != nil {
-		return compileModule(ctx, m.rt, bin)
+		return m.compileCopied(ctx, bin)
 	}
 	img, err := newMemoryImage(cm, segs)
 	if err != nil || img == nil {
@@ -103,13 +106,31 @@ func (m *Module) compileShared(ctx context.Context, bin []byte) (wazero.Compiled
 		if err != nil {
 			m.set.logger.Warn("wasm module's data segments are copied into every instance: the shared image could not be made", "module", m.name, "err", err)
 		}
-		return compileModule(ctx, m.rt, bin)
+		return m.compileCopied(ctx, bin)
 	}
 	if err := img.file.faultAroundErr(); err != nil {
 		m.set.logger.Info("wasm rooms' VmRSS counts pages of the module's shared memory image they did not read: the kernel's fault-around stays on for it (memory_linux.go); memory use is the same", "module", m.name, "err", err)
 	}
 	m.image = img
 	return cm, nil
+}
+
+// compileCopied compiles bin for instances into which wazero copies the
+// data segments itself, with the segments merged once, here, across gaps of
+// up to wasmpatch.MaxMergeGap zero bytes. wazero evaluates every segment's
+// offset and copies it at each instantiation, and a module `stateroom build`
+// wrote keeps tens of thousands of small segments (the smallest file; see
+// wasmpatch.FreezeMergeGap): unmerged, they were 44% of an instantiation
+// (docs/PERFORMANCE.md, "Go guests"). A module whose segments cannot be
+// merged safely is compiled as it is. Unmerged, each segment also cost
+// every instance a data instance in wazero (24 bytes: 0.68 MB per room for
+// the counter's 28,000).
+func (m *Module) compileCopied(ctx context.Context, bin []byte) (wazero.CompiledModule, error) {
+	if merged, before, after, err := wasmpatch.MergeData(bin, wasmpatch.MaxMergeGap); err == nil && before != after {
+		m.set.logger.Debug("wasm module's data segments merged for copying into each instance", "module", m.name, "segments", before, "merged", after)
+		bin = merged
+	}
+	return compileModule(ctx, m.rt, bin)
 }
 
 // newMemoryImage lays segs out as the memory they initialise and makes the

@@ -1,10 +1,17 @@
 package relay
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/client"
+	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/server/servertest"
 	"github.com/stateroom-go/stateroom/stateroomtest"
 )
 
@@ -35,4 +42,22 @@ func TestRelaySendsEveryMessageToEveryone(t *testing.T) {
 
 func samePayload(a, b stateroom.Payload) bool {
 	return a.Binary == b.Binary && string(a.Data) == string(b.Data)
+}
+
+// TestUnlimitedServesChurn creates more fresh rooms from one address, one
+// after another, than any default limit of the server allows per address
+// (MaxRoomsCreatedPerIP: 100 a minute), as `stateroom bench churn` does
+// against bench/relayserver: every one must be admitted.
+func TestUnlimitedServesChurn(t *testing.T) {
+	url := servertest.Start(t, Factory(), Unlimited(server.Options{RoomGracePeriod: server.EndRoomsImmediately, Logger: slog.New(slog.DiscardHandler)})) + "/ws"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rooms := 2*server.DefaultMaxRoomsCreatedPerIP + 1
+	for i := range rooms {
+		c, err := client.Dial(ctx, fmt.Sprintf("%s/churn-%d", url, i), client.Options{})
+		if err != nil {
+			t.Fatalf("room %d of %d from one address: %v (Unlimited must turn off every per-address limit)", i+1, rooms, err)
+		}
+		c.Close()
+	}
 }

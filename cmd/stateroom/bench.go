@@ -51,11 +51,22 @@ exits with an error on any loss, duplicate or reorder.`,
 		}),
 		benchMode(loadgen.Conns, &cobra.Command{
 			Use:   "conns",
-			Short: "Idle connections: server memory per connection and setup rate",
+			Short: "Idle connections: server memory per connection, setup rate and latency",
 			Long: `conns opens --conns idle connections over --rooms rooms and reports the
-setup rate and, with --server-pid, the server's resident memory before, with
-the connections open and after closing them, and per connection. Raise the
-open-file limit (ulimit -n) of both processes for large counts.`,
+setup rate, the connect latency (p50, p90, p99, max) and, with --server-pid,
+the server's resident memory before, with the connections open and after
+closing them, and per connection. Raise the open-file limit (ulimit -n) of
+both processes for large counts.
+
+The connect latency runs from starting to dial to the room's first message
+when the service sends one on connect (the counter example does), so that
+it includes the service's Connect; else to the completed WebSocket
+handshake (a relay sends nothing). Either way it includes creating the
+room: the server does that before it answers the handshake. The first
+connection is made alone and waits up to a second for a message to tell
+which; the report says which ("dial to first reply" or "dial to
+handshake"; JSON connect_to). When it ends at the first reply, the latency
+to the handshake is reported too.`,
 		}, func(fs *pflag.FlagSet, o *loadgen.Options) {
 			fs.IntVar(&o.Conns, "conns", 1000, "idle connections")
 			fs.IntVar(&o.Rooms, "rooms", 1, "rooms the connections are spread over")

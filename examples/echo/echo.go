@@ -4,7 +4,7 @@
 package main
 
 import (
-	"fmt"
+	"strconv"
 
 	"github.com/stateroom-go/stateroom"
 )
@@ -20,7 +20,7 @@ func NewEcho(roomID string) *Echo { return &Echo{} }
 
 // Connect greets the new client.
 func (*Echo) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
-	room.Send(stateroom.To(ev.Client), stateroom.Text(fmt.Sprintf("User ClientId(%d) connected.", ev.Client)))
+	room.Send(stateroom.To(ev.Client), stateroom.Text("User "+clientID(ev.Client)+" connected."))
 }
 
 // Message broadcasts a text message with its sender; binary messages are
@@ -29,10 +29,16 @@ func (*Echo) Message(room stateroom.Room, ev stateroom.MessageEvent) {
 	if ev.Payload.Binary {
 		return
 	}
-	room.Send(stateroom.Everyone, stateroom.Text(fmt.Sprintf("User ClientId(%d) sent '%s'", ev.Client, ev.Payload.Data)))
+	room.Send(stateroom.Everyone, stateroom.Text("User "+clientID(ev.Client)+" sent '"+string(ev.Payload.Data)+"'"))
 }
 
 // Disconnect tells everyone who left.
 func (*Echo) Disconnect(room stateroom.Room, ev stateroom.DisconnectEvent) {
-	room.Send(stateroom.Everyone, stateroom.Text(fmt.Sprintf("User ClientId(%d) left.", ev.Client)))
+	room.Send(stateroom.Everyone, stateroom.Text("User "+clientID(ev.Client)+" left."))
+}
+
+// clientID writes id as upstream does: "ClientId(1)". strconv rather than
+// fmt keeps fmt out of the WebAssembly build (a fifth of its size).
+func clientID(id stateroom.ClientID) string {
+	return "ClientId(" + strconv.FormatUint(uint64(id), 10) + ")"
 }

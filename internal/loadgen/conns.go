@@ -4,14 +4,43 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"sync"
 	"time"
 )
 
+// Connect latency end points (Report.ConnectTo).
+const (
+	ConnectToFirstReply = "first reply"
+	ConnectToHandshake  = "handshake"
+)
+
+// greetWait is how long the first connection of a conns run waits for a
+// message from its room, to learn whether the service sends one on
+// connect. Long enough for a first room of a WebAssembly module on a busy
+// machine (tens of milliseconds); a service that stays silent costs the
+// run this once, and the wait is left out of Elapsed.
+const greetWait = time.Second
+
+// replyWait bounds every later connection's wait for its first message
+// once the first connection got one: a room that stays silent then is an
+// error, not a reason to wait for Duration.
+const replyWait = 10 * time.Second
+
 // Conns opens Conns idle connections spread over Rooms rooms and measures
-// the setup rate and, with ServerPID, the server's resident memory before,
-// with them open (after Hold) and after closing them (after Hold again).
-// Duration bounds the connecting; the holds come on top. Connections do
-// not read while idle, so keep Hold below the server's heartbeat timeout.
+// the setup rate, the connect latency and, with ServerPID, the server's
+// resident memory before, with them open (after Hold) and after closing
+// them (after Hold again). Duration bounds the connecting; the holds come
+// on top. Connections do not read while idle, so keep Hold below the
+// server's heartbeat timeout.
+//
+// The connect latency runs from starting to dial to the room's first
+// message when the service sends one on connect (as the counter example
+// does; it then includes the service's Connect), else to the completed
+// WebSocket handshake. Both include creating the room, which a Stateroom
+// server does before it answers the handshake. The first connection is made
+// alone and waits up to greetWait for a message to tell which: the report
+// says which in ConnectTo.
 func Conns(ctx context.Context, opts Options) (*Report, error) {
 	o, err := opts.withDefaults("conns")
 	if err != nil {
@@ -36,15 +65,48 @@ func Conns(ctx context.Context, opts Options) (*Report, error) {
 
 	dialCtx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
+	var (
+		mu    sync.Mutex // guards times
+		times connectTimes
+	)
 	cpu := startCPU(o.ServerPID)
 	start := r.since()
-	err = r.forEach(dialCtx, "connect", o.Conns, o.Concurrency, func(ctx context.Context, i int) error {
-		c, err := dial(ctx, o.roomURL(i%o.Rooms))
-		conns[i] = c
-		return err
-	})
-	rep.Elapsed = (r.since() - start).Seconds()
+	// The first connection, alone: does the service greet?
+	r.setPhase("connect", int64(o.Conns), nil)
+	greets, waited, err := firstConn(dialCtx, r, o, conns, &times)
+	if err == nil && o.Conns > 1 {
+		err = r.forEach(dialCtx, "connect", o.Conns-1, o.Concurrency, func(ctx context.Context, i int) error {
+			i++ // 0 was the first connection
+			t0 := r.since()
+			c, err := dial(ctx, o.roomURL(i%o.Rooms))
+			conns[i] = c
+			if err != nil {
+				return err
+			}
+			hs := r.since() - t0
+			if greets {
+				if err := c.firstMessage(ctx, replyWait); err != nil {
+					return fmt.Errorf("room %d: waiting for the first message, which the run's first room sent on connect: %w", i%o.Rooms, err)
+				}
+			}
+			d := r.since() - t0
+			mu.Lock()
+			times.connect.record(d)
+			times.handshake.record(hs)
+			mu.Unlock()
+			return nil
+		})
+	}
+	rep.Elapsed = (r.since() - start - waited).Seconds()
 	cpuErr := cpu.stop(rep)
+	lat := times.connect.latency()
+	rep.Connect = &lat
+	rep.ConnectTo = ConnectToHandshake
+	if greets {
+		rep.ConnectTo = ConnectToFirstReply
+		hs := times.handshake.latency()
+		rep.Handshake = &hs
+	}
 	opened := 0
 	for _, c := range conns {
 		if c != nil {
@@ -92,6 +154,55 @@ func Conns(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// connectTimes are a conns run's latencies: to the end Report.ConnectTo
+// names, and to the handshake.
+type connectTimes struct{ connect, handshake histogram }
+
+// firstConn opens connection 0 and waits up to greetWait for its room's
+// first message. It records the connection's latencies and reports
+// whether the message came, and how long it waited in vain (none came:
+// time the run's Elapsed leaves out).
+func firstConn(ctx context.Context, r *run, o Options, conns []*conn, times *connectTimes) (greets bool, waited time.Duration, err error) {
+	t0 := r.since()
+	c, err := dial(ctx, o.roomURL(0))
+	if err != nil {
+		return false, 0, err
+	}
+	conns[0] = c
+	handshake := r.since() - t0
+	times.handshake.record(handshake)
+	err = c.firstMessage(ctx, greetWait)
+	var ne net.Error
+	switch {
+	case err == nil:
+		times.connect.record(r.since() - t0)
+		return true, 0, nil
+	case errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
+		times.connect.record(handshake)
+		return false, r.since() - t0 - handshake, nil
+	default:
+		return false, 0, fmt.Errorf("room 0: waiting for a first message: %w", err)
+	}
+}
+
+// firstMessage waits up to wait (and no longer than ctx) for the first
+// data message and discards it; on return the connection has no read
+// deadline.
+func (c *conn) firstMessage(ctx context.Context, wait time.Duration) error {
+	dl := time.Now().Add(wait)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
+		dl = cd
+	}
+	if err := c.nc.SetReadDeadline(dl); err != nil {
+		return err
+	}
+	_, _, err := c.next()
+	if rerr := c.nc.SetReadDeadline(time.Time{}); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 // sleep waits d or until ctx ends, whichever is first, and returns ctx's

@@ -2,9 +2,15 @@ package loadgen
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/stateroom-go/stateroom"
+	"github.com/stateroom-go/stateroom/bench/relay"
+	"github.com/stateroom-go/stateroom/server"
+	"github.com/stateroom-go/stateroom/server/servertest"
 )
 
 // TestConns opens idle connections to a relay served in this process,
@@ -29,6 +35,58 @@ func testConns(t *testing.T, url string) {
 	}
 	if want := float64(rep.RSSOpen-rep.RSSBefore) / 60; rep.RSSPerConn != want {
 		t.Errorf("RSSPerConn %v, want (open-before)/conns = %v", rep.RSSPerConn, want)
+	}
+	// A relay says nothing on connect: the latency ends at the handshake,
+	// and the first connection's vain wait for a message is no part of
+	// the setup time.
+	if rep.ConnectTo != ConnectToHandshake || rep.Connect == nil || rep.Connect.Count != 60 {
+		t.Fatalf("connect latency %+v to %q; want 60 samples to %q", rep.Connect, rep.ConnectTo, ConnectToHandshake)
+	}
+	if l := rep.Connect; l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max || l.Max >= float64(greetWait/time.Microsecond) {
+		t.Errorf("connect latency %+v; want 0 < p50 <= p90 <= p99 <= max < the greeting wait (%v)", l, greetWait)
+	}
+	if rep.Handshake != nil {
+		t.Errorf("handshake latency %+v reported apart; want it only when the connect latency ends at a reply", rep.Handshake)
+	}
+	if rep.Elapsed >= greetWait.Seconds() {
+		t.Errorf("setup took %.3f s; the first connection's wait for a greeting (%v) was counted", rep.Elapsed, greetWait)
+	}
+}
+
+// greeter sends its client a message on connect after a pause, as the
+// counter example sends its value (without the pause).
+type greeter struct {
+	stateroom.BaseService
+}
+
+// greetDelay is how long greeter takes in Connect: a connect latency that
+// ends at the first reply is at least this, one that ends at the
+// handshake well under it (the handshake completes before Connect runs).
+const greetDelay = 25 * time.Millisecond
+
+func (greeter) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
+	time.Sleep(greetDelay)
+	room.Send(stateroom.To(ev.Client), stateroom.Text("hello"))
+}
+
+// TestConnsFirstReply measures connects to a service that greets, through
+// a real server: the latency runs to the greeting, every connection's.
+func TestConnsFirstReply(t *testing.T) {
+	opts := relay.Unlimited(server.Options{RoomGracePeriod: server.EndRoomsImmediately, Logger: slog.New(slog.DiscardHandler)})
+	url := servertest.Start(t, stateroom.New(func(string) greeter { return greeter{} }), opts) + "/ws"
+	rep, err := Conns(context.Background(), Options{URL: url, Rooms: 12, Conns: 12, Concurrency: 4, Hold: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Conns != 12 || rep.ConnectTo != ConnectToFirstReply || rep.Connect == nil || rep.Connect.Count != 12 {
+		t.Fatalf("%d connections, latency %+v to %q; want 12, 12 samples to %q", rep.Conns, rep.Connect, rep.ConnectTo, ConnectToFirstReply)
+	}
+	if min := float64(greetDelay / time.Microsecond); rep.Connect.P50 < min || rep.Connect.Max < rep.Connect.P99 {
+		t.Errorf("connect latency %+v; want p50 at least the service's Connect (%v), max >= p99", rep.Connect, greetDelay)
+	}
+	// The handshake completes before Connect runs: well under the pause.
+	if h := rep.Handshake; h == nil || h.Count != 12 || h.P50 >= float64(greetDelay/time.Microsecond) {
+		t.Errorf("handshake latency %+v; want 12 samples, p50 under the service's Connect (%v)", h, greetDelay)
 	}
 }
 

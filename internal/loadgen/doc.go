@@ -12,7 +12,10 @@
 //     any loss, duplicate or reorder makes it return an error wrapping
 //     [ErrDelivery].
 //   - [Conns]: idle connections; the server's memory per connection (from
-//     /proc/PID/status when Options.ServerPID is set) and the setup rate.
+//     /proc/PID/status when Options.ServerPID is set), the setup rate and
+//     connect-latency percentiles (to the room's first message when the
+//     service sends one on connect, else to the handshake; any service
+//     will do, not only a relay).
 //   - [Churn]: fresh rooms, each one connect, one round trip and close;
 //     rooms per second and connect-to-first-reply latency.
 //

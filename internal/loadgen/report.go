@@ -64,6 +64,18 @@ type Report struct {
 
 	// ConnsPerSec is the connection setup rate (conns).
 	ConnsPerSec float64 `json:"conns_per_s,omitempty"`
+	// Connect is the connect latency (conns): from starting to dial to
+	// what ConnectTo names.
+	Connect *Latency `json:"connect,omitempty"`
+	// ConnectTo is where Connect ends (conns): ConnectToFirstReply, the
+	// room's first message, when the service sends one on connect (room
+	// creation and the service's Connect included), else
+	// ConnectToHandshake, the completed WebSocket handshake.
+	ConnectTo string `json:"connect_to,omitempty"`
+	// Handshake is the latency from starting to dial to the completed
+	// handshake when Connect ends at the first reply (conns), for
+	// comparison with a service that sends nothing on connect.
+	Handshake *Latency `json:"handshake,omitempty"`
 	// RSSBefore, RSSOpen and RSSAfter are the server's resident memory in
 	// bytes before the connections, with them open, and after closing
 	// them (conns, with ServerPID).
@@ -188,6 +200,14 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	case "conns":
 		p.f("conns   %s: %d idle connections over %d rooms\n", r.URL, r.Conns, r.Rooms)
 		p.f("  setup      %.3f s: %.0f connections/s\n", r.Elapsed, r.ConnsPerSec)
+		if r.Connect != nil && r.Connect.Count > 0 {
+			p.f("  connect    p50 %s  p90 %s  p99 %s  max %s  (dial to %s, %d samples)\n",
+				us(r.Connect.P50), us(r.Connect.P90), us(r.Connect.P99), us(r.Connect.Max), r.ConnectTo, r.Connect.Count)
+		}
+		if r.Handshake != nil && r.Handshake.Count > 0 {
+			p.f("  handshake  p50 %s  p90 %s  p99 %s  max %s  (dial to handshake)\n",
+				us(r.Handshake.P50), us(r.Handshake.P90), us(r.Handshake.P99), us(r.Handshake.Max))
+		}
 		if r.RSSOpen != 0 {
 			p.f("  server RSS before %s, open %s, after %s: %.0f B (%.2f KiB) per connection\n",
 				mib(r.RSSBefore), mib(r.RSSOpen), mib(r.RSSAfter), r.RSSPerConn, r.RSSPerConn/1024)

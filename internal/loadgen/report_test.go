@@ -41,6 +41,13 @@ func TestReportOutputs(t *testing.T) {
 		}
 	}
 	sum.Reset()
+	conns := &Report{Mode: "conns", Conns: 300, Connect: &Latency{Count: 300, P50: 900, P90: 1800, P99: 4000, Max: 5200}, ConnectTo: ConnectToFirstReply,
+		Handshake: &Latency{Count: 300, P50: 400, P90: 600, P99: 900, Max: 1000}}
+	if err := conns.WriteSummary(&sum); err != nil || !strings.Contains(sum.String(), "connect    p50 900µs  p90 1.80ms  p99 4.00ms  max 5.20ms  (dial to first reply, 300 samples)") ||
+		!strings.Contains(sum.String(), "handshake  p50 400µs  p90 600µs  p99 900µs  max 1.00ms") {
+		t.Errorf("conns summary = %q, %v; want the connect latency and where it ends", sum.String(), err)
+	}
+	sum.Reset()
 	churn := &Report{Mode: "churn", RoomsDone: 100, ServerCPU: 0.008, ServerSysCPU: 0.005, ServerCPUPerRoomUs: 80}
 	if err := churn.WriteSummary(&sum); err != nil || !strings.Contains(sum.String(), "80.0 µs/room, 62% in the kernel") {
 		t.Errorf("churn summary = %q, %v; want the server's CPU per room and its kernel share", sum.String(), err)

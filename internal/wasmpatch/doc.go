@@ -15,6 +15,10 @@
 // the module's start function and drops its export, so any host (ours,
 // upstream's, a bare runtime) gets a ready module from instantiation.
 //
+// Data segments are merged in one place, [MergeData]: finely at build time
+// for a small file ([FreezeMergeGap]), coarsely by a host at load time for
+// a runtime that copies each segment into each instance ([MaxMergeGap]).
+//
 // The parser reads only the sections it needs (import, global, export, start,
 // data) and copies every other section byte for byte. Malformed input is an
 // error, never a panic.

@@ -24,6 +24,6 @@ func ExamplePatch() {
 	fmt.Println(len(patched) > len(module))
 	// Output:
 	// STATEROOM_API_VERSION -> 1040, STATEROOM_API_PROTOCOL -> 1044
-	// start function 0, data segments 3 -> 1
+	// start function 0, data segments 3 -> 3
 	// true
 }

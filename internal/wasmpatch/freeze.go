@@ -316,7 +316,13 @@ func Freeze(module []byte, snap Snapshot) ([]byte, FreezeResult, error) {
 	// In place of the old data section, so custom sections that must
 	// follow it (the name section) still do.
 	kept = replaceSection(kept, section{id: secData, body: imageSegments(snap.Memory)})
+	// A memory with more runs than runtimes take is merged coarser: the
+	// gap doubles (at most 32 times) until the segments fit.
 	_, merged := mergeData(kept, FreezeMergeGap)
+	for gap := uint64(FreezeMergeGap); merged > MaxSegments && gap < 1<<32; {
+		gap *= 2
+		_, merged = mergeData(kept, gap)
+	}
 	res.Segments = merged
 	for _, s := range kept {
 		if s.id == secData {
@@ -325,6 +331,13 @@ func Freeze(module []byte, snap Snapshot) ([]byte, FreezeResult, error) {
 	}
 	return appendModule(module[:8], kept), res, nil
 }
+
+// MaxSegments is the most data segments [Freeze] writes: Wasmtime's
+// validator (wasmparser) and V8 refuse a module with more than 100,000,
+// and the Go linker caps its own output there for that reason. A memory
+// whose runs of data would need more at [FreezeMergeGap] is written with a
+// larger gap (the counter's needs 28,292).
+const MaxSegments = 100_000
 
 // imageSegments encodes a data section with one active segment for each
 // run of non-zero bytes of mem; mergeData then joins runs separated by

@@ -173,3 +173,34 @@ func mustSections(t testing.TB, module []byte) []section {
 	}
 	return secs
 }
+
+// TestFreezeCapsSegments: a memory with more runs of data than runtimes
+// accept segments (one non-zero byte in every 10: 104,858 runs 9 zero
+// bytes apart, more than FreezeMergeGap) is written in at most
+// MaxSegments segments, and still makes the same memory.
+func TestFreezeCapsSegments(t *testing.T) {
+	patched, _, err := Patch(readFile(t, "reactor.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := make([]byte, 16*PageSize)
+	for i := 0; i < len(mem); i += 10 {
+		mem[i] = 1
+	}
+	frozen, res, err := Freeze(patched, Snapshot{Memory: mem, Globals: []uint64{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Segments == 0 || res.Segments > MaxSegments {
+		t.Errorf("%d data segments written, want 1 to %d", res.Segments, MaxSegments)
+	}
+	want := map[uint32]byte{}
+	for i, c := range mem {
+		if c != 0 {
+			want[uint32(i)] = c
+		}
+	}
+	if !equalImages(memoryImage(t, frozen), want) {
+		t.Error("the frozen module's data segments do not make the snapshot's memory")
+	}
+}

@@ -94,14 +94,14 @@ type Result struct {
 // Patch returns a copy of module with the Stateroom ABI globals exported and
 // _initialize made the start function. The input is not modified.
 //
-// Patch also merges the data segments. The Go linker splits its data at
-// every run of eight or more zero bytes, which gives a module over 30,000
-// segments; a runtime such as wazero then spends most of an instantiation
-// (milliseconds per room) evaluating one offset per segment. Patch joins
-// segments whose gap is at most [MaxMergeGap] bytes, writing the zeros out:
-// a few hundred KiB larger file for a much faster instantiation. It merges
-// only when every segment is active with a constant offset, none overlap, and
-// there is no data count section (nothing refers to segments by index).
+// Patch merges data segments only across gaps of at most [FreezeMergeGap]
+// zero bytes, which keeps the Go linker's segments (it splits at runs of 8
+// zeros or more) and the file small. A runtime that copies every segment
+// into every instance spends much of an instantiation on tens of thousands
+// of segments; its host merges them once at load with [MergeData] and
+// [MaxMergeGap] (package wasmhost does). Merging happens only when every
+// segment is active with a constant offset, none overlap, and there is no
+// data count section (nothing refers to segments by index).
 func Patch(module []byte) ([]byte, Result, error) {
 	res := Result{StartFunc: -1}
 	secs, err := parseSections(module)
@@ -215,7 +215,7 @@ func Patch(module []byte) ([]byte, Result, error) {
 	if res.StartFunc >= 0 {
 		secs = insertSection(secs, section{id: secStart, body: binary.AppendUvarint(nil, uint64(res.StartFunc))})
 	}
-	res.DataSegments, res.MergedSegments = mergeData(secs, MaxMergeGap)
+	res.DataSegments, res.MergedSegments = mergeData(secs, FreezeMergeGap)
 
 	out := make([]byte, 0, len(module)+64)
 	out = append(out, module[:8]...)

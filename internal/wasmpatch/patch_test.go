@@ -45,8 +45,8 @@ func TestPatchReactor(t *testing.T) {
 	if res.VersionAddr != 1024+16 || res.ProtocolAddr != 1024+20 || res.StartFunc != 0 {
 		t.Errorf("result %+v, want version at 1040, protocol at 1044, start function 0", res)
 	}
-	if res.DataSegments != 3 || res.MergedSegments != 1 {
-		t.Errorf("merged %d data segments into %d, want 3 into 1", res.DataSegments, res.MergedSegments)
+	if res.DataSegments != 3 || res.MergedSegments != 3 {
+		t.Errorf("merged %d data segments into %d, want the 3 kept: their gaps are longer than FreezeMergeGap", res.DataSegments, res.MergedSegments)
 	}
 
 	ctx := context.Background()

@@ -48,9 +48,10 @@ var pagemap = sync.OnceValue(func() *os.File {
 
 // The pagemap bits read (see above).
 const (
-	pmPresent = 1 << 63
-	pmSwapped = 1 << 62
-	pmFile    = 1 << 61
+	pmPresent   = 1 << 63
+	pmSwapped   = 1 << 62
+	pmFile      = 1 << 61
+	pmExclusive = 1 << 56
 )
 
 // pagemapChunk is how many wasm pages one read covers at most (with 4 KiB
@@ -85,4 +86,35 @@ func (s *service) cleanPages(n uint32) cleanMap {
 		}
 	}
 	return cleanMap{clean: clean, per: per}
+}
+
+// startPages reads, for each host page of the instance's memory right
+// after its start, whether the start wrote it (a present, anonymous page
+// mapped only here: not the shared zero page, see the top of this file)
+// and whether it only read a page of the image file (present and
+// file-backed), for learning what to pre-fault (memory_linux.go,
+// prefaultStart). Both are nil when the kernel cannot tell.
+func (s *service) startPages() (written, read []bool) {
+	l := s.linear
+	f := pagemap()
+	n := uint64(s.pages()) * pageSize / uint64(hostPageSize)
+	if l == nil || f == nil || n*uint64(hostPageSize) > uint64(len(l.mem)) {
+		return nil, nil
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(l.mem))) / uintptr(hostPageSize)
+	written, read = make([]bool, n), make([]bool, n)
+	buf := make([]byte, 8*512)
+	for first := 0; first < len(written); first += len(buf) / 8 {
+		b := buf[:8*min(len(written)-first, len(buf)/8)]
+		if _, err := f.ReadAt(b, int64(start+uintptr(first))*8); err != nil {
+			return nil, nil
+		}
+		for j := range len(b) / 8 {
+			e := binary.LittleEndian.Uint64(b[8*j:])
+			present := e&pmPresent != 0
+			written[first+j] = present && e&pmFile == 0 && e&pmExclusive != 0
+			read[first+j] = present && e&pmFile != 0
+		}
+	}
+	return written, read
 }

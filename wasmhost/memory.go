@@ -32,6 +32,9 @@ import (
 //     with the kernel's fault-around turned off for that mapping where
 //     userfaultfd allows it, so that VmRSS counts the pages a room read
 //     and not the 64 KiB around each (memory_linux.go, limitFaultAround);
+//   - the pages every room's start writes, learnt once per module, are
+//     populated for writing right after mapping, before the guest runs,
+//     rather than faulted in one by one (memory_linux.go, prefaultStart);
 //   - closing the instance unmaps the whole reservation: its memory goes
 //     back to the operating system at once.
 //

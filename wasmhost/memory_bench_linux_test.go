@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"syscall"
 	"testing"
 
 	"github.com/stateroom-go/stateroom"
@@ -25,7 +26,12 @@ import (
 // host's mapped memory, the same with the kernel's fault-around left on
 // for the image mapping (the path before limitFaultAround), and with
 // Options.HeapMemory (wazero's own, the path before that), in the same run;
-// heap-B/instance is the live Go heap an instance holds:
+// the mapped cases also run without pre-faulting what a start writes (the
+// path before it, memory_linux.go, prefaultStart) and with the pages a
+// start only reads populated too. heap-B/instance is the live Go heap an
+// instance holds; cpu-ns/instance (of which sys-ns) and faults/instance
+// are the whole process's CPU time and minor page faults over the loop,
+// from getrusage, the garbage collector's included:
 //
 //	go test -run XXX -bench Instances -benchtime 300x -count 3 ./wasmhost/
 //
@@ -56,9 +62,18 @@ func BenchmarkInstances(b *testing.B) {
 		for _, c := range []struct {
 			name              string
 			heap, faultAround bool
-		}{{"mapped", false, false}, {"mapped-faultaround", false, true}, {"heap", true, false}} {
+			noPrefault, reads bool
+		}{
+			{name: "mapped"},
+			{name: "mapped-noprefault", noPrefault: true},
+			{name: "mapped-prefaultreads", reads: true},
+			{name: "mapped-faultaround", faultAround: true},
+			{name: "mapped-faultaround-noprefault", faultAround: true, noPrefault: true},
+			{name: "heap", heap: true},
+		} {
 			b.Run(mod.name+"/"+c.name, func(b *testing.B) {
 				defer wasmhost.KeepFaultAround(c.faultAround)()
+				defer wasmhost.PrefaultMode(!c.noPrefault, c.reads)()
 				m := gobuildtest.Factory(b, mod.bin(), wasmhost.Options{HeapMemory: c.heap, Logger: discard})
 				services := make([]stateroom.Service, 0, b.N)
 				defer func() {
@@ -68,6 +83,7 @@ func BenchmarkInstances(b *testing.B) {
 				}()
 				rss0, pss0 := benchMemory(b)
 				heap0 := liveHeap()
+				ru0 := rusage(b)
 				b.ResetTimer()
 				for range b.N {
 					s, err := m.NewService("bench-room")
@@ -77,6 +93,10 @@ func BenchmarkInstances(b *testing.B) {
 					services = append(services, s)
 				}
 				b.StopTimer()
+				ru := rusage(b)
+				b.ReportMetric(float64(ru.cpu-ru0.cpu)/float64(b.N), "cpu-ns/instance")
+				b.ReportMetric(float64(ru.sys-ru0.sys)/float64(b.N), "sys-ns/instance")
+				b.ReportMetric(float64(ru.faults-ru0.faults)/float64(b.N), "faults/instance")
 				rss, pss := benchMemory(b)
 				b.ReportMetric(float64(liveHeap()-heap0)/float64(b.N), "heap-B/instance")
 				b.ReportMetric(float64(rss-rss0)/float64(b.N), "rss-B/instance")
@@ -87,12 +107,30 @@ func BenchmarkInstances(b *testing.B) {
 }
 
 // preinitModule pre-initialises a Go guest as stateroom build does.
-func preinitModule(b *testing.B, module []byte) []byte {
+func preinitModule(b testing.TB, module []byte) []byte {
 	out, _, err := preinit.Run(context.Background(), module, preinit.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return out
+}
+
+// processUsage is what getrusage says of the whole process: CPU (user and
+// system, the garbage collector's and page faults' included) and minor
+// page faults.
+type processUsage struct{ cpu, sys, faults int64 }
+
+func rusage(b *testing.B) processUsage {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return processUsage{
+		cpu:    ru.Utime.Nano() + ru.Stime.Nano(),
+		sys:    ru.Stime.Nano(),
+		faults: ru.Minflt,
+	}
 }
 
 // liveHeap returns the bytes of live Go heap objects; benchMemory has just

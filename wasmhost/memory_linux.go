@@ -38,6 +38,10 @@ type imageFile struct {
 	// (see limitFaultAround); -1 without one, and uffdErr says why.
 	uffd    int
 	uffdErr error
+
+	// prefault is what a room's start writes, learnt once (see
+	// prefaultStart).
+	prefault prefaultState
 }
 
 // newImageFile writes b into a new memfd, leaving out the host pages that
@@ -188,6 +192,11 @@ type linearMemory struct {
 	mem    []byte // the whole reservation
 	owners atomic.Int32
 	unmap  sync.Once
+
+	// prefaulted: pages were populated before the guest's first call
+	// (prefaultStart), so the instance's written pages say nothing of
+	// what a start writes and it must not teach it.
+	prefaulted bool
 }
 
 // reserve maps size bytes of address space, committed page by page as they
@@ -219,6 +228,7 @@ func (m *Module) newLinearMemory() (*linearMemory, error) {
 			l.release()
 			return nil, fmt.Errorf("%w: mapping the module's memory image: %w", ErrMemory, err)
 		}
+		l.prefaulted = img.file.prefaultStart(l.mem)
 	}
 	return l, nil
 }
@@ -278,4 +288,162 @@ func (l *linearMemory) discard() {
 	l.unmap.Do(func() {
 		_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(l.mem)), uintptr(len(l.mem))) // fails only for a bad range, which this is not
 	})
+}
+
+// Pre-faulting what a room's start writes (issue 14). A Go guest's start
+// (writeRoomID's malloc and free, the runtime reseeding its random
+// generators through random_get, the ABI check) touches some 28 pages of
+// its memory, and faulted them in one at a time: 38 faults per room, 10 of
+// them a write to a page the guest had just read, where the kernel
+// replaces a present page table entry and flushes the other cores' TLBs
+// with an interprocessor interrupt. That was about 45% of an
+// instantiation's CPU. The host learns once per module which pages a start
+// writes and, in each new instance, populates them for writing right after
+// mapping, before the guest's first call, with one
+// madvise(MADV_POPULATE_WRITE) per run of pages (Linux 5.14): a few system
+// calls, and no page read and then copied.
+//
+// What is learnt: the pages that both the probe instance of Load and the
+// first room's instance wrote during their start (instantiateWith ends
+// with learnStart). Why their intersection: a page pre-faulted and then
+// not written costs the room 4 KiB of private memory that it would not
+// have had, for nothing, so the set must hold only pages that every start
+// writes. What varies from one start to the next is the room id (its
+// length picks the size of writeRoomID's allocation), the entropy
+// random_get hands out and the clocks; the probe runs with a fixed seed,
+// fixed clocks and the id "(probe)", the first room with the process's
+// entropy, the real clocks and its own id, so a page both wrote is one
+// that the start writes whatever these are. A page that some starts write
+// and others do not (a longer id spilling into the next page) is left
+// out, and a room that writes it faults it in as before: the set is only
+// ever a hint, never needed for correctness, since a pre-faulted page
+// holds exactly what the mapping would have shown (the image's bytes, or
+// zeros outside the image). A page counts as written only if pagemap
+// shows it present, anonymous and exclusively mapped (bit 56): a page the
+// start only read outside the image maps the shared zero page, which is
+// not exclusive, and is not worth a private copy.
+//
+// Populating for reading the pages a start only reads (MADV_POPULATE_READ)
+// was measured too (prefaultMode.reads, benchmark case
+// mapped-prefaultreads) and gained nothing, so it is off: see
+// docs/PERFORMANCE.md.
+//
+// Where the kernel knows no MADV_POPULATE_WRITE (before 5.14: EINVAL) or
+// refuses it, the module stops pre-faulting, silently: the guest faults
+// its pages in itself, as before. A small image (copied into the
+// instance), Options.HeapMemory and other platforms have no image file
+// and never pre-fault.
+
+// prefaultState is what an imageFile learnt of its rooms' starts.
+type prefaultState struct {
+	mu    sync.Mutex
+	probe []bool // host pages the probe's start wrote; nil before the probe (or when pagemap says nothing)
+	// runs are the ranges to populate for writing in each new instance
+	// (and reads, those to populate for reading when prefaultMode.reads
+	// is set); nil until learnt, then replaced only by noPrefaultRuns
+	// when the kernel refuses.
+	runs  atomic.Pointer[prefaultRuns]
+	learn atomic.Bool // a room's instance is learning (only one does)
+}
+
+// prefaultRuns are byte ranges of an instance's memory, from its start.
+type prefaultRuns struct {
+	writes, reads []pageRun
+}
+
+// pageRun is a range of host pages, in bytes from the memory's start.
+type pageRun struct{ off, n uintptr }
+
+// noPrefaultRuns: nothing to pre-fault, learnt or given up.
+var noPrefaultRuns = &prefaultRuns{}
+
+// prefaultMode says whether new instances are pre-faulted; tests and
+// benchmarks change it (PrefaultMode), never while instances are made.
+var prefaultMode = struct {
+	off   bool // learn, but never populate: the path before
+	reads bool // populate the pages a start only reads too (measured: no gain)
+}{}
+
+// madvise is unix.Madvise, a variable so that tests can make it fail as a
+// kernel without MADV_POPULATE_WRITE does.
+var madvise = unix.Madvise
+
+// prefaultStart populates, in mem (a new instance's reservation with the
+// image mapped), the pages a start writes, once they are learnt, and
+// reports whether it populated any.
+func (f *imageFile) prefaultStart(mem []byte) bool {
+	runs := f.prefault.runs.Load()
+	if runs == nil || prefaultMode.off {
+		return false
+	}
+	done := false
+	populate := func(rs []pageRun, advice int) bool {
+		for _, r := range rs {
+			if r.off+r.n > uintptr(len(mem)) {
+				continue // cannot happen: runs come from an instance's memory, within the same limit
+			}
+			if err := madvise(mem[r.off:r.off+r.n], advice); err != nil {
+				if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+					f.prefault.runs.Store(noPrefaultRuns) // this kernel cannot: stop trying for the module
+				}
+				// Anything else (out of memory, a signal) leaves the rest
+				// for the guest to fault in, which reports what it must.
+				return false
+			}
+			done = true
+		}
+		return true
+	}
+	if populate(runs.writes, unix.MADV_POPULATE_WRITE) && prefaultMode.reads {
+		populate(runs.reads, unix.MADV_POPULATE_READ)
+	}
+	return done
+}
+
+// learnStart records what the start of s, just finished, wrote: for the
+// probe instance of Load, the candidate set; for the first room's
+// instance that was not pre-faulted, the set itself (see above).
+func (f *imageFile) learnStart(s *service, probe bool) {
+	st := &f.prefault
+	if s.linear == nil || (!probe && (s.linear.prefaulted || st.runs.Load() != nil)) {
+		return
+	}
+	if !probe && !st.learn.CompareAndSwap(false, true) {
+		return // another room is learning
+	}
+	written, read := s.startPages()
+	if probe {
+		st.mu.Lock()
+		st.probe = written
+		st.mu.Unlock()
+		return
+	}
+	st.mu.Lock()
+	probeWrote := st.probe
+	st.mu.Unlock()
+	runs := &prefaultRuns{}
+	for i := range written {
+		written[i] = written[i] && i < len(probeWrote) && probeWrote[i]
+	}
+	runs.writes = pageRuns(written)
+	runs.reads = pageRuns(read)
+	st.runs.Store(runs)
+}
+
+// pageRuns returns the runs of true in pages (host pages) as byte ranges.
+func pageRuns(pages []bool) []pageRun {
+	var runs []pageRun
+	for i := 0; i < len(pages); {
+		if !pages[i] {
+			i++
+			continue
+		}
+		j := i
+		for j < len(pages) && pages[j] {
+			j++
+		}
+		runs = append(runs, pageRun{off: uintptr(i * hostPageSize), n: uintptr((j - i) * hostPageSize)})
+		i = j
+	}
+	return runs
 }

@@ -41,8 +41,9 @@ func memoryBase(t testing.TB, s *service) unsafe.Pointer {
 
 // TestMappedMemoryMatchesHeap checks that every test guest that loads
 // starts with the same memory, byte for byte, whether wazero copies its
-// data segments into a Go slice or the host maps the shared image, and
-// that the guests with constant data segments do get the image.
+// data segments into a Go slice or the host maps the shared image, with or
+// without the pages a start writes pre-faulted, and that the guests with
+// constant data segments do get the image.
 func TestMappedMemoryMatchesHeap(t *testing.T) {
 	guests, err := filepath.Glob(filepath.Join("testdata", "*.wasm"))
 	if err != nil || len(guests) == 0 {
@@ -50,7 +51,7 @@ func TestMappedMemoryMatchesHeap(t *testing.T) {
 	}
 	guests = append(guests, filepath.Join("testdata", "rustcounter", "counter.wasm")) // what rustc makes
 	ctx := context.Background()
-	copied, shared := 0, 0
+	copied, shared, prefaulted := 0, 0, 0
 	for _, path := range guests {
 		name, _ := filepath.Rel("testdata", strings.TrimSuffix(path, ".wasm"))
 		heap, err := Load(ctx, path, heapOptions())
@@ -77,10 +78,23 @@ func TestMappedMemoryMatchesHeap(t *testing.T) {
 			if !bytes.Equal(memoryBytes(t, a), memoryBytes(t, b)) {
 				t.Error("the mapped memory differs from wazero's after instantiation")
 			}
+			// b taught the module what a start writes (with the probe):
+			// the next instance has it pre-faulted (prefaultStart), and
+			// must start with the same bytes all the same.
+			c := newService(t, mapped)
+			if c.linear.prefaulted {
+				prefaulted++
+			}
+			if !bytes.Equal(memoryBytes(t, a), memoryBytes(t, c)) {
+				t.Errorf("the mapped memory of an instance pre-faulted %v differs from wazero's after instantiation", c.linear.prefaulted)
+			}
 		})
 	}
 	if copied == 0 || shared == 0 {
 		t.Errorf("%d test guests got a copied image and %d a shared one; want some of each", copied, shared)
+	}
+	if prefaulted == 0 && pagemap() != nil {
+		t.Error("no test guest's instance was pre-faulted")
 	}
 }
 
@@ -220,7 +234,11 @@ func TestImageFaultAround(t *testing.T) {
 }
 
 // mappingRss returns the Rss of this process's mapping that starts at addr.
-func mappingRss(t *testing.T, addr uintptr) int64 {
+func mappingRss(t testing.TB, addr uintptr) int64 { return smapsBytes(t, addr, "Rss") }
+
+// smapsBytes returns field (Rss, Anonymous, ...) of this process's mapping
+// that starts at addr, from /proc/self/smaps, in bytes.
+func smapsBytes(t testing.TB, addr uintptr, field string) int64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
@@ -233,7 +251,7 @@ func mappingRss(t *testing.T, addr uintptr) int64 {
 			in = strings.HasPrefix(line, head)
 			continue
 		}
-		if rest, ok := strings.CutPrefix(line, "Rss:"); ok && in {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok && in {
 			var kb int64
 			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
 				t.Fatalf("smaps: %q: %v", line, err)

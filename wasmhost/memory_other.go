@@ -23,6 +23,9 @@ func (*imageFile) close() {}
 
 func (*imageFile) faultAroundErr() error { return nil }
 
+// learnStart: nothing is pre-faulted on this platform (memory_linux.go).
+func (*imageFile) learnStart(*service, bool) {}
+
 // linearMemory is never made on this platform: newLinearMemory returns nil
 // and the methods are no-ops on nil.
 type linearMemory struct{}

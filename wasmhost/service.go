@@ -163,6 +163,12 @@ func (m *Module) instantiateWith(roomID string, initialized func(*service)) (*se
 	if err == nil {
 		err = s.writeRoomID(ctx, roomID)
 	}
+	if err == nil && m.image != nil && m.image.file != nil {
+		// What this start wrote, for pre-faulting it in the instances
+		// to come (memory_linux.go, prefaultStart): once for the probe,
+		// once for the first room, nothing after.
+		m.image.file.learnStart(s, initialized != nil)
+	}
 	if err != nil {
 		s.close()
 		if tail := s.out.StderrTail(); tail != "" {

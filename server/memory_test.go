@@ -155,3 +155,55 @@ func TestMemoryReleasedAfterRoomsEnd(t *testing.T) {
 	eventually(t, func() bool { return dropped() == 2 }, "two rooms counted (have %d)", dropped())
 	noRelease("with fewer than minIdle rooms ended")
 }
+
+// TestIdleReleaseNeedsAnIdleServer: a release scheduled because no room
+// was left goes ahead only if the server stayed idle through its delay. A
+// room that starts meanwhile cancels it (the count is kept), and the next
+// time every room has ended it is scheduled again and runs. With
+// KeepFreedMemory there is none at all.
+func TestIdleReleaseNeedsAnIdleServer(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("KeepFreedMemory=%v", keep), func(t *testing.T) {
+			s, ts := startServer(t, stateroom.New(func(string) fanout { return fanout{} }), Options{RoomGracePeriod: EndRoomsImmediately, KeepFreedMemory: keep})
+			var released atomic.Int32
+			// The delay is long beside a dial on a loaded machine, so the
+			// room below starts within it.
+			const delay = 2 * time.Second
+			s.conns.mu.Lock()
+			s.conns.memRelease = memoryRelease{minDrop: 1000, minDropped: 1000, minIdle: 1, spacing: time.Hour,
+				delay: delay, free: func() { released.Add(1) }}
+			s.conns.released = time.Now()
+			s.conns.mu.Unlock()
+			state := func() (dropped int, releasing bool) {
+				s.conns.mu.Lock()
+				defer s.conns.mu.Unlock()
+				return s.conns.dropped, s.conns.releasing
+			}
+
+			a := dial(t, ts, "/ws/a")
+			eventually(t, func() bool { return s.reg.RoomCount() == 1 }, "room a")
+			a.Close()
+			eventually(t, func() bool { d, _ := state(); return d == 1 }, "room a to end and be counted")
+			if keep {
+				time.Sleep(delay + 100*time.Millisecond)
+				if _, r := state(); r || released.Load() != 0 {
+					t.Fatalf("with KeepFreedMemory a release was scheduled (%v) or ran (%d times)", r, released.Load())
+				}
+				return
+			}
+			if _, r := state(); !r {
+				t.Fatal("no release scheduled once no room was left")
+			}
+			b := dial(t, ts, "/ws/b") // within the delay: the server is busy again
+			eventually(t, func() bool { _, r := state(); return !r }, "the scheduled release to decide")
+			if got := released.Load(); got != 0 {
+				t.Fatalf("released %d times though a room started during the delay, want 0", got)
+			}
+			if d, _ := state(); d != 1 {
+				t.Fatalf("count %d after a cancelled release, want it kept (1)", d)
+			}
+			b.Close()
+			eventually(t, func() bool { return released.Load() == 1 }, "the release once every room has ended again")
+		})
+	}
+}

@@ -126,7 +126,8 @@ type Options struct {
 	// en masse. By default, once at least half of the connections of a
 	// peak (and at least 1024) have closed, or 256 rooms have hibernated
 	// or ended since the last time (at most every 10 s), or no room is
-	// left and 64 have since the last time, the server asks the runtime
+	// left, 64 have since the last time and none starts or ends for a
+	// second, the server asks the runtime
 	// to return what they freed (debug.FreeOSMemory, one garbage
 	// collection): the Go runtime would otherwise keep that memory
 	// resident for minutes. Set it when the process does its own memory

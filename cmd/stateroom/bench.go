@@ -66,7 +66,9 @@ room: the server does that before it answers the handshake. The first
 connection is made alone and waits up to a second for a message to tell
 which; the report says which ("dial to first reply" or "dial to
 handshake"; JSON connect_to). When it ends at the first reply, the latency
-to the handshake is reported too.`,
+to the handshake is reported too, and a connection that gets no message
+within a second (a service that greets only a room's first client) is
+counted as ungreeted and measured to the handshake only.`,
 		}, func(fs *pflag.FlagSet, o *loadgen.Options) {
 			fs.IntVar(&o.Conns, "conns", 1000, "idle connections")
 			fs.IntVar(&o.Rooms, "rooms", 1, "rooms the connections are spread over")

@@ -17,15 +17,11 @@ const (
 
 // greetWait is how long the first connection of a conns run waits for a
 // message from its room, to learn whether the service sends one on
-// connect. Long enough for a first room of a WebAssembly module on a busy
+// connect, and, when it did, how long every later connection waits for
+// its own. Long enough for a new room of a WebAssembly module on a busy
 // machine (tens of milliseconds); a service that stays silent costs the
-// run this once, and the wait is left out of Elapsed.
+// run this once, and that wait is left out of Elapsed and Duration.
 const greetWait = time.Second
-
-// replyWait bounds every later connection's wait for its first message
-// once the first connection got one: a room that stays silent then is an
-// error, not a reason to wait for Duration.
-const replyWait = 10 * time.Second
 
 // Conns opens Conns idle connections spread over Rooms rooms and measures
 // the setup rate, the connect latency and, with ServerPID, the server's
@@ -63,17 +59,22 @@ func Conns(ctx context.Context, opts Options) (*Report, error) {
 	}
 	defer closeAll()
 
-	dialCtx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
+	firstCtx, cancelFirst := context.WithTimeout(ctx, o.Duration+greetWait)
+	defer cancelFirst()
 	var (
-		mu    sync.Mutex // guards times
-		times connectTimes
+		mu        sync.Mutex // guards times and ungreeted
+		times     connectTimes
+		ungreeted int
 	)
 	cpu := startCPU(o.ServerPID)
 	start := r.since()
 	// The first connection, alone: does the service greet?
 	r.setPhase("connect", int64(o.Conns), nil)
-	greets, waited, err := firstConn(dialCtx, r, o, conns, &times)
+	greets, waited, err := firstConn(firstCtx, r, o, conns, &times)
+	// Duration bounds the connecting, not the wait for a greeting that
+	// never came.
+	dialCtx, cancel := context.WithTimeout(ctx, o.Duration-(r.since()-start-waited))
+	defer cancel()
 	if err == nil && o.Conns > 1 {
 		err = r.forEach(dialCtx, "connect", o.Conns-1, o.Concurrency, func(ctx context.Context, i int) error {
 			i++ // 0 was the first connection
@@ -84,20 +85,36 @@ func Conns(ctx context.Context, opts Options) (*Report, error) {
 				return err
 			}
 			hs := r.since() - t0
+			// Once the first room greeted, every connection waits up to
+			// greetWait for its greeting: a service may greet only a
+			// room's first client (or some clients), and which connection
+			// creates a room is a race between connections to it.
+			greeted := greets
 			if greets {
-				if err := c.firstMessage(ctx, replyWait); err != nil {
+				var ne net.Error
+				switch err := c.firstMessage(ctx, greetWait); {
+				case err == nil:
+				case errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
+					greeted = false
+				default:
 					return fmt.Errorf("room %d: waiting for the first message, which the run's first room sent on connect: %w", i%o.Rooms, err)
 				}
 			}
 			d := r.since() - t0
 			mu.Lock()
-			times.connect.record(d)
+			defer mu.Unlock()
 			times.handshake.record(hs)
-			mu.Unlock()
+			switch {
+			case greeted || !greets:
+				times.connect.record(d)
+			default:
+				ungreeted++
+			}
 			return nil
 		})
 	}
 	rep.Elapsed = (r.since() - start - waited).Seconds()
+	rep.Ungreeted = ungreeted
 	cpuErr := cpu.stop(rep)
 	lat := times.connect.latency()
 	rep.Connect = &lat

@@ -90,6 +90,46 @@ func TestConnsFirstReply(t *testing.T) {
 	}
 }
 
+// firstGreeter greets only the first client of its room, as a lobby that
+// welcomes its host might.
+type firstGreeter struct {
+	stateroom.BaseService
+	greeted *bool
+}
+
+func (g firstGreeter) Connect(room stateroom.Room, ev stateroom.ConnectEvent) {
+	if !*g.greeted {
+		*g.greeted = true
+		room.Send(stateroom.To(ev.Client), stateroom.Text("welcome"))
+	}
+}
+
+// TestConnsGreetsOnlyFirstClients: against a service that greets only a
+// room's first client, the run completes: the connections that created
+// their rooms are measured to the greeting, the joiners are counted as
+// ungreeted and measured to the handshake only. A Duration shorter than
+// the first connection's wait for a greeting (the relay greets nobody)
+// still bounds only the connecting.
+func TestConnsGreetsOnlyFirstClients(t *testing.T) {
+	opts := relay.Unlimited(server.Options{RoomGracePeriod: server.EndRoomsImmediately, Logger: slog.New(slog.DiscardHandler)})
+	url := servertest.Start(t, stateroom.New(func(string) firstGreeter { return firstGreeter{greeted: new(bool)} }), opts) + "/ws"
+	rep, err := Conns(context.Background(), Options{URL: url, Rooms: 2, Conns: 6, Concurrency: 4, Hold: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Conns != 6 || rep.ConnectTo != ConnectToFirstReply || rep.Connect == nil || rep.Connect.Count != 2 || rep.Ungreeted != 4 ||
+		rep.Handshake == nil || rep.Handshake.Count != 6 {
+		t.Fatalf("%d connections, %d ungreeted, connect %+v to %q, handshake %+v; want 6, 4 ungreeted, 2 samples to %q, 6 handshakes",
+			rep.Conns, rep.Ungreeted, rep.Connect, rep.ConnectTo, rep.Handshake, ConnectToFirstReply)
+	}
+
+	silent := servertest.Start(t, relay.Factory(), opts) + "/ws"
+	rep, err = Conns(context.Background(), Options{URL: silent, Rooms: 4, Conns: 4, Concurrency: 2, Duration: 800 * time.Millisecond, Hold: 10 * time.Millisecond})
+	if err != nil || rep.TimedOut || rep.Conns != 4 || rep.ConnectTo != ConnectToHandshake {
+		t.Fatalf("a silent service with --duration 0.8s: %+v, %v; want 4 connections to the handshake, not timed out by the 1 s wait for a greeting", rep, err)
+	}
+}
+
 func TestConnsBadPID(t *testing.T) {
 	_, err := Conns(context.Background(), Options{URL: startHub(t), Conns: 1, ServerPID: 1 << 30})
 	if err == nil {

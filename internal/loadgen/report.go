@@ -76,6 +76,12 @@ type Report struct {
 	// handshake when Connect ends at the first reply (conns), for
 	// comparison with a service that sends nothing on connect.
 	Handshake *Latency `json:"handshake,omitempty"`
+	// Ungreeted counts the connections that got no message within a
+	// second though the run's first room sent one on connect (conns): a
+	// service that greets only a room's first client, say, or a room
+	// slower than that. They are in Handshake, not in Connect, and their
+	// wait is in Elapsed.
+	Ungreeted int `json:"ungreeted,omitempty"`
 	// RSSBefore, RSSOpen and RSSAfter are the server's resident memory in
 	// bytes before the connections, with them open, and after closing
 	// them (conns, with ServerPID).
@@ -207,6 +213,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		if r.Handshake != nil && r.Handshake.Count > 0 {
 			p.f("  handshake  p50 %s  p90 %s  p99 %s  max %s  (dial to handshake)\n",
 				us(r.Handshake.P50), us(r.Handshake.P90), us(r.Handshake.P99), us(r.Handshake.Max))
+		}
+		if r.Ungreeted > 0 {
+			p.f("  ungreeted  %d connections got no message within 1 s: in the handshake figures only; their wait is in the setup time\n", r.Ungreeted)
 		}
 		if r.RSSOpen != 0 {
 			p.f("  server RSS before %s, open %s, after %s: %.0f B (%.2f KiB) per connection\n",

@@ -79,7 +79,10 @@ type (
 type Metrics struct {
 	Rooms        Gauge
 	RoomsCreated Counter
-	// RoomEnded is called with the close code a room ended with.
+	// RoomEnded is called with the close code a room ended with, with the
+	// room's lock held, after its instance was closed and it left the
+	// registry (Registry.RoomCount no longer counts it: the server's
+	// memory release relies on that).
 	RoomEnded func(code stateroom.CloseCode)
 	// Fault is called with the kind of a service fault: "panic", "fault",
 	// or a WebAssembly host's reason ("wasm trap", ...).

@@ -317,11 +317,11 @@ func Freeze(module []byte, snap Snapshot) ([]byte, FreezeResult, error) {
 	// follow it (the name section) still do.
 	kept = replaceSection(kept, section{id: secData, body: imageSegments(snap.Memory)})
 	// A memory with more runs than runtimes take is merged coarser: the
-	// gap doubles (at most 32 times) until the segments fit.
-	_, merged := mergeData(kept, FreezeMergeGap)
+	// gap doubles (at most 30 times: from 7 past 2^32) until the segments fit.
+	_, merged := mergeData(kept, FreezeMergeGap, 0)
 	for gap := uint64(FreezeMergeGap); merged > MaxSegments && gap < 1<<32; {
 		gap *= 2
-		_, merged = mergeData(kept, gap)
+		_, merged = mergeData(kept, gap, 0)
 	}
 	res.Segments = merged
 	for _, s := range kept {

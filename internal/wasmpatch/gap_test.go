@@ -36,7 +36,7 @@ func TestFreezeMergeGapSmallest(t *testing.T) {
 	}
 	size := func(gap int) (segments, bytes int) {
 		secs := []section{{id: secData, body: imageSegments(mem)}}
-		_, segments = mergeData(secs, uint64(gap))
+		_, segments = mergeData(secs, uint64(gap), 0)
 		return segments, len(secs[0].body)
 	}
 	_, best := size(FreezeMergeGap)

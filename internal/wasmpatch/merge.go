@@ -1,6 +1,7 @@
 package wasmpatch
 
 import (
+	"cmp"
 	"encoding/binary"
 	"slices"
 )
@@ -50,6 +51,11 @@ const MaxMergeGap = 4096
 // instantiation can merge once the same way.
 const FreezeMergeGap = 7
 
+// maxMergeGrowth bounds how many times its data section's size a merged
+// data section may be (plus 64 KiB) in [MergeData] and [Patch]: a module
+// whose merge would write more is left as it is.
+const maxMergeGrowth = 4
+
 type dataSegment struct {
 	offset uint32
 	data   []byte
@@ -72,7 +78,7 @@ func MergeData(module []byte, maxGap int) (out []byte, before, after int, err er
 	if maxGap < 0 {
 		maxGap = 0
 	}
-	before, after = mergeData(secs, uint64(maxGap))
+	before, after = mergeData(secs, uint64(maxGap), maxMergeGrowth)
 	if before == after {
 		return module, before, after, nil
 	}
@@ -82,7 +88,11 @@ func MergeData(module []byte, maxGap int) (out []byte, before, after int, err er
 // mergeData rewrites the data section of secs with segments merged across
 // gaps of at most maxGap zero bytes when it is safe (see Patch) and returns
 // the segment counts before and after; [MergeData] on parsed sections.
-func mergeData(secs []section, maxGap uint64) (before, after int) {
+// With growth > 0 it leaves the section as it is when the merged section
+// would be more than growth times its size (plus 64 KiB): modules from
+// elsewhere are merged in proportion to themselves, while [Freeze], whose
+// section is the module's own memory, already held whole, passes 0.
+func mergeData(secs []section, maxGap, growth uint64) (before, after int) {
 	var data *section
 	for i := range secs {
 		switch secs[i].id {
@@ -99,9 +109,7 @@ func mergeData(secs []section, maxGap uint64) (before, after int) {
 	if !ok || len(segs) < 2 {
 		return len(segs), len(segs)
 	}
-	slices.SortStableFunc(segs, func(a, b dataSegment) int {
-		return int(int64(a.offset) - int64(b.offset))
-	})
+	slices.SortStableFunc(segs, func(a, b dataSegment) int { return cmp.Compare(a.offset, b.offset) })
 	for i := 1; i < len(segs); i++ {
 		if uint64(segs[i-1].offset)+uint64(len(segs[i-1].data)) > uint64(segs[i].offset) {
 			return len(segs), len(segs) // overlap: order matters, keep as is
@@ -117,7 +125,7 @@ func mergeData(secs []section, maxGap uint64) (before, after int) {
 		segs   []dataSegment
 	}
 	var groups []group
-	size := 0
+	var size uint64
 	for i, s := range segs {
 		end := uint64(s.offset) + uint64(len(s.data))
 		if n := len(groups); n > 0 && uint64(s.offset)-groups[n-1].end <= maxGap {
@@ -130,9 +138,16 @@ func mergeData(secs []section, maxGap uint64) (before, after int) {
 		size += 16
 	}
 	for _, g := range groups {
-		size += int(g.end - uint64(g.offset))
+		size += g.end - uint64(g.offset)
 	}
-	body := binary.AppendUvarint(make([]byte, 0, size+binary.MaxVarintLen32), uint64(len(groups)))
+	// The zeros written out must stay in proportion to the module: segments
+	// of one byte 4 KiB apart would otherwise turn a 1 MB module into a
+	// 400 MB section (a Go module's merge writes 1.45 times its data
+	// section). Such a module is left as it is.
+	if growth > 0 && size > growth*uint64(len(data.body))+1<<16 {
+		return len(segs), len(segs)
+	}
+	body := binary.AppendUvarint(make([]byte, 0, int(size)+binary.MaxVarintLen32), uint64(len(groups)))
 	for _, g := range groups {
 		body = append(body, 0, 0x41) // flags 0 (active, memory 0), i32.const
 		body = appendSleb32(body, int32(g.offset))

@@ -2,6 +2,7 @@ package wasmpatch
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -143,4 +144,40 @@ func FuzzMergeData(f *testing.F) {
 			t.Errorf("merging the output again: %d segments into %d (%v), want nothing merged", b2, a2, err)
 		}
 	})
+}
+
+// TestMergeDataStaysInProportion: segments of one byte a merge gap apart
+// would merge into a section thousands of times the module's size (2,000
+// of them, 20 KB, into 8 MB; a 1 MB module into 400 MB); such a module is
+// left as it is, while the same segments closer together still merge.
+func TestMergeDataStaysInProportion(t *testing.T) {
+	in, err := os.ReadFile(filepath.Join("testdata", "gaps.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaced := func(apart uint32) []byte {
+		secs := mustSections(t, in)
+		body := binary.AppendUvarint(nil, 2000)
+		for i := range uint32(2000) {
+			body = append(body, 0, 0x41)
+			body = appendSleb32(body, int32(i*apart))
+			body = append(body, 0x0b, 1, 0xAA)
+		}
+		for i := range secs {
+			if secs[i].id == secData {
+				secs[i].body = body
+			}
+		}
+		return appendModule(in[:8:8], secs)
+	}
+	far := spaced(1 + MaxMergeGap)
+	out, before, after, err := MergeData(far, MaxMergeGap)
+	if err != nil || before != 2000 || after != 2000 || !bytes.Equal(out, far) {
+		t.Errorf("1-byte segments %d bytes apart: %d segments into %d, %d bytes (%v); want the %d-byte module left as it is",
+			1+MaxMergeGap, before, after, len(out), err, len(far))
+	}
+	near := spaced(9)
+	if _, before, after, err := MergeData(near, MaxMergeGap); err != nil || before != 2000 || after != 1 {
+		t.Errorf("1-byte segments 9 bytes apart: %d segments into %d (%v); want one", before, after, err)
+	}
 }

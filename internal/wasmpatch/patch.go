@@ -215,7 +215,7 @@ func Patch(module []byte) ([]byte, Result, error) {
 	if res.StartFunc >= 0 {
 		secs = insertSection(secs, section{id: secStart, body: binary.AppendUvarint(nil, uint64(res.StartFunc))})
 	}
-	res.DataSegments, res.MergedSegments = mergeData(secs, FreezeMergeGap)
+	res.DataSegments, res.MergedSegments = mergeData(secs, FreezeMergeGap, maxMergeGrowth)
 
 	out := make([]byte, 0, len(module)+64)
 	out = append(out, module[:8]...)

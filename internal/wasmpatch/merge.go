@@ -52,8 +52,9 @@ const MaxMergeGap = 4096
 const FreezeMergeGap = 7
 
 // maxMergeGrowth bounds how many times its data section's size a merged
-// data section may be (plus 64 KiB) in [MergeData] and [Patch]: a module
-// whose merge would write more is left as it is.
+// data section may be (plus 1 MiB, so that a small module's few segments
+// a page apart still merge) in [MergeData] and [Patch]: a module whose
+// merge would write more is left as it is.
 const maxMergeGrowth = 4
 
 type dataSegment struct {
@@ -89,7 +90,7 @@ func MergeData(module []byte, maxGap int) (out []byte, before, after int, err er
 // gaps of at most maxGap zero bytes when it is safe (see Patch) and returns
 // the segment counts before and after; [MergeData] on parsed sections.
 // With growth > 0 it leaves the section as it is when the merged section
-// would be more than growth times its size (plus 64 KiB): modules from
+// would be more than growth times its size (plus 1 MiB): modules from
 // elsewhere are merged in proportion to themselves, while [Freeze], whose
 // section is the module's own memory, already held whole, passes 0.
 func mergeData(secs []section, maxGap, growth uint64) (before, after int) {
@@ -144,7 +145,7 @@ func mergeData(secs []section, maxGap, growth uint64) (before, after int) {
 	// of one byte 4 KiB apart would otherwise turn a 1 MB module into a
 	// 400 MB section (a Go module's merge writes 1.45 times its data
 	// section). Such a module is left as it is.
-	if growth > 0 && size > growth*uint64(len(data.body))+1<<16 {
+	if growth > 0 && size > growth*uint64(len(data.body))+1<<20 {
 		return len(segs), len(segs)
 	}
 	body := binary.AppendUvarint(make([]byte, 0, int(size)+binary.MaxVarintLen32), uint64(len(groups)))

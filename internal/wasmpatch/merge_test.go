@@ -147,7 +147,7 @@ func FuzzMergeData(f *testing.F) {
 }
 
 // TestMergeDataStaysInProportion: segments of one byte a merge gap apart
-// would merge into a section thousands of times the module's size (2,000
+// would merge into a section hundreds of times the module's size (2,000
 // of them, 20 KB, into 8 MB; a 1 MB module into 400 MB); such a module is
 // left as it is, while the same segments closer together still merge.
 func TestMergeDataStaysInProportion(t *testing.T) {

@@ -169,7 +169,11 @@ func allowMsgTTL(cfg *jetstream.StreamConfig) bool {
 // leaders) until ctx ends. It returns kv bound again, with the new
 // configuration.
 func adjustBucket(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, what string, change func(*jetstream.StreamConfig) bool) (jetstream.KeyValue, error) {
-	name := "KV_" + kv.Bucket()
+	// The bucket's name once: a failed js.KeyValue returns a nil KeyValue,
+	// which the next attempt must not ask for it (a start under load
+	// panicked on exactly that).
+	bucket := kv.Bucket()
+	name := "KV_" + bucket
 	for {
 		c, cancel := context.WithTimeout(ctx, 2*time.Second)
 		s, err := js.Stream(c, name)
@@ -179,16 +183,17 @@ func adjustBucket(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyV
 				_, err = js.UpdateStream(c, cfg)
 			}
 		}
+		var bound jetstream.KeyValue
 		if err == nil {
-			kv, err = js.KeyValue(c, kv.Bucket())
+			bound, err = js.KeyValue(c, bucket)
 		}
 		cancel()
 		if err == nil {
-			return kv, nil
+			return bound, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("cluster: make the bucket %q %s: %w (last error: %v)", kv.Bucket(), what, ctx.Err(), err)
+			return nil, fmt.Errorf("cluster: make the bucket %q %s: %w (last error: %v)", bucket, what, ctx.Err(), err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

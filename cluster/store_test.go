@@ -153,3 +153,43 @@ func TestStoreOptionsChecked(t *testing.T) {
 		}
 	}
 }
+
+// flakyKeyValue is a JetStream client whose KeyValue fails a number of
+// times before it reaches the server, as while JetStream elects a leader.
+type flakyKeyValue struct {
+	jetstream.JetStream
+	fails int
+}
+
+func (f *flakyKeyValue) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
+	if f.fails > 0 {
+		f.fails--
+		return nil, jetstream.ErrBucketNotFound
+	}
+	return f.JetStream.KeyValue(ctx, bucket)
+}
+
+// TestAdjustBucketRetriesKeyValue: a bucket's stream adjusted while
+// binding the bucket again fails at first is retried until it binds, and
+// returns the bound bucket (a node starting under load panicked there: a
+// failed attempt left a nil bucket the next one asked its name).
+func TestAdjustBucketRetriesKeyValue(t *testing.T) {
+	js := startNATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "adjust"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := leaderReads(ctx, &flakyKeyValue{JetStream: js, fails: 2}, kv)
+	if err != nil || got == nil || got.Bucket() != "adjust" {
+		t.Fatalf("leaderReads after two failed binds = %v, %v; want the bucket bound", got, err)
+	}
+	s, err := js.Stream(ctx, "KV_adjust")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.CachedInfo().Config.AllowDirect {
+		t.Error("the bucket's stream still allows direct reads")
+	}
+}

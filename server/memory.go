@@ -3,9 +3,6 @@ package server
 import (
 	"runtime/debug"
 	"time"
-
-	"github.com/stateroom-go/stateroom"
-	"github.com/stateroom-go/stateroom/internal/rooms"
 )
 
 // memoryRelease says when the server hands memory back to the operating
@@ -67,24 +64,9 @@ func (s *Server) maybeReleaseMemory() {
 	t.releasing = s.owner.Go(func() { s.releaseMemory(rel, -1) })
 }
 
-// roomMetrics are the room runtime's metric hooks, with a room's end
-// also counted for the memory release: the runtime calls RoomEnded from
-// the room's end, with its lock held, after it closed the instance and
-// left the registry.
-func (s *Server) roomMetrics(m *metrics) rooms.Metrics {
-	rm := m.roomMetrics()
-	ended := rm.RoomEnded
-	rm.RoomEnded = func(code stateroom.CloseCode) {
-		if ended != nil {
-			ended(code)
-		}
-		s.noteDroppedInstance(true)
-	}
-	return rm
-}
-
-// noteDroppedInstance counts a room that dropped its instance: by
-// hibernating (rooms.Config.Hibernated) or by ending (roomEnded true).
+// noteDroppedInstance counts a room that dropped its instance
+// (rooms.Config.InstanceDropped): by hibernating or by ending (roomEnded
+// true).
 // minDropped of them since the last release schedule one, as closed
 // connections do, at most one per spacing; minIdle of them do once the
 // last room has ended. A dropped instance's linear memory is unmapped at

@@ -108,12 +108,12 @@ func New(f stateroom.Factory, opts Options) (*Server, error) {
 		MaxClientsPerRoom: o.MaxClientsPerRoom,
 		Logger:            o.Logger,
 		Owner:             s.owner,
-		Metrics:           s.roomMetrics(m), // a room's end counts for the memory release
+		Metrics:           m.roomMetrics(),
 
 		Store:              roomStore(o),
 		CheckpointInterval: o.CheckpointInterval,
 		HibernateAfter:     max(o.HibernateAfter, 0), // NeverHibernate: 0, off
-		Hibernated:         func() { s.noteDroppedInstance(false) },
+		InstanceDropped:    s.noteDroppedInstance,
 		NoDormancy:         o.Cluster != nil,
 	})
 	s.place = s.reg

@@ -22,15 +22,7 @@ import (
 func TestRawSnapshotStoresWrittenPages(t *testing.T) {
 	for _, guest := range []string{"counter", "bigdata"} {
 		t.Run(guest, func(t *testing.T) {
-			m := loadGuest(t, guest, testOptions())
-			s := newService(t, m)
-			room := newRoom()
-			s.Init(room, stateroom.InitEvent{})
-			s.Message(room, text("i"))
-			first := s.pages()
-			if _, ok := s.mem.Grow(4); !ok {
-				t.Fatal("cannot grow the memory by 4 pages")
-			}
+			_, s, first := grownAfterEvent(t, guest, 4)
 			// first: never written; first+1: one byte in its 4th KiB;
 			// first+2: written, then zeros again; first+3: its last byte.
 			s.mem.WriteByte((first+1)*pageSize+3*1024+5, 7)
@@ -55,6 +47,23 @@ func TestRawSnapshotStoresWrittenPages(t *testing.T) {
 	}
 }
 
+// grownAfterEvent loads guest, starts an instance, runs Init and one
+// increment, and grows its memory by n pages, returning the module, the
+// instance and the first grown page.
+func grownAfterEvent(t *testing.T, guest string, n uint32) (*Module, *service, uint32) {
+	t.Helper()
+	m := loadGuest(t, guest, testOptions())
+	s := newService(t, m)
+	room := newRoom()
+	s.Init(room, stateroom.InitEvent{})
+	s.Message(room, text("i"))
+	first := s.pages()
+	if _, ok := s.mem.Grow(n); !ok {
+		t.Fatalf("cannot grow the memory by %d pages", n)
+	}
+	return m, s, first
+}
+
 // TestRawRestoreOverWrittenPages restores a snapshot into instances that
 // wrote, before the restore, where the snapshot says otherwise: a page
 // the snapshot does not store (it must become the base image's again) and
@@ -65,15 +74,7 @@ func TestRawSnapshotStoresWrittenPages(t *testing.T) {
 func TestRawRestoreOverWrittenPages(t *testing.T) {
 	for _, guest := range []string{"counter", "bigdata"} {
 		t.Run(guest, func(t *testing.T) {
-			m := loadGuest(t, guest, testOptions())
-			src := newService(t, m)
-			room := newRoom()
-			src.Init(room, stateroom.InitEvent{})
-			src.Message(room, text("i"))
-			first := src.pages()
-			if _, ok := src.mem.Grow(3); !ok {
-				t.Fatal("cannot grow the memory by 3 pages")
-			}
+			m, src, first := grownAfterEvent(t, guest, 3)
 			src.mem.WriteByte((first+1)*pageSize+10, 42) // stored; the rest of it zeros
 			snap := snapshotOf(t, src)
 

@@ -47,11 +47,13 @@ type Config struct {
 	// service is a stateroom.Snapshotter after that long without an
 	// event, keeping its snapshot (hibernate.go).
 	HibernateAfter time.Duration
-	// Hibernated, when set, is called after a room dropped its instance,
-	// with the room's lock held (so it may take only locks that come after
-	// a room's): the server counts them to hand the instances' memory back
-	// to the operating system.
-	Hibernated func()
+	// InstanceDropped, when set, is called after a room dropped its
+	// instance: by hibernating (ended false) or by ending (ended true,
+	// after the room left the registry, so Registry.RoomCount no longer
+	// counts it). It is called with the room's lock held (so it may take
+	// only locks that come after a room's): the server counts them to hand
+	// the instances' memory back to the operating system.
+	InstanceDropped func(ended bool)
 }
 
 // Special values of Config.GracePeriod and the limits.
@@ -79,10 +81,7 @@ type (
 type Metrics struct {
 	Rooms        Gauge
 	RoomsCreated Counter
-	// RoomEnded is called with the close code a room ended with, with the
-	// room's lock held, after its instance was closed and it left the
-	// registry (Registry.RoomCount no longer counts it: the server's
-	// memory release relies on that).
+	// RoomEnded is called with the close code a room ended with.
 	RoomEnded func(code stateroom.CloseCode)
 	// Fault is called with the kind of a service fault: "panic", "fault",
 	// or a WebAssembly host's reason ("wasm trap", ...).

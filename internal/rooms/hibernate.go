@@ -59,8 +59,8 @@ func (r *Room) hibernate() {
 	r.sleeping = data
 	r.inst.close(r)
 	r.reg.metrics.Hibernations.Inc()
-	if f := r.reg.cfg.Hibernated; f != nil {
-		f()
+	if f := r.reg.cfg.InstanceDropped; f != nil {
+		f(false)
 	}
 	if r.debugOn() {
 		r.logger().Debug("room hibernated", "snapshot_bytes", len(data))

@@ -400,6 +400,9 @@ func (r *Room) end(code stateroom.CloseCode, reason string, notify bool) {
 	r.sleeping = nil
 	r.inst.close(r)
 	r.reg.retire(r, wake)
+	if f := r.reg.cfg.InstanceDropped; f != nil {
+		f(true)
+	}
 	r.reg.metrics.RoomEnded(code)
 	r.reg.metrics.Rooms.Dec()
 	// An empty room ending is routine, like a client leaving; anything

@@ -46,17 +46,7 @@ func (c *testCluster) failoverRun(run int) time.Duration {
 	victim, survivors := c.pick(run)
 	room := fmt.Sprintf("failover-%d", run)
 	// The first client, on the victim, makes it the room's owner.
-	oc := dialCounter(t, victim.name, victim.remote, room, false)
-	oc.await(0, time.Time{}, waitTimeout)
-	if owner := c.waitOwner(room, c.nodes); owner != victim {
-		t.Fatalf("run %d: node %s runs room %s, not %s where its first client joined", run, owner.name, room, victim.name)
-	}
-	var scs []*counterClient
-	for _, nd := range survivors {
-		cc := dialCounter(t, nd.name, nd.remote, room, true)
-		cc.await(0, time.Time{}, waitTimeout)
-		scs = append(scs, cc)
-	}
+	_, scs := c.roomOnVictim(run, room, victim, victim.name, victim.remote, survivors)
 	count := run + 1
 	var seen time.Time
 	for k := 1; k <= count; k++ {

@@ -57,20 +57,8 @@ func (c *testCluster) partitionRun(run int) {
 	room := fmt.Sprintf("partition-%d", run)
 
 	// The first client, on the victim's own loopback, makes the victim
-	// the room's owner; it does not reconnect, so the test sees its close.
-	vc := dialCounter(t, victim.name+"-local", victim.local, room, false)
-	vc.await(0, time.Time{}, waitTimeout)
-	if owner := c.waitOwner(room, c.nodes); owner != victim {
-		t.Fatalf("run %d: node %s runs room %s, not %s where its first client joined", run, owner.name, room, victim.name)
-	}
-	// Clients of the survivors reach the room through the switch: their
-	// nodes forward them to the victim.
-	var scs []*counterClient
-	for _, nd := range survivors {
-		cc := dialCounter(t, nd.name, nd.remote, room, true)
-		cc.await(0, time.Time{}, waitTimeout)
-		scs = append(scs, cc)
-	}
+	// the room's owner; the survivors' clients reach it through the switch.
+	vc, scs := c.roomOnVictim(run, room, victim, victim.name+"-local", victim.local, survivors)
 	// Counts, saved, so the takeover has a state to restore.
 	const counted = 3
 	var seen time.Time
@@ -359,4 +347,25 @@ func (c *testCluster) pick(run int) (victim *node, survivors []*node) {
 		}
 	}
 	return c.nodes[vi], survivors
+}
+
+// roomOnVictim makes victim the owner of room: its first client, dialled
+// by victimName at victimAddr, does not reconnect (so the test sees its
+// close) and joins first; then one reconnecting client per survivor,
+// through the switch (their nodes forward them to the victim). Each has
+// read the room's first value.
+func (c *testCluster) roomOnVictim(run int, room string, victim *node, victimName, victimAddr string, survivors []*node) (vc *counterClient, scs []*counterClient) {
+	t := c.t
+	t.Helper()
+	vc = dialCounter(t, victimName, victimAddr, room, false)
+	vc.await(0, time.Time{}, waitTimeout)
+	if owner := c.waitOwner(room, c.nodes); owner != victim {
+		t.Fatalf("run %d: node %s runs room %s, not %s where its first client joined", run, owner.name, room, victim.name)
+	}
+	for _, nd := range survivors {
+		cc := dialCounter(t, nd.name, nd.remote, room, true)
+		cc.await(0, time.Time{}, waitTimeout)
+		scs = append(scs, cc)
+	}
+	return vc, scs
 }
